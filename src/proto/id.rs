@@ -1,0 +1,124 @@
+//! The peer id: who a peer is, on the wire and in every map.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A peer's identity in the presence network: the 32-byte static public key
+/// of its replication stream, printed as lowercase hex everywhere.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId([u8; 32]);
+
+/// Why a string or byte slice is not a [`PeerId`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PeerIdError {
+    /// The id had the wrong number of bytes (ids are exactly 32).
+    #[error("a peer id is 32 bytes, got {0}")]
+    Length(usize),
+    /// The text was not 64 hexadecimal digits.
+    #[error("a peer id is 64 hex digits: {0}")]
+    Hex(#[from] hex::FromHexError),
+}
+
+impl PeerId {
+    /// Byte length of every id.
+    pub const LEN: usize = 32;
+
+    /// Wraps 32 raw bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        PeerId(bytes)
+    }
+
+    /// Takes an id from a byte slice, refusing any length but 32.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, PeerIdError> {
+        <[u8; 32]>::try_from(bytes)
+            .map(PeerId)
+            .map_err(|_| PeerIdError::Length(bytes.len()))
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lowercase hex, the form the original uses as a map key.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The first 8 hex digits, for humans.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..4])
+    }
+}
+
+impl FromStr for PeerId {
+    type Err = PeerIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 64 {
+            // Counted in bytes of the would-be id so the message matches `Length`.
+            return Err(PeerIdError::Length(s.len() / 2));
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out)?;
+        Ok(PeerId(out))
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 64];
+        // Cannot fail: the buffer is exactly twice the input.
+        hex::encode_to_slice(self.0, &mut buf).map_err(|_| fmt::Error)?;
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerId({})", self.short())
+    }
+}
+
+impl serde::Serialize for PeerId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PeerId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_is_lowercase() {
+        let id = PeerId::from_bytes([0xab; 32]);
+        let text = id.to_string();
+        assert_eq!(text, "ab".repeat(32));
+        assert_eq!(text.parse::<PeerId>().unwrap(), id);
+        assert_eq!("AB".repeat(32).parse::<PeerId>().unwrap(), id);
+    }
+
+    #[test]
+    fn wrong_lengths_and_bad_digits_are_refused() {
+        assert_eq!("ab".parse::<PeerId>(), Err(PeerIdError::Length(1)));
+        assert!(matches!("zz".repeat(32).parse::<PeerId>(), Err(PeerIdError::Hex(_))));
+        assert_eq!(PeerId::from_slice(&[0; 31]), Err(PeerIdError::Length(31)));
+        assert!(PeerId::from_slice(&[7; 32]).is_ok());
+    }
+
+    #[test]
+    fn serde_uses_the_hex_form() {
+        let id = PeerId::from_bytes([0x11; 32]);
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{}\"", "11".repeat(32)));
+        assert_eq!(serde_json::from_str::<PeerId>(&json).unwrap(), id);
+    }
+}

@@ -1,0 +1,1 @@
+//! Protobuf wire primitives: varints, tags, length-delimited fields.
