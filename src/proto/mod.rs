@@ -2,7 +2,15 @@
 //! state machine. Nothing here reads a clock, opens a socket or spawns a task;
 //! drivers (the network node, the simulator) feed inputs and carry out outputs.
 
+mod config;
+pub mod data;
+pub mod flood;
+pub mod graph;
 mod id;
+mod presence;
 pub mod wire;
 
+pub use config::{Config, DEFAULT_EXTENSION};
+pub use data::{DataCodec, DataError, Json, Raw};
 pub use id::{PeerId, PeerIdError};
+pub use presence::{Destination, Event, Input, Output, Presence, SetDataError};

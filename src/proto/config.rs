@@ -1,0 +1,89 @@
+//! How a presence engine is set up: identity, data, codec and the knobs of
+//! its timers and bounds.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use super::data::{DataCodec, Json};
+use super::wire::Limits;
+use super::PeerId;
+
+/// Everything a [`Presence`](super::Presence) engine is configured with. Build
+/// one with [`Config::new`] (JSON data, `{}` to start) or
+/// [`Config::with_codec`], then adjust fields.
+#[derive(Debug, Clone)]
+pub struct Config<C: DataCodec = Json> {
+    /// Our id: the static public key the replication stream shows peers.
+    pub id: PeerId,
+    /// The data we advertise from the start (the original's `data`; `{}` for JSON).
+    pub data: C::Value,
+    /// How data is encoded (the original's `encoding`; JSON by default).
+    pub codec: C,
+    /// The extension message name on the replication channel. Default
+    /// `hyper-presence`; peers only hear each other under the same name. The
+    /// engine does not use it; the network driver does.
+    pub extension: String,
+    /// Which life of this peer this is; must grow across restarts of the same
+    /// id so that our new state supersedes the old everywhere at once. The
+    /// network node uses the wall clock in milliseconds. Default 0: still
+    /// correct, because a peer that hears of a newer life of itself moves
+    /// past it (a restart is then noticed one exchange later).
+    pub incarnation: u64,
+    /// Hop budget written on packets we originate. Default 255, as the
+    /// original. Our own peers relay our stamped messages past 0 (their
+    /// dedupe bounds the flood), so this only limits JavaScript relays.
+    pub ttl: u32,
+    /// How long a peer may be without any connection before we announce that
+    /// we lost it (the original's fixed 500 ms). A reconnection within the
+    /// grace is no event at all. Zero announces at once. Default 500 ms.
+    pub disconnect_grace: Duration,
+    /// How long a node that no path reaches is kept before it is forgotten.
+    /// Kept nodes let news that arrives before the path to it be used; too
+    /// short and crossing messages are lost again (the original's defect),
+    /// too long and departed peers' state lingers in memory. Default 60 s.
+    pub forget_after: Duration,
+    /// Least time between two `Online` events; changes in between are
+    /// reported together at the end of it. Zero reports every change at
+    /// once. Raise it for very large networks, where each event carries a
+    /// list of every online peer. Default 0.
+    pub online_debounce: Duration,
+    /// Capacity of the (origin, number) duplicate cache used for messages
+    /// without our stamps (JavaScript peers'). Default 4,096; the original's
+    /// 255, shared by every origin, is what made busy meshes re-flood.
+    pub dedupe_capacity: NonZeroUsize,
+    /// Bounds on what is accepted from the wire (and on our own data size).
+    pub limits: Limits,
+    /// Largest packet we send, in bytes; whole-view exchanges are split to
+    /// fit. Default 60,000, under the 64 KiB a hypercore frame can carry.
+    pub max_send_bytes: usize,
+}
+
+/// The default extension name, as in the original.
+pub const DEFAULT_EXTENSION: &str = "hyper-presence";
+
+impl Config<Json> {
+    /// JSON data, starting as `{}`, and every other setting at its default.
+    pub fn new(id: PeerId) -> Self {
+        Config::with_codec(id, Json::new(), serde_json::Value::Object(Default::default()))
+    }
+}
+
+impl<C: DataCodec> Config<C> {
+    /// A configuration with the given codec and starting data.
+    pub fn with_codec(id: PeerId, codec: C, data: C::Value) -> Self {
+        Config {
+            id,
+            data,
+            codec,
+            extension: DEFAULT_EXTENSION.to_owned(),
+            incarnation: 0,
+            ttl: 255,
+            disconnect_grace: Duration::from_millis(500),
+            forget_after: Duration::from_secs(60),
+            online_debounce: Duration::ZERO,
+            dedupe_capacity: NonZeroUsize::MIN.saturating_add(4095),
+            limits: Limits::default(),
+            max_send_bytes: 60_000,
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The flood layer (hyper-flood's job): numbering what we originate,
+//! recognising packets seen before, and relaying with a hop budget.
+//!
+//! Only messages without our ordering stamps (those of JavaScript peers, and
+//! message types we do not know) rely on the duplicate cache here; stamped
+//! messages are deduplicated by the presence layer's per-origin watermarks,
+//! which cannot be evicted while the origin is known.
+
+use std::num::NonZeroUsize;
+
+use bytes::Bytes;
+use lru::LruCache;
+
+use super::wire::FloodPacket;
+use super::PeerId;
+
+/// Numbers and wraps our outgoing messages and remembers recent
+/// (origin, number) pairs of unstamped incoming ones.
+#[derive(Debug)]
+pub struct Flood {
+    origin: PeerId,
+    next_number: u32,
+    ttl: u32,
+    seen: LruCache<(PeerId, u32), ()>,
+}
+
+impl Flood {
+    /// A flood layer for `origin`. `incarnation` picks where message numbers
+    /// start, so that a restarted peer's numbers do not collide with those
+    /// of its previous life still in other peers' caches (the original
+    /// restarts at 1 and its first messages are dropped as duplicates).
+    pub fn new(origin: PeerId, incarnation: u64, ttl: u32, capacity: NonZeroUsize) -> Self {
+        Flood {
+            origin,
+            next_number: first_number(incarnation),
+            ttl,
+            seen: LruCache::new(capacity),
+        }
+    }
+
+    /// Wraps a presence message we originate. `direct` messages get ttl 0:
+    /// they are for the receiving neighbour only.
+    pub fn originate(&mut self, message: Bytes, direct: bool) -> Bytes {
+        let number = self.next_number;
+        self.next_number = self.next_number.wrapping_add(1);
+        FloodPacket {
+            origin: self.origin,
+            number,
+            ttl: if direct { 0 } else { self.ttl },
+            data: message,
+        }
+        .encode()
+    }
+
+    /// True the first time (origin, number) is seen while it is in the cache.
+    pub fn first_sighting(&mut self, origin: PeerId, number: u32) -> bool {
+        self.seen.put((origin, number), ()).is_none()
+    }
+
+    /// The packet to pass on: one hop less. `ttl` 0 is passed on only when
+    /// `ignore_ttl` (stamped messages, whose dedupe bounds them without a
+    /// hop count, so a network wider than 255 hops is still covered).
+    pub fn relay(packet: &FloodPacket, ignore_ttl: bool) -> Option<Bytes> {
+        if packet.ttl == 0 && !ignore_ttl {
+            return None;
+        }
+        let relayed = FloodPacket {
+            ttl: packet.ttl.saturating_sub(1),
+            ..packet.clone()
+        };
+        Some(relayed.encode())
+    }
+}
+
+/// A start for message numbers spread over the u32 range by the incarnation
+/// (splitmix64's finaliser), never 0.
+fn first_number(incarnation: u64) -> u32 {
+    let mut z = incarnation.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z as u32).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::wire::Limits;
+
+    fn flood(incarnation: u64) -> Flood {
+        Flood::new(PeerId::from_bytes([1; 32]), incarnation, 255, NonZeroUsize::new(2).unwrap())
+    }
+
+    fn decode(bytes: &Bytes) -> FloodPacket {
+        FloodPacket::decode(bytes, &Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn originated_packets_count_up_and_direct_ones_have_ttl_zero() {
+        let mut f = flood(7);
+        let a = decode(&f.originate(Bytes::from_static(b"x"), false));
+        let b = decode(&f.originate(Bytes::from_static(b"y"), true));
+        assert_eq!(b.number, a.number.wrapping_add(1));
+        assert_eq!((a.ttl, b.ttl), (255, 0));
+        assert_eq!(a.origin, PeerId::from_bytes([1; 32]));
+    }
+
+    #[test]
+    fn a_new_incarnation_starts_its_numbers_elsewhere() {
+        let first = |inc| decode(&flood(inc).originate(Bytes::new(), false)).number;
+        assert_ne!(first(1), first(2));
+        assert_ne!(first(1), 1, "numbers must not restart at 1 as the original's do");
+    }
+
+    #[test]
+    fn duplicates_are_recognised_until_evicted() {
+        let mut f = flood(0);
+        let o = PeerId::from_bytes([9; 32]);
+        assert!(f.first_sighting(o, 1));
+        assert!(!f.first_sighting(o, 1));
+        assert!(f.first_sighting(o, 2));
+        assert!(f.first_sighting(o, 3)); // evicts (o, 1) at capacity 2
+        assert!(f.first_sighting(o, 1));
+    }
+
+    #[test]
+    fn relays_lose_one_hop_and_stop_at_zero_unless_stamped() {
+        let p = FloodPacket {
+            origin: PeerId::from_bytes([3; 32]),
+            number: 4,
+            ttl: 1,
+            data: Bytes::from_static(b"m"),
+        };
+        let once = decode(&Flood::relay(&p, false).unwrap());
+        assert_eq!(once.ttl, 0);
+        assert_eq!(once.data, p.data);
+        assert!(Flood::relay(&once, false).is_none());
+        assert_eq!(decode(&Flood::relay(&once, true).unwrap()).ttl, 0);
+    }
+}

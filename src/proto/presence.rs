@@ -1,0 +1,845 @@
+//! The presence state machine: the whole protocol as one value that takes
+//! inputs and queues outputs, without sockets, clocks or tasks.
+//!
+//! Drivers call [`Presence::peer_connected`], [`Presence::peer_disconnected`],
+//! [`Presence::receive`], [`Presence::set_data`] and [`Presence::tick`] (at
+//! [`Presence::poll_timeout`]), each with the current time, then take
+//! [`Output`]s with [`Presence::poll_output`]: packets to send and events
+//! for the application. The same engine runs under the network node and
+//! under the simulator, so what the simulator shows is what the network does.
+//!
+//! See `PROTOCOL.md` in the repository for the algorithm and its invariants.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::config::Config;
+use super::data::{DataCodec, DataError, Json};
+use super::flood::Flood;
+use super::graph::{EdgeDiff, Graph};
+use super::wire::{DecodeError, FloodPacket, Kind, Limits, Message, Stamp, StateEntry};
+use super::PeerId;
+
+/// Bytes a flood packet adds around its message at most (origin id, number,
+/// ttl, tags and the data length prefix), kept free when splitting.
+const PACKET_OVERHEAD: usize = 64;
+
+/// Where a packet goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// To this directly connected peer only.
+    Peer(PeerId),
+    /// To every directly connected peer, but `except` (the peer a relayed
+    /// packet came from: sending it back would be wasted).
+    Broadcast {
+        /// The one direct peer to leave out, if any.
+        except: Option<PeerId>,
+    },
+}
+
+/// What the engine asks its driver to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output<V> {
+    /// Send an encoded flood packet as an extension message.
+    Send {
+        /// To whom.
+        to: Destination,
+        /// The encoded [`FloodPacket`].
+        packet: Bytes,
+    },
+    /// Tell the application something happened.
+    Event(Event<V>),
+}
+
+/// What the application hears about the network (the original's events).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<V> {
+    /// We merged a first view of the network from a neighbour (once).
+    Bootstrapped,
+    /// Who is online changed; the list holds every online peer, us
+    /// included, sorted.
+    Online(Vec<PeerId>),
+    /// A peer advertised new data.
+    PeerData {
+        /// Whose data.
+        id: PeerId,
+        /// The decoded value.
+        data: V,
+    },
+    /// We connected to a peer directly (a reconnection within the
+    /// disconnect grace is not reported).
+    PeerAdd(PeerId),
+    /// We lost our last connection to a peer and the grace period passed.
+    PeerRemove(PeerId),
+    /// We learned that `from` connected to `to`.
+    PeerAddSeen {
+        /// The peer that connected.
+        from: PeerId,
+        /// The peer it connected to.
+        to: PeerId,
+    },
+    /// We learned that `from` disconnected from `to`.
+    PeerRemoveSeen {
+        /// The peer that disconnected.
+        from: PeerId,
+        /// The peer it disconnected from.
+        to: PeerId,
+    },
+    /// A direct peer sent bytes that are not a valid packet; they were
+    /// dropped and nothing else happened. Drivers may log it, or cut a peer
+    /// that does it often.
+    Malformed {
+        /// The direct peer the bytes came from.
+        from: PeerId,
+        /// What was wrong.
+        error: DecodeError,
+    },
+    /// A peer advertised data our codec cannot decode; we treat that peer as
+    /// having no data until it advertises something valid.
+    BadPeerData {
+        /// Whose data.
+        id: PeerId,
+        /// The codec's complaint.
+        error: DataError,
+    },
+}
+
+/// One input to the engine, for drivers that prefer a single door
+/// ([`Presence::handle`]) to the individual methods.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input<V> {
+    /// A connection to a peer opened.
+    Connected(PeerId),
+    /// A connection to a peer closed.
+    Disconnected(PeerId),
+    /// A direct peer sent us a packet.
+    Received {
+        /// The direct peer.
+        from: PeerId,
+        /// The extension message's payload.
+        packet: Bytes,
+    },
+    /// The application changes the data we advertise.
+    SetData(V),
+    /// Time passed; timers due by now fire.
+    Tick,
+}
+
+/// Why our own data cannot be advertised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetDataError {
+    /// The codec could not encode the value.
+    #[error("cannot encode peer data: {0}")]
+    Encode(#[from] DataError),
+    /// The encoded value is larger than peers accept.
+    #[error("peer data is {len} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// Encoded size.
+        len: usize,
+        /// [`Limits::max_data_bytes`].
+        limit: usize,
+    },
+}
+
+/// What we keep about each node of the graph besides its edges. Each part of
+/// an origin's state is a last-writer-wins register ordered by [`Stamp`];
+/// `None` stamps are the unordered news of JavaScript origins.
+#[derive(Debug)]
+struct Record<V> {
+    edges_stamp: Option<Stamp>,
+    data_stamp: Option<Stamp>,
+    data: Option<Bytes>,
+    value: Option<V>,
+    /// Newest stamps we passed on by flood: a copy at or below is not relayed
+    /// again. Kept apart from the registers because news learned by a
+    /// whole-view exchange must still be relayed when its flood copy comes.
+    relayed_edges: Option<Stamp>,
+    relayed_data: Option<Stamp>,
+}
+
+impl<V> Default for Record<V> {
+    fn default() -> Self {
+        Record {
+            edges_stamp: None,
+            data_stamp: None,
+            data: None,
+            value: None,
+            relayed_edges: None,
+            relayed_data: None,
+        }
+    }
+}
+
+/// Our side of a direct peer: how many live connections we have to it, and
+/// when we give up on it if none.
+#[derive(Debug, Default)]
+struct Link {
+    connections: u32,
+    lost_at: Option<Duration>,
+}
+
+/// The presence engine of one peer: its view of the network, its own state
+/// and the protocol rules, driven by inputs and answering with [`Output`]s.
+#[derive(Debug)]
+pub struct Presence<C: DataCodec = Json> {
+    id: PeerId,
+    codec: C,
+    extension: String,
+    limits: Limits,
+    disconnect_grace: Duration,
+    forget_after: Duration,
+    online_debounce: Duration,
+    max_send_bytes: usize,
+
+    incarnation: u64,
+    version: u64,
+    value: C::Value,
+    graph: Graph<Record<C::Value>>,
+    links: BTreeMap<PeerId, Link>,
+    flood: Flood,
+    bootstrapped: bool,
+    /// Whether the network has been told our current data; false while we
+    /// have no connection to tell it through.
+    data_announced: bool,
+    online_dirty: bool,
+    last_online_event: Option<Duration>,
+    next_sweep: Option<Duration>,
+    now: Duration,
+    outputs: VecDeque<Output<C::Value>>,
+}
+
+impl<C: DataCodec> Presence<C> {
+    /// An engine for `config`, alone in its network at time `now`. Fails only
+    /// when the starting data cannot be advertised.
+    pub fn new(config: Config<C>, now: Duration) -> Result<Self, SetDataError> {
+        let bytes = encode_data(&config.codec, &config.data, &config.limits)?;
+        let mut graph: Graph<Record<C::Value>> = Graph::new(config.id, now);
+        let incarnation = config.incarnation;
+        let own = graph.payload_mut(now, config.id);
+        own.edges_stamp = Some(Stamp {
+            incarnation,
+            version: 0,
+        });
+        own.data_stamp = Some(Stamp {
+            incarnation,
+            version: 1,
+        });
+        own.data = Some(bytes);
+        own.value = Some(config.data.clone());
+        Ok(Presence {
+            id: config.id,
+            flood: Flood::new(config.id, incarnation, config.ttl, config.dedupe_capacity),
+            codec: config.codec,
+            extension: config.extension,
+            limits: config.limits,
+            disconnect_grace: config.disconnect_grace,
+            forget_after: config.forget_after,
+            online_debounce: config.online_debounce,
+            max_send_bytes: config.max_send_bytes,
+            incarnation,
+            version: 1,
+            value: config.data,
+            graph,
+            links: BTreeMap::new(),
+            bootstrapped: false,
+            data_announced: false,
+            online_dirty: false,
+            last_online_event: None,
+            next_sweep: None,
+            now,
+            outputs: VecDeque::new(),
+        })
+    }
+
+    // ----- queries -------------------------------------------------------
+
+    /// Our id.
+    pub fn id(&self) -> PeerId {
+        self.id
+    }
+
+    /// The extension name peers exchange presence packets under.
+    pub fn extension(&self) -> &str {
+        &self.extension
+    }
+
+    /// Every online peer, us included, sorted: those a chain of announced
+    /// connections leads to from us.
+    pub fn online(&self) -> Vec<PeerId> {
+        let mut list: Vec<PeerId> = self.graph.reachable().copied().collect();
+        list.sort_unstable();
+        list
+    }
+
+    /// Whether `id` is online.
+    pub fn is_online(&self, id: &PeerId) -> bool {
+        self.graph.is_reachable(id)
+    }
+
+    /// How many peers are online, us included.
+    pub fn online_count(&self) -> usize {
+        self.graph.reachable_count()
+    }
+
+    /// The data we advertise.
+    pub fn data(&self) -> &C::Value {
+        &self.value
+    }
+
+    /// The data `id` advertises, if we know valid data for it (ours for our id).
+    pub fn peer_data(&self, id: &PeerId) -> Option<&C::Value> {
+        if *id == self.id {
+            return Some(&self.value);
+        }
+        self.graph.get(id)?.payload.value.as_ref()
+    }
+
+    /// The peers `id` says it is connected to (for us: our direct peers).
+    pub fn peer_edges(&self, id: &PeerId) -> Option<&[PeerId]> {
+        self.graph.get(id).map(|n| n.out())
+    }
+
+    /// Peers we hold a connection to, or lost less than the grace ago.
+    pub fn direct_peers(&self) -> impl Iterator<Item = &PeerId> {
+        self.links.keys()
+    }
+
+    /// Whether a neighbour has sent us its view of the network.
+    pub fn is_bootstrapped(&self) -> bool {
+        self.bootstrapped
+    }
+
+    /// How many nodes the view holds, online or kept while unreachable.
+    pub fn known_count(&self) -> usize {
+        self.graph.len()
+    }
+
+    /// Our current life number (see [`Config::incarnation`]).
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// When the driver must call [`Presence::tick`] next, if ever.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let lost = self.links.values().filter_map(|l| l.lost_at).min();
+        let online = self.online_dirty.then(|| self.online_due());
+        [lost, self.next_sweep, online].into_iter().flatten().min()
+    }
+
+    /// The next queued output, if any.
+    pub fn poll_output(&mut self) -> Option<Output<C::Value>> {
+        self.outputs.pop_front()
+    }
+
+    /// All queued outputs.
+    pub fn drain_outputs(&mut self) -> impl Iterator<Item = Output<C::Value>> + '_ {
+        self.outputs.drain(..)
+    }
+
+    // ----- inputs --------------------------------------------------------
+
+    /// Feeds one [`Input`]; the same as calling the matching method.
+    pub fn handle(&mut self, now: Duration, input: Input<C::Value>) -> Result<(), SetDataError> {
+        match input {
+            Input::Connected(peer) => self.peer_connected(now, peer),
+            Input::Disconnected(peer) => self.peer_disconnected(now, peer),
+            Input::Received { from, packet } => self.receive(now, from, packet),
+            Input::SetData(value) => return self.set_data(now, value),
+            Input::Tick => self.tick(now),
+        }
+        Ok(())
+    }
+
+    /// A connection to `peer` opened. Several connections to one peer count
+    /// as one link; only the first announces anything.
+    pub fn peer_connected(&mut self, now: Duration, peer: PeerId) {
+        self.now = now;
+        if peer == self.id {
+            return;
+        }
+        let is_new = !self.links.contains_key(&peer);
+        let link = self.links.entry(peer).or_default();
+        link.connections += 1;
+        if link.connections == 1 {
+            link.lost_at = None;
+            if is_new {
+                self.event(Event::PeerAdd(peer));
+                self.update_own_edges();
+                self.announce_edges(Kind::Connected, peer);
+                if !self.data_announced {
+                    self.announce_data();
+                }
+            }
+            // On every new link, even one back within the grace: packets may
+            // have been lost while it was down, and the other side may come
+            // from a network we have never been part of.
+            let request = Message::new(Kind::BootstrapRequest).encode();
+            self.send(Destination::Peer(peer), request, true);
+        }
+        self.finish();
+    }
+
+    /// A connection to `peer` closed. When it was the last one, the peer is
+    /// announced lost after the disconnect grace unless it comes back.
+    pub fn peer_disconnected(&mut self, now: Duration, peer: PeerId) {
+        self.now = now;
+        if let Some(link) = self.links.get_mut(&peer) {
+            if link.connections > 0 {
+                link.connections -= 1;
+                if link.connections == 0 {
+                    link.lost_at = Some(now + self.disconnect_grace);
+                }
+            }
+        }
+        self.expire_links();
+        self.finish();
+    }
+
+    /// A packet from direct peer `from`. Invalid bytes produce an
+    /// [`Event::Malformed`] and nothing else.
+    pub fn receive(&mut self, now: Duration, from: PeerId, packet: Bytes) {
+        self.now = now;
+        if let Err(error) = self.accept(from, &packet) {
+            self.event(Event::Malformed { from, error });
+        }
+        self.finish();
+    }
+
+    /// Changes the data we advertise and tells the network.
+    pub fn set_data(&mut self, now: Duration, value: C::Value) -> Result<(), SetDataError> {
+        self.now = now;
+        let bytes = encode_data(&self.codec, &value, &self.limits)?;
+        self.value = value.clone();
+        let own = self.graph.payload_mut(now, self.id);
+        if own.data.as_ref() == Some(&bytes) {
+            return Ok(());
+        }
+        own.data = Some(bytes);
+        own.value = Some(value);
+        self.announce_data();
+        self.finish();
+        Ok(())
+    }
+
+    /// Fires the timers due by `now`: lost links, forgetting unreachable
+    /// nodes, a debounced `Online` event.
+    pub fn tick(&mut self, now: Duration) {
+        self.now = now;
+        self.expire_links();
+        if self.next_sweep.is_some_and(|t| t <= now) {
+            self.next_sweep = None;
+            self.graph.settle(now);
+            if let Some(before) = now.checked_sub(self.forget_after) {
+                self.graph.collect_garbage(before);
+            }
+        }
+        self.finish();
+    }
+
+    // ----- receiving -----------------------------------------------------
+
+    fn accept(&mut self, from: PeerId, bytes: &Bytes) -> Result<(), DecodeError> {
+        let packet = FloodPacket::decode(bytes, &self.limits)?;
+        let message = Message::decode(&packet.data, &self.limits)?;
+        if packet.origin == self.id {
+            if let Some(stamp) = message.stamp {
+                self.hear_of_self(stamp);
+            }
+            return Ok(());
+        }
+        match message.kind {
+            Kind::BootstrapRequest => self.answer_bootstrap(from),
+            Kind::BootstrapResponse => self.merge_bootstrap(from, message.bootstrap),
+            Kind::Connected | Kind::Disconnected | Kind::State => match message.stamp {
+                Some(stamp) => self.on_stamped(from, &packet, message, stamp),
+                None => self.on_unstamped(from, &packet, message)?,
+            },
+            Kind::Other(_) => {
+                // Not ours to understand, but a future peer's: pass it on as
+                // the original does.
+                if self.flood.first_sighting(packet.origin, packet.number) {
+                    self.relay(from, &packet, false);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A message from one of our peers: it carries the origin's whole edge
+    /// list or data and a stamp, so applying it is "newer wins" and the
+    /// order of arrival does not matter.
+    fn on_stamped(&mut self, from: PeerId, packet: &FloodPacket, message: Message, stamp: Stamp) {
+        let origin = packet.origin;
+        let is_state = message.kind == Kind::State;
+        let record = self.graph.payload_mut(self.now, origin);
+        let (relayed, current) = if is_state {
+            (&mut record.relayed_data, record.data_stamp)
+        } else {
+            (&mut record.relayed_edges, record.edges_stamp)
+        };
+        let relay = Some(stamp) > *relayed;
+        if relay {
+            *relayed = Some(stamp);
+        }
+        let newer = Some(stamp) > current;
+        if newer && !is_state {
+            record.edges_stamp = Some(stamp);
+        }
+        if relay {
+            self.relay(from, packet, true);
+        }
+        if newer {
+            if is_state {
+                // A STATE without data is what an origin with undecodable
+                // data would forward; it still supersedes older data.
+                self.apply_data(origin, Some(stamp), message.data);
+            } else {
+                self.replace_edges(origin, message.edges);
+            }
+        }
+    }
+
+    /// A JavaScript peer's message: no order can be known, so it is applied
+    /// as a patch the way the original does, deduplicated by (origin, number).
+    /// It never overrides what a stamped message set.
+    fn on_unstamped(&mut self, from: PeerId, packet: &FloodPacket, message: Message) -> Result<(), DecodeError> {
+        let origin = packet.origin;
+        let id = match message.kind {
+            Kind::State => None,
+            _ => Some(message.id.ok_or(DecodeError::Missing("id"))?),
+        };
+        if message.kind == Kind::State && message.data.is_none() {
+            return Err(DecodeError::Missing("data"));
+        }
+        if !self.flood.first_sighting(origin, packet.number) {
+            return Ok(());
+        }
+        self.relay(from, packet, false);
+        let record = self.graph.payload_mut(self.now, origin);
+        match (message.kind, id) {
+            (Kind::State, _) if record.data_stamp.is_none() => {
+                self.apply_data(origin, None, message.data);
+            }
+            (Kind::Connected, Some(id)) if record.edges_stamp.is_none() => {
+                let mut edges = self.edges_of(&origin);
+                edges.push(id);
+                self.replace_edges(origin, edges);
+            }
+            (Kind::Disconnected, Some(id)) if record.edges_stamp.is_none() => {
+                let mut edges = self.edges_of(&origin);
+                edges.retain(|e| *e != id);
+                self.replace_edges(origin, edges);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Someone asked for our view: it goes to them alone (the original sent
+    /// it to every neighbour), split into packets that fit a frame.
+    fn answer_bootstrap(&mut self, to: PeerId) {
+        let mut ids: Vec<PeerId> = self.graph.iter().map(|(id, _)| *id).collect();
+        // Sorted so that a run replays byte for byte whatever the hasher does.
+        ids.sort_unstable();
+        let entries = ids.into_iter().filter_map(|id| self.entry_of(id)).collect();
+        self.send_entries(Destination::Peer(to), entries);
+    }
+
+    /// A neighbour's view: each register is taken if newer. What was news to
+    /// us is passed on to our other neighbours, who do the same, so that two
+    /// networks that were apart learn everything of each other.
+    fn merge_bootstrap(&mut self, from: PeerId, entries: Vec<(PeerId, StateEntry)>) {
+        if !self.bootstrapped {
+            self.bootstrapped = true;
+            self.event(Event::Bootstrapped);
+        }
+        let mut news = Vec::new();
+        for (id, entry) in entries {
+            if id == self.id {
+                if let Some(stamp) = entry.edges_stamp.max(entry.data_stamp) {
+                    self.hear_of_self(stamp);
+                }
+                continue;
+            }
+            if self.merge_entry(id, entry) {
+                news.push(id);
+            }
+        }
+        if !news.is_empty() {
+            let entries = news.into_iter().filter_map(|id| self.entry_of(id)).collect();
+            self.send_entries(Destination::Broadcast { except: Some(from) }, entries);
+        }
+    }
+
+    /// Merges one node of a view; true when anything was news.
+    fn merge_entry(&mut self, id: PeerId, entry: StateEntry) -> bool {
+        let record = self.graph.payload_mut(self.now, id);
+        let (edges_stamp, data_stamp) = (record.edges_stamp, record.data_stamp);
+        let has_data = record.data.is_some();
+        let mut news = false;
+        match entry.edges_stamp {
+            Some(stamp) if Some(stamp) > edges_stamp => {
+                if let Some(r) = self.graph.existing_payload_mut(&id) {
+                    r.edges_stamp = Some(stamp);
+                }
+                self.replace_edges(id, entry.connected_to);
+                news = true;
+            }
+            None if edges_stamp.is_none() => {
+                // A JavaScript peer's view: no order, so only add, as the original.
+                let mut edges = self.edges_of(&id);
+                let before = edges.len();
+                edges.extend(entry.connected_to);
+                edges.sort_unstable();
+                edges.dedup();
+                if edges.len() != before {
+                    self.replace_edges(id, edges);
+                    news = true;
+                }
+            }
+            _ => {}
+        }
+        match entry.data_stamp {
+            Some(stamp) if Some(stamp) > data_stamp => {
+                self.apply_data(id, Some(stamp), entry.data);
+                news = true;
+            }
+            None if data_stamp.is_none() && !has_data && entry.data.is_some() => {
+                self.apply_data(id, None, entry.data);
+                news = true;
+            }
+            _ => {}
+        }
+        news
+    }
+
+    /// Another copy of us, newer than we are, is known to the network: a
+    /// previous life (we restarted without a larger incarnation). Move past
+    /// it and tell everyone our current state again.
+    fn hear_of_self(&mut self, stamp: Stamp) {
+        let current = Stamp {
+            incarnation: self.incarnation,
+            version: self.version,
+        };
+        if stamp <= current {
+            return;
+        }
+        self.incarnation = stamp.incarnation.saturating_add(1);
+        self.version = 0;
+        let first = self.links.keys().next().copied();
+        match first {
+            Some(peer) => self.announce_edges(Kind::Connected, peer),
+            None => {
+                let stamp = self.next_stamp();
+                self.graph.payload_mut(self.now, self.id).edges_stamp = Some(stamp);
+            }
+        }
+        self.announce_data();
+    }
+
+    // ----- applying ------------------------------------------------------
+
+    fn apply_data(&mut self, id: PeerId, stamp: Option<Stamp>, data: Option<Bytes>) {
+        let decoded = data.as_ref().map(|bytes| self.codec.decode(bytes));
+        let record = self.graph.payload_mut(self.now, id);
+        if stamp.is_some() {
+            record.data_stamp = stamp;
+        }
+        match decoded {
+            Some(Ok(value)) => {
+                let changed = record.data != data;
+                record.data = data;
+                record.value = Some(value.clone());
+                if changed {
+                    self.event(Event::PeerData { id, data: value });
+                }
+            }
+            Some(Err(error)) => {
+                record.data = None;
+                record.value = None;
+                self.event(Event::BadPeerData { id, error });
+            }
+            None => {
+                record.data = None;
+                record.value = None;
+            }
+        }
+    }
+
+    fn replace_edges(&mut self, origin: PeerId, edges: Vec<PeerId>) {
+        let EdgeDiff { added, removed } = self.graph.set_edges(self.now, origin, edges);
+        for to in added {
+            self.event(Event::PeerAddSeen { from: origin, to });
+        }
+        for to in removed {
+            self.event(Event::PeerRemoveSeen { from: origin, to });
+        }
+    }
+
+    fn edges_of(&self, id: &PeerId) -> Vec<PeerId> {
+        self.graph.get(id).map(|n| n.out().to_vec()).unwrap_or_default()
+    }
+
+    /// What a view says of one node; nothing for nodes we only know as the
+    /// target of someone's edge.
+    fn entry_of(&self, id: PeerId) -> Option<(PeerId, StateEntry)> {
+        let node = self.graph.get(&id)?;
+        let r = &node.payload;
+        if node.out().is_empty() && r.data.is_none() && r.edges_stamp.is_none() && r.data_stamp.is_none() {
+            return None;
+        }
+        Some((
+            id,
+            StateEntry {
+                connected_to: node.out().to_vec(),
+                data: r.data.clone(),
+                edges_stamp: r.edges_stamp,
+                data_stamp: r.data_stamp,
+            },
+        ))
+    }
+
+    // ----- our own state -------------------------------------------------
+
+    fn update_own_edges(&mut self) {
+        let edges = self.links.keys().copied().collect();
+        self.graph.set_edges(self.now, self.id, edges);
+    }
+
+    fn next_stamp(&mut self) -> Stamp {
+        self.version += 1;
+        Stamp {
+            incarnation: self.incarnation,
+            version: self.version,
+        }
+    }
+
+    /// Floods CONNECTED/DISCONNECTED(`peer`) with our whole edge list.
+    fn announce_edges(&mut self, kind: Kind, peer: PeerId) {
+        let stamp = self.next_stamp();
+        self.graph.payload_mut(self.now, self.id).edges_stamp = Some(stamp);
+        let mut message = Message::new(kind);
+        message.id = Some(peer);
+        message.stamp = Some(stamp);
+        message.edges = self.edges_of(&self.id);
+        self.broadcast(message.encode());
+    }
+
+    /// Floods STATE with our data, or remembers to once we have a link.
+    fn announce_data(&mut self) {
+        let stamp = self.next_stamp();
+        let own = self.graph.payload_mut(self.now, self.id);
+        own.data_stamp = Some(stamp);
+        let data = own.data.clone();
+        self.data_announced = self.links.values().any(|l| l.connections > 0);
+        if self.data_announced {
+            let mut message = Message::new(Kind::State);
+            message.data = data;
+            message.stamp = Some(stamp);
+            self.broadcast(message.encode());
+        }
+    }
+
+    /// Links whose grace ran out are lost: announce it.
+    fn expire_links(&mut self) {
+        let now = self.now;
+        let lost: Vec<PeerId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.lost_at.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in lost {
+            self.links.remove(&peer);
+            self.update_own_edges();
+            self.event(Event::PeerRemove(peer));
+            self.announce_edges(Kind::Disconnected, peer);
+        }
+    }
+
+    // ----- output --------------------------------------------------------
+
+    fn event(&mut self, event: Event<C::Value>) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn send(&mut self, to: Destination, message: Bytes, direct: bool) {
+        let packet = self.flood.originate(message, direct);
+        self.outputs.push_back(Output::Send { to, packet });
+    }
+
+    fn broadcast(&mut self, message: Bytes) {
+        if self.links.values().any(|l| l.connections > 0) {
+            self.send(Destination::Broadcast { except: None }, message, false);
+        }
+    }
+
+    fn relay(&mut self, from: PeerId, packet: &FloodPacket, ignore_ttl: bool) {
+        if let Some(bytes) = Flood::relay(packet, ignore_ttl) {
+            self.outputs.push_back(Output::Send {
+                to: Destination::Broadcast { except: Some(from) },
+                packet: bytes,
+            });
+        }
+    }
+
+    /// Sends view entries as BOOTSTRAP_RESPONSE packets of at most
+    /// `max_send_bytes` (an entry larger than that alone still goes, alone).
+    fn send_entries(&mut self, to: Destination, entries: Vec<(PeerId, StateEntry)>) {
+        let budget = self.max_send_bytes.saturating_sub(PACKET_OVERHEAD);
+        let empty = Message::new(Kind::BootstrapResponse);
+        let base = empty.encoded_len();
+        let mut chunk = empty.clone();
+        let mut size = base;
+        for (id, entry) in entries {
+            let len = Message::bootstrap_entry_len(&id, &entry);
+            if !chunk.bootstrap.is_empty() && size + len > budget {
+                let full = std::mem::replace(&mut chunk, empty.clone());
+                self.send(to.clone(), full.encode(), true);
+                size = base;
+            }
+            chunk.bootstrap.push((id, entry));
+            size += len;
+        }
+        if !chunk.bootstrap.is_empty() {
+            self.send(to, chunk.encode(), true);
+        }
+    }
+
+    /// End of every input: settle who is online, report it (debounced), and
+    /// schedule forgetting unreachable nodes.
+    fn finish(&mut self) {
+        if self.graph.settle(self.now) {
+            self.online_dirty = true;
+        }
+        if self.online_dirty && self.online_due() <= self.now {
+            self.online_dirty = false;
+            self.last_online_event = Some(self.now);
+            let list = self.online();
+            self.event(Event::Online(list));
+        }
+        if self.next_sweep.is_none() && self.graph.unreachable_count() > 0 {
+            // A quarter of the period: nodes go between 1 and 1.25 periods
+            // after they became unreachable, with few sweeps.
+            self.next_sweep = Some(self.now + self.forget_after / 4);
+        }
+    }
+
+    fn online_due(&self) -> Duration {
+        self.last_online_event
+            .map_or(Duration::ZERO, |t| t + self.online_debounce)
+    }
+}
+
+fn encode_data<C: DataCodec>(codec: &C, value: &C::Value, limits: &Limits) -> Result<Bytes, SetDataError> {
+    let bytes = codec.encode(value)?;
+    if bytes.len() > limits.max_data_bytes {
+        return Err(SetDataError::TooLarge {
+            len: bytes.len(),
+            limit: limits.max_data_bytes,
+        });
+    }
+    Ok(Bytes::from(bytes))
+}

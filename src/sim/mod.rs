@@ -1,0 +1,11 @@
+//! A deterministic in-memory network of presence engines: the same
+//! [`Presence`](crate::proto::Presence) the network node runs, driven by a
+//! seeded random generator instead of sockets and a clock. Packets in flight
+//! are delivered in random order, may be duplicated, and may be lost (a loss
+//! kills the link, as a lost TCP segment would, and the link is redialled).
+//! Same seed, same run.
+
+mod network;
+pub mod topology;
+
+pub use network::{sim_id, Faults, Network, Stats};

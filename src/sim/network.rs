@@ -1,0 +1,385 @@
+//! The simulated network itself.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::proto::{Config, Destination, Event, Output, PeerId, Presence, Raw};
+
+/// What can go wrong with packets in flight, as probabilities per delivery.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Faults {
+    /// Chance that a delivered packet stays in flight to be delivered again.
+    pub duplicate: f64,
+    /// Chance that a packet is lost; the link it was on then dies (both sides
+    /// see a disconnect, packets still on it are lost too) and is redialled
+    /// at once, as a TCP connection that lost data would be.
+    pub drop: f64,
+}
+
+/// Counters of one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Packets handed to a receiving engine.
+    pub delivered: u64,
+    /// Bytes in those packets.
+    pub delivered_bytes: u64,
+    /// Packets lost by a fault or because their link went away.
+    pub lost: u64,
+    /// Links killed and redialled by the drop fault.
+    pub redials: u64,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    from: PeerId,
+    to: PeerId,
+    /// The link's generation when sent: a packet never crosses into a later
+    /// connection of the same pair.
+    generation: u64,
+    packet: Bytes,
+}
+
+/// Peers, links between them and packets in flight, under one seeded clock.
+#[derive(Debug)]
+pub struct Network {
+    rng: ChaCha8Rng,
+    now: Duration,
+    faults: Faults,
+    nodes: BTreeMap<PeerId, Presence<Raw>>,
+    /// Live links as (smaller id, larger id) -> generation.
+    links: BTreeMap<(PeerId, PeerId), u64>,
+    adjacency: BTreeMap<PeerId, BTreeSet<PeerId>>,
+    next_generation: u64,
+    in_flight: Vec<InFlight>,
+    /// The data each peer set last: what everyone must end up seeing.
+    latest_data: BTreeMap<PeerId, Bytes>,
+    incarnations: BTreeMap<PeerId, u64>,
+    events: BTreeMap<PeerId, Vec<Event<Bytes>>>,
+    record_events: bool,
+    stats: Stats,
+}
+
+/// The id of simulated peer `i`.
+pub fn sim_id(i: usize) -> PeerId {
+    let mut bytes = [0x5a; 32];
+    bytes[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    PeerId::from_bytes(bytes)
+}
+
+impl Network {
+    /// An empty network whose randomness all comes from `seed`.
+    pub fn new(seed: u64, faults: Faults) -> Self {
+        Network {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            now: Duration::ZERO,
+            faults,
+            nodes: BTreeMap::new(),
+            links: BTreeMap::new(),
+            adjacency: BTreeMap::new(),
+            next_generation: 0,
+            in_flight: Vec::new(),
+            latest_data: BTreeMap::new(),
+            incarnations: BTreeMap::new(),
+            events: BTreeMap::new(),
+            record_events: true,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Stops keeping every engine's events (they cost memory in big runs).
+    pub fn without_event_log(mut self) -> Self {
+        self.record_events = false;
+        self
+    }
+
+    /// The id of simulated peer `i` (see [`sim_id`]).
+    pub fn id(i: usize) -> PeerId {
+        sim_id(i)
+    }
+
+    /// Simulated time now.
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Live peers' ids.
+    pub fn peers(&self) -> impl Iterator<Item = &PeerId> {
+        self.nodes.keys()
+    }
+
+    /// The engine of a live peer.
+    pub fn node(&self, id: &PeerId) -> Option<&Presence<Raw>> {
+        self.nodes.get(id)
+    }
+
+    /// Events a peer's engine has emitted since it (re)started.
+    pub fn events(&self, id: &PeerId) -> &[Event<Bytes>] {
+        self.events.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Starts peer `id` with `data`, as a new life: its incarnation is one
+    /// more than its previous life's, unless `same_incarnation` (a peer that
+    /// restarts without remembering anything, which the protocol must still
+    /// handle).
+    pub fn start(&mut self, id: PeerId, data: Bytes, same_incarnation: bool) {
+        self.start_with(id, data, same_incarnation, |_| {});
+    }
+
+    /// [`Network::start`] with a chance to adjust the engine's configuration.
+    pub fn start_with(
+        &mut self,
+        id: PeerId,
+        data: Bytes,
+        same_incarnation: bool,
+        adjust: impl FnOnce(&mut Config<Raw>),
+    ) {
+        let incarnation = self.incarnations.entry(id).or_insert(0);
+        if !same_incarnation {
+            *incarnation += 1;
+        }
+        let mut config = Config::with_codec(id, Raw, data.clone());
+        config.incarnation = *incarnation;
+        adjust(&mut config);
+        let engine = Presence::new(config, self.now).expect("simulated data fits the limits");
+        self.nodes.insert(id, engine);
+        self.events.insert(id, Vec::new());
+        self.latest_data.insert(id, data);
+    }
+
+    /// Opens a link between two live peers (a no-op if one exists).
+    pub fn connect(&mut self, a: PeerId, b: PeerId) {
+        let key = (a.min(b), a.max(b));
+        if a == b || self.links.contains_key(&key) || !self.nodes.contains_key(&a) || !self.nodes.contains_key(&b) {
+            return;
+        }
+        self.next_generation += 1;
+        self.links.insert(key, self.next_generation);
+        self.adjacency.entry(a).or_default().insert(b);
+        self.adjacency.entry(b).or_default().insert(a);
+        let now = self.now;
+        self.with_node(a, |n| n.peer_connected(now, b));
+        self.with_node(b, |n| n.peer_connected(now, a));
+    }
+
+    /// Closes the link between two peers, if any; packets on it are lost.
+    pub fn disconnect(&mut self, a: PeerId, b: PeerId) {
+        if self.links.remove(&(a.min(b), a.max(b))).is_none() {
+            return;
+        }
+        for (x, y) in [(a, b), (b, a)] {
+            if let Some(set) = self.adjacency.get_mut(&x) {
+                set.remove(&y);
+            }
+        }
+        let now = self.now;
+        self.with_node(a, |n| n.peer_disconnected(now, b));
+        self.with_node(b, |n| n.peer_disconnected(now, a));
+    }
+
+    /// Stops a peer without warning: its links close, its neighbours notice.
+    pub fn crash(&mut self, id: PeerId) {
+        for other in self.neighbours(&id) {
+            self.disconnect(id, other);
+        }
+        self.nodes.remove(&id);
+        self.latest_data.remove(&id);
+    }
+
+    /// A live peer changes its data.
+    pub fn set_data(&mut self, id: PeerId, data: Bytes) {
+        let now = self.now;
+        if self.nodes.contains_key(&id) {
+            self.latest_data.insert(id, data.clone());
+            self.with_node(id, |n| n.set_data(now, data).expect("simulated data fits"));
+        }
+    }
+
+    /// The live peers linked to `id`.
+    pub fn neighbours(&self, id: &PeerId) -> Vec<PeerId> {
+        self.adjacency
+            .get(id)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Delivers packets and fires timers until nothing is in flight and no
+    /// timer is pending, or `max_steps` deliveries have happened. Returns
+    /// true when the network went quiet.
+    pub fn run_until_quiet(&mut self, max_steps: u64) -> bool {
+        let mut steps = 0;
+        loop {
+            if !self.in_flight.is_empty() {
+                if steps == max_steps {
+                    return false;
+                }
+                steps += 1;
+                self.deliver_one();
+                continue;
+            }
+            let next = self
+                .nodes
+                .values()
+                .filter_map(|n| n.poll_timeout())
+                .min();
+            match next {
+                Some(at) => {
+                    self.now = self.now.max(at);
+                    let now = self.now;
+                    let due: Vec<PeerId> = self
+                        .nodes
+                        .iter()
+                        .filter(|(_, n)| n.poll_timeout().is_some_and(|t| t <= now))
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in due {
+                        self.with_node(id, |n| n.tick(now));
+                    }
+                }
+                None => return true,
+            }
+        }
+    }
+
+    /// Advances the clock without delivering anything (timers fire on the
+    /// next run).
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+    }
+
+    /// Checks the property the protocol promises once the network is quiet:
+    /// every live peer's online list is exactly its connected component, and
+    /// it knows the latest data of every peer in it. Returns what is wrong.
+    pub fn check_converged(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        for (id, engine) in &self.nodes {
+            let component = self.component(*id);
+            let online: BTreeSet<PeerId> = engine.online().into_iter().collect();
+            if online != component {
+                let missing: Vec<String> = component.difference(&online).map(|p| p.short()).collect();
+                let extra: Vec<String> = online.difference(&component).map(|p| p.short()).collect();
+                problems.push(format!(
+                    "{}: online list wrong, missing {missing:?}, extra {extra:?}",
+                    id.short()
+                ));
+                continue;
+            }
+            for peer in &component {
+                let seen = engine.peer_data(peer);
+                if seen != self.latest_data.get(peer) {
+                    problems.push(format!(
+                        "{} sees data {:?} for {}, latest is {:?}",
+                        id.short(),
+                        seen,
+                        peer.short(),
+                        self.latest_data.get(peer)
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// Live peers that a chain of live links joins to `id`, `id` included.
+    pub fn component(&self, id: PeerId) -> BTreeSet<PeerId> {
+        let mut seen = BTreeSet::from([id]);
+        let mut queue = VecDeque::from([id]);
+        while let Some(p) = queue.pop_front() {
+            for q in self.neighbours(&p) {
+                if seen.insert(q) {
+                    queue.push_back(q);
+                }
+            }
+        }
+        seen
+    }
+
+    fn deliver_one(&mut self) {
+        let index = self.rng.random_range(0..self.in_flight.len());
+        let duplicate = self.faults.duplicate > 0.0 && self.rng.random_bool(self.faults.duplicate);
+        let lose = self.faults.drop > 0.0 && self.rng.random_bool(self.faults.drop);
+        self.now += Duration::from_micros(self.rng.random_range(0..2000));
+        let packet = if duplicate {
+            let p = &self.in_flight[index];
+            InFlight {
+                from: p.from,
+                to: p.to,
+                generation: p.generation,
+                packet: p.packet.clone(),
+            }
+        } else {
+            self.in_flight.swap_remove(index)
+        };
+        let key = (packet.from.min(packet.to), packet.from.max(packet.to));
+        if self.links.get(&key) != Some(&packet.generation) {
+            self.stats.lost += 1;
+            return;
+        }
+        if lose {
+            self.stats.lost += 1;
+            self.stats.redials += 1;
+            self.disconnect(packet.from, packet.to);
+            self.in_flight.retain(|p| {
+                !((p.from == packet.from && p.to == packet.to) || (p.from == packet.to && p.to == packet.from))
+            });
+            self.connect(packet.from, packet.to);
+            return;
+        }
+        self.stats.delivered += 1;
+        self.stats.delivered_bytes += packet.packet.len() as u64;
+        let now = self.now;
+        self.with_node(packet.to, |n| n.receive(now, packet.from, packet.packet));
+    }
+
+    /// Runs `f` on a live engine, then carries out everything it queued.
+    fn with_node(&mut self, id: PeerId, f: impl FnOnce(&mut Presence<Raw>)) {
+        let Some(engine) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        f(engine);
+        let outputs: Vec<Output<Bytes>> = engine.drain_outputs().collect();
+        for output in outputs {
+            match output {
+                Output::Send { to, packet } => self.transmit(id, to, packet),
+                Output::Event(event) => {
+                    if self.record_events {
+                        self.events.entry(id).or_default().push(event);
+                    }
+                }
+            }
+        }
+    }
+
+    fn transmit(&mut self, from: PeerId, to: Destination, packet: Bytes) {
+        let targets = match to {
+            Destination::Peer(p) => vec![p],
+            Destination::Broadcast { except } => self
+                .neighbours(&from)
+                .into_iter()
+                .filter(|p| Some(*p) != except)
+                .collect(),
+        };
+        for target in targets {
+            if let Some(generation) = self.links.get(&(from.min(target), from.max(target))) {
+                self.in_flight.push(InFlight {
+                    from,
+                    to: target,
+                    generation: *generation,
+                    packet: packet.clone(),
+                });
+            }
+        }
+    }
+}
