@@ -444,8 +444,16 @@ impl<C: DataCodec> Presence<C> {
         let packet = FloodPacket::decode(bytes, &self.limits)?;
         let message = Message::decode(&packet.data, &self.limits)?;
         if packet.origin == self.id {
+            // Our own packet coming back: normally an echo of this life, but
+            // a copy from a previous life is how we learn we restarted.
             if let Some(stamp) = message.stamp {
-                self.hear_of_self(stamp);
+                match message.kind {
+                    Kind::State => self.hear_of_self(None, Some((stamp, message.data))),
+                    Kind::Connected | Kind::Disconnected => {
+                        self.hear_of_self(Some((stamp, message.edges)), None)
+                    }
+                    _ => {}
+                }
             }
             return Ok(());
         }
@@ -492,8 +500,8 @@ impl<C: DataCodec> Presence<C> {
         }
         if newer {
             if is_state {
-                // A STATE without data is what an origin with undecodable
-                // data would forward; it still supersedes older data.
+                // Without data the message still supersedes older data:
+                // the origin has none we could use.
                 self.apply_data(origin, Some(stamp), message.data);
             } else {
                 self.replace_edges(origin, message.edges);
@@ -558,9 +566,9 @@ impl<C: DataCodec> Presence<C> {
         let mut news = Vec::new();
         for (id, entry) in entries {
             if id == self.id {
-                if let Some(stamp) = entry.edges_stamp.max(entry.data_stamp) {
-                    self.hear_of_self(stamp);
-                }
+                let edges = entry.edges_stamp.map(|s| (s, entry.connected_to));
+                let data = entry.data_stamp.map(|s| (s, entry.data));
+                self.hear_of_self(edges, data);
                 continue;
             }
             if self.merge_entry(id, entry) {
@@ -615,21 +623,37 @@ impl<C: DataCodec> Presence<C> {
         news
     }
 
-    /// Another copy of us, newer than we are, is known to the network: a
-    /// previous life (we restarted without a larger incarnation). Move past
-    /// it and tell everyone our current state again.
-    fn hear_of_self(&mut self, stamp: Stamp) {
-        let current = Stamp {
-            incarnation: self.incarnation,
-            version: self.version,
-        };
-        if stamp <= current {
+    /// What the network says about us. A stamp above ours, or equal to ours
+    /// with other contents, can only come from a previous life of ours (we
+    /// restarted without a larger incarnation): move past it and tell
+    /// everyone our current state again, so that it wins everywhere.
+    fn hear_of_self(&mut self, edges: Option<(Stamp, Vec<PeerId>)>, data: Option<(Stamp, Option<Bytes>)>) {
+        let Some(node) = self.graph.get(&self.id) else {
             return;
+        };
+        let own = &node.payload;
+        let stale = |theirs: Stamp, ours: Option<Stamp>, same: bool| {
+            Some(theirs) > ours || (Some(theirs) == ours && !same)
+        };
+        let mut highest = None;
+        if let Some((stamp, mut list)) = edges {
+            list.sort_unstable();
+            list.dedup();
+            if stale(stamp, own.edges_stamp, list == node.out()) {
+                highest = highest.max(Some(stamp.incarnation));
+            }
         }
-        self.incarnation = stamp.incarnation.saturating_add(1);
+        if let Some((stamp, bytes)) = data {
+            if stale(stamp, own.data_stamp, bytes == own.data) {
+                highest = highest.max(Some(stamp.incarnation));
+            }
+        }
+        let Some(highest) = highest else {
+            return;
+        };
+        self.incarnation = self.incarnation.max(highest).saturating_add(1);
         self.version = 0;
-        let first = self.links.keys().next().copied();
-        match first {
+        match self.links.keys().next().copied() {
             Some(peer) => self.announce_edges(Kind::Connected, peer),
             None => {
                 let stamp = self.next_stamp();
@@ -843,3 +867,6 @@ fn encode_data<C: DataCodec>(codec: &C, value: &C::Value, limits: &Limits) -> Re
     }
     Ok(Bytes::from(bytes))
 }
+
+#[cfg(test)]
+mod tests;

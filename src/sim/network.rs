@@ -31,6 +31,9 @@ pub struct Stats {
     pub lost: u64,
     /// Links killed and redialled by the drop fault.
     pub redials: u64,
+    /// Simulated time of the last delivery: when the network last changed
+    /// anyone's mind (timers that fire later send nothing).
+    pub last_delivery: Duration,
 }
 
 #[derive(Debug)]
@@ -338,6 +341,7 @@ impl Network {
             return;
         }
         self.stats.delivered += 1;
+        self.stats.last_delivery = self.now;
         self.stats.delivered_bytes += packet.packet.len() as u64;
         let now = self.now;
         self.with_node(packet.to, |n| n.receive(now, packet.from, packet.packet));

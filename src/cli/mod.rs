@@ -1,0 +1,34 @@
+//! The command-line front end: argument parsing and the commands, each a thin
+//! shell over the library.
+
+mod decode;
+mod sim;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Who is online in a hypercore swarm, and what each peer advertises.
+#[derive(Debug, Parser)]
+#[command(name = "hyper-presence", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run peers in the deterministic in-memory network: all join at once,
+    /// then one crashes and restarts; report how fast everyone agrees.
+    Sim(sim::SimArgs),
+    /// Decode a flood packet (hex) as a peer receives it, and print it as JSON.
+    Decode(decode::DecodeArgs),
+}
+
+/// Runs the parsed command; an `Err` is a usage or input problem (exit 2).
+pub fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Sim(args) => sim::run(args),
+        Command::Decode(args) => decode::run(args),
+    }
+}

@@ -1,0 +1,551 @@
+//! Unit tests of the engine alone: each feeds inputs by hand and checks the
+//! exact outputs.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+
+use super::*;
+use crate::proto::{Config, Json};
+
+fn id(n: u8) -> PeerId {
+    PeerId::from_bytes([n; 32])
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn engine(n: u8) -> Presence<Json> {
+    let mut config = Config::new(id(n));
+    config.incarnation = 100;
+    Presence::new(config, Duration::ZERO).unwrap()
+}
+
+fn outputs(p: &mut Presence<Json>) -> Vec<Output<serde_json::Value>> {
+    p.drain_outputs().collect()
+}
+
+fn events(out: &[Output<serde_json::Value>]) -> Vec<Event<serde_json::Value>> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every packet sent, decoded, with where it goes.
+fn sent(out: &[Output<serde_json::Value>]) -> Vec<(Destination, FloodPacket, Message)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send { to, packet } => {
+                let p = FloodPacket::decode(packet, &Limits::default()).unwrap();
+                let m = Message::decode(&p.data, &Limits::default()).unwrap();
+                Some((to.clone(), p, m))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn packet(origin: PeerId, number: u32, message: &Message) -> Bytes {
+    FloodPacket {
+        origin,
+        number,
+        ttl: 255,
+        data: message.encode(),
+    }
+    .encode()
+}
+
+fn stamped(kind: Kind, version: u64, id_field: Option<PeerId>, edges: Vec<PeerId>) -> Message {
+    let mut m = Message::new(kind);
+    m.id = id_field;
+    m.stamp = Some(Stamp {
+        incarnation: 1,
+        version,
+    });
+    m.edges = edges;
+    m
+}
+
+fn state(version: u64, value: serde_json::Value) -> Message {
+    let mut m = Message::new(Kind::State);
+    m.data = Some(Bytes::from(serde_json::to_vec(&value).unwrap()));
+    m.stamp = Some(Stamp {
+        incarnation: 1,
+        version,
+    });
+    m
+}
+
+#[test]
+fn a_new_engine_is_alone_and_quiet() {
+    let mut p = engine(1);
+    assert_eq!(p.online(), vec![id(1)]);
+    assert_eq!(p.data(), &json!({}));
+    assert_eq!(p.peer_data(&id(1)), Some(&json!({})));
+    assert_eq!(p.peer_data(&id(2)), None);
+    assert!(!p.is_bootstrapped());
+    assert!(outputs(&mut p).is_empty());
+    assert_eq!(p.extension(), "hyper-presence");
+}
+
+#[test]
+fn connecting_announces_the_link_and_our_data_and_asks_for_a_view() {
+    let mut p = engine(1);
+    p.peer_connected(ms(1), id(2));
+    let out = outputs(&mut p);
+    assert_eq!(
+        events(&out),
+        vec![Event::PeerAdd(id(2)), Event::Online(vec![id(1), id(2)])]
+    );
+    let sent = sent(&out);
+    assert_eq!(sent.len(), 3);
+    let (to, pkt, msg) = &sent[0];
+    assert_eq!(*to, Destination::Broadcast { except: None });
+    assert_eq!((msg.kind, msg.id, pkt.ttl), (Kind::Connected, Some(id(2)), 255));
+    assert_eq!(msg.edges, vec![id(2)], "stamped messages carry the whole edge list");
+    assert_eq!(msg.stamp.unwrap().incarnation, 100);
+    let (_, _, msg) = &sent[1];
+    assert_eq!(msg.kind, Kind::State);
+    assert_eq!(msg.data.as_deref(), Some(&b"{}"[..]));
+    let (to, pkt, msg) = &sent[2];
+    assert_eq!(*to, Destination::Peer(id(2)));
+    assert_eq!((msg.kind, pkt.ttl), (Kind::BootstrapRequest, 0));
+}
+
+#[test]
+fn our_data_is_not_reflooded_on_every_new_link() {
+    let mut p = engine(1);
+    p.peer_connected(ms(1), id(2));
+    outputs(&mut p);
+    p.peer_connected(ms(2), id(3));
+    let kinds: Vec<Kind> = sent(&outputs(&mut p)).iter().map(|s| s.2.kind).collect();
+    assert_eq!(kinds, vec![Kind::Connected, Kind::BootstrapRequest]);
+}
+
+#[test]
+fn data_set_while_alone_is_announced_on_the_first_link() {
+    let mut p = engine(1);
+    p.set_data(ms(1), json!({"x": 1})).unwrap();
+    assert!(sent(&outputs(&mut p)).is_empty(), "nobody to tell yet");
+    p.peer_connected(ms(2), id(2));
+    let states: Vec<Message> = sent(&outputs(&mut p))
+        .into_iter()
+        .map(|s| s.2)
+        .filter(|m| m.kind == Kind::State)
+        .collect();
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0].data.as_deref(), Some(&br#"{"x":1}"#[..]));
+}
+
+#[test]
+fn two_connections_to_one_peer_are_one_link() {
+    let mut p = engine(1);
+    p.peer_connected(ms(1), id(2));
+    outputs(&mut p);
+    p.peer_connected(ms(2), id(2));
+    assert!(outputs(&mut p).is_empty());
+    p.peer_disconnected(ms(3), id(2));
+    assert!(outputs(&mut p).is_empty());
+    assert_eq!(p.poll_timeout(), None, "one connection still lives");
+    assert_eq!(p.online(), vec![id(1), id(2)]);
+}
+
+#[test]
+fn a_lost_peer_is_announced_after_the_grace_with_its_id() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    p.peer_connected(ms(0), id(3));
+    outputs(&mut p);
+    p.peer_disconnected(ms(10), id(2));
+    assert!(outputs(&mut p).is_empty());
+    assert_eq!(p.poll_timeout(), Some(ms(510)));
+    p.tick(ms(509));
+    assert!(outputs(&mut p).is_empty());
+    p.tick(ms(510));
+    let out = outputs(&mut p);
+    assert_eq!(
+        events(&out),
+        vec![Event::PeerRemove(id(2)), Event::Online(vec![id(1), id(3)])]
+    );
+    let sent = sent(&out);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].2.kind, Kind::Disconnected);
+    assert_eq!(sent[0].2.id, Some(id(2)));
+    assert_eq!(sent[0].2.edges, vec![id(3)]);
+}
+
+#[test]
+fn a_reconnection_within_the_grace_is_no_event_but_resyncs() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    p.peer_disconnected(ms(10), id(2));
+    p.peer_connected(ms(100), id(2));
+    let out = outputs(&mut p);
+    assert!(events(&out).is_empty());
+    let kinds: Vec<Kind> = sent(&out).iter().map(|s| s.2.kind).collect();
+    assert_eq!(kinds, vec![Kind::BootstrapRequest]);
+    p.tick(ms(1000));
+    assert!(outputs(&mut p).is_empty());
+    assert_eq!(p.online(), vec![id(1), id(2)]);
+}
+
+#[test]
+fn zero_grace_announces_at_once() {
+    let mut config = Config::new(id(1));
+    config.disconnect_grace = Duration::ZERO;
+    let mut p = Presence::new(config, ms(0)).unwrap();
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    p.peer_disconnected(ms(1), id(2));
+    assert!(events(&outputs(&mut p)).contains(&Event::PeerRemove(id(2))));
+}
+
+#[test]
+fn garbage_is_reported_and_changes_nothing() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    for junk in [&b""[..], &[0xff; 40][..], &[0x0a, 0x05, 1][..]] {
+        p.receive(ms(1), id(2), Bytes::copy_from_slice(junk));
+        let out = outputs(&mut p);
+        assert_eq!(out.len(), 1);
+        assert!(matches!(&out[0], Output::Event(Event::Malformed { from, .. }) if *from == id(2)));
+    }
+    // A valid packet whose inner message is broken.
+    let bad = FloodPacket {
+        origin: id(3),
+        number: 1,
+        ttl: 3,
+        data: Bytes::from_static(&[0x1a, 0x02, 1, 2]),
+    }
+    .encode();
+    p.receive(ms(2), id(2), bad);
+    assert!(matches!(
+        &outputs(&mut p)[..],
+        [Output::Event(Event::Malformed { .. })]
+    ));
+    assert_eq!(p.online(), vec![id(1), id(2)]);
+}
+
+#[test]
+fn a_bootstrap_request_is_answered_to_the_asker_alone() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    p.peer_connected(ms(0), id(3));
+    outputs(&mut p);
+    let ask = packet(id(2), 9, &Message::new(Kind::BootstrapRequest));
+    p.receive(ms(1), id(2), ask);
+    let sent = sent(&outputs(&mut p));
+    assert_eq!(sent.len(), 1);
+    let (to, pkt, msg) = &sent[0];
+    assert_eq!(*to, Destination::Peer(id(2)));
+    assert_eq!((msg.kind, pkt.ttl), (Kind::BootstrapResponse, 0));
+    let (key, entry) = &msg.bootstrap[0];
+    assert_eq!(*key, id(1));
+    assert_eq!(entry.connected_to, vec![id(2), id(3)]);
+    assert_eq!(entry.data.as_deref(), Some(&b"{}"[..]));
+    assert!(entry.edges_stamp.is_some() && entry.data_stamp.is_some());
+}
+
+#[test]
+fn the_first_view_makes_us_bootstrapped_once() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    let mut view = Message::new(Kind::BootstrapResponse);
+    view.bootstrap.push((
+        id(2),
+        StateEntry {
+            connected_to: vec![id(1), id(3)],
+            data: Some(Bytes::from_static(b"{\"n\":2}")),
+            edges_stamp: Some(Stamp { incarnation: 1, version: 3 }),
+            data_stamp: Some(Stamp { incarnation: 1, version: 2 }),
+        },
+    ));
+    p.receive(ms(1), id(2), packet(id(2), 1, &view));
+    let evs = events(&outputs(&mut p));
+    assert_eq!(evs[0], Event::Bootstrapped);
+    assert!(evs.contains(&Event::PeerData { id: id(2), data: json!({"n": 2}) }));
+    assert!(evs.contains(&Event::PeerAddSeen { from: id(2), to: id(3) }));
+    assert!(p.is_bootstrapped());
+    assert_eq!(p.online(), vec![id(1), id(2), id(3)]);
+    p.receive(ms(2), id(2), packet(id(2), 2, &view));
+    assert!(!events(&outputs(&mut p)).contains(&Event::Bootstrapped));
+}
+
+#[test]
+fn view_news_is_passed_on_to_other_neighbours_only() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    p.peer_connected(ms(0), id(3));
+    outputs(&mut p);
+    let mut view = Message::new(Kind::BootstrapResponse);
+    view.bootstrap.push((
+        id(9),
+        StateEntry {
+            connected_to: vec![id(2)],
+            data: None,
+            edges_stamp: Some(Stamp { incarnation: 1, version: 1 }),
+            data_stamp: None,
+        },
+    ));
+    p.receive(ms(1), id(2), packet(id(2), 1, &view));
+    let sent = sent(&outputs(&mut p));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, Destination::Broadcast { except: Some(id(2)) });
+    assert_eq!(sent[0].2.bootstrap[0].0, id(9));
+    // Nothing new the second time: nothing passed on.
+    p.receive(ms(2), id(2), packet(id(2), 2, &view));
+    assert!(sent_of_kind(&mut p, Kind::BootstrapResponse).is_empty());
+}
+
+fn sent_of_kind(p: &mut Presence<Json>, kind: Kind) -> Vec<Message> {
+    sent(&outputs(p)).into_iter().map(|s| s.2).filter(|m| m.kind == kind).collect()
+}
+
+#[test]
+fn an_older_connected_never_undoes_a_newer_disconnected() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    // id(2) connected to 3 (v1), then disconnected (v2); v2 arrives first.
+    let newer = stamped(Kind::Disconnected, 2, Some(id(3)), vec![id(1)]);
+    let older = stamped(Kind::Connected, 1, Some(id(3)), vec![id(1), id(3)]);
+    p.receive(ms(1), id(2), packet(id(2), 2, &newer));
+    p.receive(ms(2), id(2), packet(id(2), 1, &older));
+    assert_eq!(p.peer_edges(&id(2)), Some(&[id(1)][..]));
+    assert!(!p.is_online(&id(3)));
+}
+
+#[test]
+fn an_older_state_never_overwrites_newer_data() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    p.receive(ms(1), id(2), packet(id(2), 5, &state(5, json!("new"))));
+    p.receive(ms(2), id(2), packet(id(2), 4, &state(4, json!("old"))));
+    assert_eq!(p.peer_data(&id(2)), Some(&json!("new")));
+}
+
+#[test]
+fn stamped_news_is_relayed_once_and_never_back_to_its_sender() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    p.peer_connected(ms(0), id(3));
+    outputs(&mut p);
+    let msg = state(5, json!("x"));
+    p.receive(ms(1), id(2), packet(id(9), 5, &msg));
+    let relayed = sent(&outputs(&mut p));
+    assert_eq!(relayed.len(), 1);
+    assert_eq!(relayed[0].0, Destination::Broadcast { except: Some(id(2)) });
+    assert_eq!((relayed[0].1.origin, relayed[0].1.ttl), (id(9), 254));
+    // The same stamp by another path: applied already, not relayed again.
+    p.receive(ms(2), id(3), packet(id(9), 5, &msg));
+    assert!(sent(&outputs(&mut p)).is_empty());
+}
+
+#[test]
+fn a_javascript_peers_unstamped_messages_apply_like_the_original() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(0xaa));
+    outputs(&mut p);
+    // PROTOCOL.md's vectors: STATE {"name":"alice"} and CONNECTED(0x11…).
+    let state = hex::decode("000512107b226e616d65223a22616c696365227d").unwrap();
+    let connected =
+        hex::decode("00031a201111111111111111111111111111111111111111111111111111111111111111").unwrap();
+    let wrap = |number, data: Vec<u8>| {
+        FloodPacket {
+            origin: id(0xaa),
+            number,
+            ttl: 255,
+            data: Bytes::from(data),
+        }
+        .encode()
+    };
+    p.receive(ms(1), id(0xaa), wrap(7, state.clone()));
+    p.receive(ms(2), id(0xaa), wrap(8, connected));
+    let evs = events(&outputs(&mut p));
+    assert!(evs.contains(&Event::PeerData { id: id(0xaa), data: json!({"name": "alice"}) }));
+    assert!(evs.contains(&Event::PeerAddSeen { from: id(0xaa), to: id(0x11) }));
+    assert!(p.is_online(&id(0x11)));
+    // The same (origin, number) again is a duplicate: dropped, not relayed.
+    p.receive(ms(3), id(0xaa), wrap(7, state));
+    assert!(outputs(&mut p).is_empty());
+}
+
+#[test]
+fn ttl_zero_unstamped_packets_are_not_relayed() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    p.peer_connected(ms(0), id(3));
+    outputs(&mut p);
+    let mut m = Message::new(Kind::State);
+    m.data = Some(Bytes::from_static(b"1"));
+    let pkt = FloodPacket {
+        origin: id(9),
+        number: 1,
+        ttl: 0,
+        data: m.encode(),
+    };
+    p.receive(ms(1), id(2), pkt.encode());
+    assert!(sent(&outputs(&mut p)).is_empty());
+    assert_eq!(p.peer_data(&id(9)), Some(&json!(1)));
+}
+
+#[test]
+fn undecodable_peer_data_is_reported_and_not_kept() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    let mut m = state(3, json!(1));
+    m.data = Some(Bytes::from_static(b"{not json"));
+    p.receive(ms(1), id(2), packet(id(2), 3, &m));
+    let evs = events(&outputs(&mut p));
+    assert!(matches!(&evs[..], [Event::BadPeerData { id: who, .. }] if *who == id(2)));
+    assert_eq!(p.peer_data(&id(2)), None);
+}
+
+#[test]
+fn our_own_packets_coming_back_are_ignored() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    let out = outputs(&mut p);
+    let Output::Send { packet, .. } = &out[2] else {
+        panic!("expected the CONNECTED packet");
+    };
+    p.receive(ms(1), id(2), packet.clone());
+    assert!(outputs(&mut p).is_empty());
+}
+
+#[test]
+fn hearing_of_a_newer_previous_life_moves_past_it() {
+    let mut p = engine(1); // incarnation 100
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    // A copy of us from a life that reached (100, 50).
+    let mut ghost = Message::new(Kind::State);
+    ghost.data = Some(Bytes::from_static(b"\"old\""));
+    ghost.stamp = Some(Stamp { incarnation: 100, version: 50 });
+    p.receive(ms(1), id(2), packet(id(1), 3, &ghost));
+    assert_eq!(p.incarnation(), 101);
+    let kinds: Vec<(Kind, u64)> = sent(&outputs(&mut p))
+        .iter()
+        .map(|s| (s.2.kind, s.2.stamp.unwrap().incarnation))
+        .collect();
+    assert_eq!(kinds, vec![(Kind::Connected, 101), (Kind::State, 101)]);
+}
+
+#[test]
+fn an_equal_stamp_with_other_contents_is_a_previous_life_too() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    let out = outputs(&mut p);
+    let data_stamp = sent(&out)[1].2.stamp.unwrap();
+    let mut ghost = Message::new(Kind::State);
+    ghost.data = Some(Bytes::from_static(b"\"other\""));
+    ghost.stamp = Some(data_stamp);
+    p.receive(ms(1), id(2), packet(id(1), 3, &ghost));
+    assert_eq!(p.incarnation(), 101);
+}
+
+#[test]
+fn too_large_data_is_refused() {
+    let mut p = engine(1);
+    let big = json!("x".repeat(20_000));
+    assert!(matches!(
+        p.set_data(ms(1), big),
+        Err(SetDataError::TooLarge { limit: 16384, .. })
+    ));
+    assert_eq!(p.data(), &json!({}));
+}
+
+#[test]
+fn large_views_are_split_into_packets_that_fit() {
+    let mut config = Config::new(id(1));
+    config.max_send_bytes = 1000;
+    let mut p = Presence::new(config, ms(0)).unwrap();
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    let mut view = Message::new(Kind::BootstrapResponse);
+    for n in 10..60u8 {
+        view.bootstrap.push((
+            id(n),
+            StateEntry {
+                connected_to: vec![id(n + 1)],
+                data: Some(Bytes::from_static(b"{\"pad\":\"................\"}")),
+                edges_stamp: Some(Stamp { incarnation: 1, version: 1 }),
+                data_stamp: Some(Stamp { incarnation: 1, version: 1 }),
+            },
+        ));
+    }
+    p.receive(ms(1), id(2), packet(id(2), 1, &view));
+    outputs(&mut p);
+    p.receive(ms(2), id(2), packet(id(2), 2, &Message::new(Kind::BootstrapRequest)));
+    let out = outputs(&mut p);
+    let mut entries = 0;
+    for o in &out {
+        if let Output::Send { packet, .. } = o {
+            assert!(packet.len() <= 1000, "a packet of {} bytes", packet.len());
+            entries += sent(std::slice::from_ref(o))[0].2.bootstrap.len();
+        }
+    }
+    assert!(out.len() > 3);
+    assert_eq!(entries, 51, "every entry (50 learned and ours) sent once");
+}
+
+#[test]
+fn online_events_are_debounced_when_asked() {
+    let mut config = Config::new(id(1));
+    config.online_debounce = ms(100);
+    let mut p = Presence::new(config, ms(0)).unwrap();
+    p.peer_connected(ms(0), id(2));
+    assert!(events(&outputs(&mut p)).contains(&Event::Online(vec![id(1), id(2)])));
+    p.peer_connected(ms(10), id(3));
+    assert!(!events(&outputs(&mut p)).iter().any(|e| matches!(e, Event::Online(_))));
+    assert_eq!(p.poll_timeout(), Some(ms(100)));
+    p.tick(ms(100));
+    assert_eq!(
+        events(&outputs(&mut p)),
+        vec![Event::Online(vec![id(1), id(2), id(3)])]
+    );
+}
+
+#[test]
+fn unreachable_nodes_are_kept_for_a_while_then_forgotten() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    // News of a node no path reaches yet: kept, not online.
+    p.receive(ms(0), id(2), packet(id(7), 1, &state(1, json!("seven"))));
+    assert!(!p.is_online(&id(7)));
+    assert_eq!(p.peer_data(&id(7)), Some(&json!("seven")));
+    let sweep = p.poll_timeout().expect("a sweep is scheduled");
+    assert_eq!(sweep, ms(15_000));
+    let mut now = sweep;
+    while p.peer_data(&id(7)).is_some() {
+        p.tick(now);
+        now = p.poll_timeout().expect("sweeps continue while something is unreachable");
+        assert!(now <= ms(75_000 + 15_000));
+    }
+    assert!(now >= ms(60_000));
+    assert_eq!(p.known_count(), 2);
+}
+
+#[test]
+fn the_path_arriving_after_the_news_makes_the_node_online_with_its_data() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    p.receive(ms(1), id(2), packet(id(3), 1, &state(1, json!("three"))));
+    assert!(!p.is_online(&id(3)));
+    let edge = stamped(Kind::Connected, 2, Some(id(3)), vec![id(1), id(3)]);
+    p.receive(ms(2), id(2), packet(id(2), 2, &edge));
+    assert!(p.is_online(&id(3)));
+    assert_eq!(p.peer_data(&id(3)), Some(&json!("three")));
+}
