@@ -6,3 +6,8 @@
 
 pub mod proto;
 pub mod sim;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

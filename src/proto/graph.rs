@@ -304,3 +304,130 @@ fn diff_sorted(old: &[PeerId], new: &[PeerId]) -> EdgeDiff {
     }
     diff
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn id(n: u8) -> PeerId {
+        PeerId::from_bytes([n; 32])
+    }
+
+    fn graph() -> Graph<()> {
+        Graph::new(id(0), Duration::ZERO)
+    }
+
+    fn reached(g: &Graph<()>) -> BTreeSet<PeerId> {
+        g.reachable().copied().collect()
+    }
+
+    #[test]
+    fn only_the_root_is_reached_at_first() {
+        let g = graph();
+        assert_eq!(reached(&g), BTreeSet::from([id(0)]));
+        assert_eq!((g.reachable_count(), g.unreachable_count()), (1, 0));
+    }
+
+    #[test]
+    fn an_edge_from_a_reached_node_reaches_everything_behind_it() {
+        let mut g = graph();
+        let t = Duration::ZERO;
+        g.set_edges(t, id(2), vec![id(3)]);
+        g.set_edges(t, id(3), vec![id(4)]);
+        assert!(!g.settle(t), "nothing is reached through 2 yet");
+        assert_eq!(g.unreachable_count(), 3);
+        g.set_edges(t, id(0), vec![id(2)]);
+        assert!(g.settle(t));
+        assert_eq!(reached(&g), BTreeSet::from([id(0), id(2), id(3), id(4)]));
+    }
+
+    #[test]
+    fn removing_an_edge_unreaches_what_only_it_led_to() {
+        let mut g = graph();
+        let t = Duration::from_secs(1);
+        g.set_edges(t, id(0), vec![id(1), id(2)]);
+        g.set_edges(t, id(1), vec![id(3)]);
+        g.set_edges(t, id(2), vec![id(3)]);
+        g.settle(t);
+        let diff = g.set_edges(Duration::from_secs(2), id(1), vec![]);
+        assert_eq!(diff.removed, vec![id(3)]);
+        assert!(!g.settle(Duration::from_secs(2)), "3 is still reached through 2");
+        g.set_edges(Duration::from_secs(3), id(0), vec![id(1)]);
+        assert!(g.settle(Duration::from_secs(3)));
+        assert_eq!(reached(&g), BTreeSet::from([id(0), id(1)]));
+    }
+
+    #[test]
+    fn self_loops_and_duplicates_are_dropped_and_diffs_are_exact() {
+        let mut g = graph();
+        let t = Duration::ZERO;
+        let diff = g.set_edges(t, id(1), vec![id(3), id(1), id(2), id(3)]);
+        assert_eq!(diff.added, vec![id(2), id(3)]);
+        assert_eq!(g.get(&id(1)).unwrap().out(), &[id(2), id(3)]);
+        let diff = g.set_edges(t, id(1), vec![id(4), id(2)]);
+        assert_eq!(diff, EdgeDiff { added: vec![id(4)], removed: vec![id(3)] });
+        assert!(g.set_edges(t, id(1), vec![id(2), id(4)]).is_empty());
+    }
+
+    #[test]
+    fn unreachable_nodes_are_collected_only_after_their_time() {
+        let mut g = graph();
+        g.set_edges(Duration::from_secs(1), id(0), vec![id(1)]);
+        g.set_edges(Duration::from_secs(1), id(1), vec![id(2)]);
+        g.settle(Duration::from_secs(1));
+        g.set_edges(Duration::from_secs(10), id(0), vec![]);
+        g.settle(Duration::from_secs(10));
+        assert_eq!(g.collect_garbage(Duration::from_secs(9)), 0);
+        assert_eq!(g.collect_garbage(Duration::from_secs(10)), 2);
+        assert_eq!(g.len(), 1);
+    }
+
+    #[test]
+    fn a_collected_target_comes_back_when_its_lister_is_reached() {
+        let mut g = graph();
+        g.set_edges(Duration::ZERO, id(1), vec![id(2)]);
+        g.settle(Duration::ZERO);
+        // Forget 2 but keep 1 (pretend 1 was refreshed later).
+        g.nodes.get_mut(&id(1)).unwrap().unreachable_since = Duration::from_secs(100);
+        assert_eq!(g.collect_garbage(Duration::from_secs(50)), 1);
+        g.set_edges(Duration::from_secs(101), id(0), vec![id(1)]);
+        g.settle(Duration::from_secs(101));
+        assert!(g.is_reachable(&id(2)));
+    }
+
+    /// Reference: breadth-first search from scratch over the same edges.
+    fn reference(edges: &BTreeMap<u8, Vec<u8>>) -> BTreeSet<PeerId> {
+        let mut seen = BTreeSet::from([0u8]);
+        let mut stack = vec![0u8];
+        while let Some(n) = stack.pop() {
+            for t in edges.get(&n).into_iter().flatten() {
+                if seen.insert(*t) {
+                    stack.push(*t);
+                }
+            }
+        }
+        seen.into_iter().map(id).collect()
+    }
+
+    proptest! {
+        /// Whatever sequence of edge-list replacements, the incrementally
+        /// maintained set equals a search from scratch.
+        #[test]
+        fn incremental_reachability_matches_a_full_search(
+            ops in prop::collection::vec((0u8..12, prop::collection::vec(0u8..12, 0..4)), 1..60)
+        ) {
+            let mut g = graph();
+            let mut edges: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
+            for (step, (from, to)) in ops.into_iter().enumerate() {
+                let t = Duration::from_millis(step as u64);
+                g.set_edges(t, id(from), to.iter().map(|n| id(*n)).collect());
+                edges.insert(from, to.into_iter().filter(|n| *n != from).collect());
+                g.settle(t);
+                prop_assert_eq!(reached(&g), reference(&edges));
+                prop_assert_eq!(g.reachable_count(), reference(&edges).len());
+            }
+        }
+    }
+}
