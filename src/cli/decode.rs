@@ -25,7 +25,8 @@ pub fn run(args: DecodeArgs) -> Result<ExitCode, String> {
     let value = if args.message {
         message_json(&bytes, &limits)?
     } else {
-        let packet = FloodPacket::decode(&bytes, &limits).map_err(|e| format!("not a flood packet: {e}"))?;
+        let packet =
+            FloodPacket::decode(&bytes, &limits).map_err(|e| format!("not a flood packet: {e}"))?;
         json!({
             "origin": packet.origin,
             "number": packet.number,
@@ -33,7 +34,10 @@ pub fn run(args: DecodeArgs) -> Result<ExitCode, String> {
             "message": message_json(&packet.data, &limits)?,
         })
     };
-    println!("{}", serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
+    );
     Ok(ExitCode::SUCCESS)
 }
 

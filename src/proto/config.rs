@@ -64,7 +64,11 @@ pub const DEFAULT_EXTENSION: &str = "hyper-presence";
 impl Config<Json> {
     /// JSON data, starting as `{}`, and every other setting at its default.
     pub fn new(id: PeerId) -> Self {
-        Config::with_codec(id, Json::new(), serde_json::Value::Object(Default::default()))
+        Config::with_codec(
+            id,
+            Json::new(),
+            serde_json::Value::Object(Default::default()),
+        )
     }
 }
 

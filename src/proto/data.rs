@@ -103,7 +103,10 @@ mod tests {
             codec.encode(&value).unwrap(),
             br#"{"name":"alice","age":3,"a":[1,"x"]}"#
         );
-        assert_eq!(codec.decode(br#"{"name":"alice"}"#).unwrap(), json!({"name": "alice"}));
+        assert_eq!(
+            codec.decode(br#"{"name":"alice"}"#).unwrap(),
+            json!({"name": "alice"})
+        );
     }
 
     #[test]

@@ -88,7 +88,12 @@ mod tests {
     use crate::proto::wire::Limits;
 
     fn flood(incarnation: u64) -> Flood {
-        Flood::new(PeerId::from_bytes([1; 32]), incarnation, 255, NonZeroUsize::new(2).unwrap())
+        Flood::new(
+            PeerId::from_bytes([1; 32]),
+            incarnation,
+            255,
+            NonZeroUsize::new(2).unwrap(),
+        )
     }
 
     fn decode(bytes: &Bytes) -> FloodPacket {
@@ -109,7 +114,11 @@ mod tests {
     fn a_new_incarnation_starts_its_numbers_elsewhere() {
         let first = |inc| decode(&flood(inc).originate(Bytes::new(), false)).number;
         assert_ne!(first(1), first(2));
-        assert_ne!(first(1), 1, "numbers must not restart at 1 as the original's do");
+        assert_ne!(
+            first(1),
+            1,
+            "numbers must not restart at 1 as the original's do"
+        );
     }
 
     #[test]

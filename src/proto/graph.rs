@@ -101,7 +101,11 @@ impl<N: Default> Graph<N> {
 
     /// The payload for `id`, creating an unreachable node if unknown.
     pub fn payload_mut(&mut self, now: Duration, id: PeerId) -> &mut N {
-        &mut self.nodes.entry(id).or_insert_with(|| Node::new(now)).payload
+        &mut self
+            .nodes
+            .entry(id)
+            .or_insert_with(|| Node::new(now))
+            .payload
     }
 
     /// The payload for `id` if the node exists.
@@ -232,10 +236,7 @@ impl<N: Default> Graph<N> {
             };
             for target in &out {
                 // Missing only after garbage collection; see `reach_from`.
-                let t = self
-                    .nodes
-                    .entry(*target)
-                    .or_insert_with(|| Node::new(now));
+                let t = self.nodes.entry(*target).or_insert_with(|| Node::new(now));
                 if t.mark != generation {
                     t.mark = generation;
                     stack.push(*target);
@@ -353,7 +354,10 @@ mod tests {
         g.settle(t);
         let diff = g.set_edges(Duration::from_secs(2), id(1), vec![]);
         assert_eq!(diff.removed, vec![id(3)]);
-        assert!(!g.settle(Duration::from_secs(2)), "3 is still reached through 2");
+        assert!(
+            !g.settle(Duration::from_secs(2)),
+            "3 is still reached through 2"
+        );
         g.set_edges(Duration::from_secs(3), id(0), vec![id(1)]);
         assert!(g.settle(Duration::from_secs(3)));
         assert_eq!(reached(&g), BTreeSet::from([id(0), id(1)]));
@@ -367,7 +371,13 @@ mod tests {
         assert_eq!(diff.added, vec![id(2), id(3)]);
         assert_eq!(g.get(&id(1)).unwrap().out(), &[id(2), id(3)]);
         let diff = g.set_edges(t, id(1), vec![id(4), id(2)]);
-        assert_eq!(diff, EdgeDiff { added: vec![id(4)], removed: vec![id(3)] });
+        assert_eq!(
+            diff,
+            EdgeDiff {
+                added: vec![id(4)],
+                removed: vec![id(3)]
+            }
+        );
         assert!(g.set_edges(t, id(1), vec![id(2), id(4)]).is_empty());
     }
 

@@ -109,7 +109,10 @@ mod tests {
     #[test]
     fn wrong_lengths_and_bad_digits_are_refused() {
         assert_eq!("ab".parse::<PeerId>(), Err(PeerIdError::Length(1)));
-        assert!(matches!("zz".repeat(32).parse::<PeerId>(), Err(PeerIdError::Hex(_))));
+        assert!(matches!(
+            "zz".repeat(32).parse::<PeerId>(),
+            Err(PeerIdError::Hex(_))
+        ));
         assert_eq!(PeerId::from_slice(&[0; 31]), Err(PeerIdError::Length(31)));
         assert!(PeerId::from_slice(&[7; 32]).is_ok());
     }

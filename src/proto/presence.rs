@@ -512,7 +512,12 @@ impl<C: DataCodec> Presence<C> {
     /// A JavaScript peer's message: no order can be known, so it is applied
     /// as a patch the way the original does, deduplicated by (origin, number).
     /// It never overrides what a stamped message set.
-    fn on_unstamped(&mut self, from: PeerId, packet: &FloodPacket, message: Message) -> Result<(), DecodeError> {
+    fn on_unstamped(
+        &mut self,
+        from: PeerId,
+        packet: &FloodPacket,
+        message: Message,
+    ) -> Result<(), DecodeError> {
         let origin = packet.origin;
         let id = match message.kind {
             Kind::State => None,
@@ -576,7 +581,10 @@ impl<C: DataCodec> Presence<C> {
             }
         }
         if !news.is_empty() {
-            let entries = news.into_iter().filter_map(|id| self.entry_of(id)).collect();
+            let entries = news
+                .into_iter()
+                .filter_map(|id| self.entry_of(id))
+                .collect();
             self.send_entries(Destination::Broadcast { except: Some(from) }, entries);
         }
     }
@@ -627,7 +635,11 @@ impl<C: DataCodec> Presence<C> {
     /// with other contents, can only come from a previous life of ours (we
     /// restarted without a larger incarnation): move past it and tell
     /// everyone our current state again, so that it wins everywhere.
-    fn hear_of_self(&mut self, edges: Option<(Stamp, Vec<PeerId>)>, data: Option<(Stamp, Option<Bytes>)>) {
+    fn hear_of_self(
+        &mut self,
+        edges: Option<(Stamp, Vec<PeerId>)>,
+        data: Option<(Stamp, Option<Bytes>)>,
+    ) {
         let Some(node) = self.graph.get(&self.id) else {
             return;
         };
@@ -703,7 +715,10 @@ impl<C: DataCodec> Presence<C> {
     }
 
     fn edges_of(&self, id: &PeerId) -> Vec<PeerId> {
-        self.graph.get(id).map(|n| n.out().to_vec()).unwrap_or_default()
+        self.graph
+            .get(id)
+            .map(|n| n.out().to_vec())
+            .unwrap_or_default()
     }
 
     /// What a view says of one node; nothing for nodes we only know as the
@@ -711,7 +726,11 @@ impl<C: DataCodec> Presence<C> {
     fn entry_of(&self, id: PeerId) -> Option<(PeerId, StateEntry)> {
         let node = self.graph.get(&id)?;
         let r = &node.payload;
-        if node.out().is_empty() && r.data.is_none() && r.edges_stamp.is_none() && r.data_stamp.is_none() {
+        if node.out().is_empty()
+            && r.data.is_none()
+            && r.edges_stamp.is_none()
+            && r.data_stamp.is_none()
+        {
             return None;
         }
         Some((
@@ -857,7 +876,11 @@ impl<C: DataCodec> Presence<C> {
     }
 }
 
-fn encode_data<C: DataCodec>(codec: &C, value: &C::Value, limits: &Limits) -> Result<Bytes, SetDataError> {
+fn encode_data<C: DataCodec>(
+    codec: &C,
+    value: &C::Value,
+    limits: &Limits,
+) -> Result<Bytes, SetDataError> {
     let bytes = codec.encode(value)?;
     if bytes.len() > limits.max_data_bytes {
         return Err(SetDataError::TooLarge {

@@ -161,7 +161,11 @@ impl Network {
     /// Opens a link between two live peers (a no-op if one exists).
     pub fn connect(&mut self, a: PeerId, b: PeerId) {
         let key = (a.min(b), a.max(b));
-        if a == b || self.links.contains_key(&key) || !self.nodes.contains_key(&a) || !self.nodes.contains_key(&b) {
+        if a == b
+            || self.links.contains_key(&key)
+            || !self.nodes.contains_key(&a)
+            || !self.nodes.contains_key(&b)
+        {
             return;
         }
         self.next_generation += 1;
@@ -228,11 +232,7 @@ impl Network {
                 self.deliver_one();
                 continue;
             }
-            let next = self
-                .nodes
-                .values()
-                .filter_map(|n| n.poll_timeout())
-                .min();
+            let next = self.nodes.values().filter_map(|n| n.poll_timeout()).min();
             match next {
                 Some(at) => {
                     self.now = self.now.max(at);
@@ -267,7 +267,8 @@ impl Network {
             let component = self.component(*id);
             let online: BTreeSet<PeerId> = engine.online().into_iter().collect();
             if online != component {
-                let missing: Vec<String> = component.difference(&online).map(|p| p.short()).collect();
+                let missing: Vec<String> =
+                    component.difference(&online).map(|p| p.short()).collect();
                 let extra: Vec<String> = online.difference(&component).map(|p| p.short()).collect();
                 problems.push(format!(
                     "{}: online list wrong, missing {missing:?}, extra {extra:?}",
@@ -335,7 +336,8 @@ impl Network {
             self.stats.redials += 1;
             self.disconnect(packet.from, packet.to);
             self.in_flight.retain(|p| {
-                !((p.from == packet.from && p.to == packet.to) || (p.from == packet.to && p.to == packet.from))
+                !((p.from == packet.from && p.to == packet.to)
+                    || (p.from == packet.to && p.to == packet.from))
             });
             self.connect(packet.from, packet.to);
             return;

@@ -2,8 +2,33 @@
 
 use bytes::Bytes;
 
+use super::protobuf::{self as pb, Reader, LEN, VARINT};
 use super::{DecodeError, Limits};
 use crate::proto::PeerId;
+
+/// Field numbers, shared by encoder and decoder.
+mod field {
+    pub const TYPE: u64 = 0;
+    pub const BOOTSTRAP: u64 = 1;
+    pub const DATA: u64 = 2;
+    pub const ID: u64 = 3;
+    pub const STAMP: u64 = 8;
+    pub const EDGES: u64 = 9;
+
+    pub const ENTRY_KEY: u64 = 1;
+    pub const ENTRY_VALUE: u64 = 2;
+
+    pub const STATE_CONNECTED_TO: u64 = 0;
+    pub const STATE_DATA: u64 = 1;
+    pub const STATE_EDGES_STAMP: u64 = 8;
+    pub const STATE_DATA_STAMP: u64 = 9;
+
+    pub const STAMP_INCARNATION: u64 = 1;
+    pub const STAMP_VERSION: u64 = 2;
+}
+
+/// Bytes of a map key: the id as 64 hex digits.
+const KEY_LEN: usize = 2 * PeerId::LEN;
 
 /// What a presence message says (the original's `type` enum, field 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,25 +140,562 @@ impl Message {
     /// Encodes the message; without extension fields the bytes equal the
     /// JavaScript encoder's (fields in number order, map entries in order).
     pub fn encode(&self) -> Bytes {
-        todo!()
+        let mut out = Vec::with_capacity(self.encoded_len());
+        pb::put_varint_field(&mut out, field::TYPE, self.kind.to_u64());
+        for (id, entry) in &self.bootstrap {
+            pb::put_tag(&mut out, field::BOOTSTRAP, LEN);
+            pb::put_varint(&mut out, entry_body_len(entry) as u64);
+            pb::put_len_delimited(&mut out, field::ENTRY_KEY, id.to_hex().as_bytes());
+            pb::put_tag(&mut out, field::ENTRY_VALUE, LEN);
+            pb::put_varint(&mut out, entry.encoded_len() as u64);
+            entry.encode_to(&mut out);
+        }
+        if let Some(data) = &self.data {
+            pb::put_len_delimited(&mut out, field::DATA, data);
+        }
+        if let Some(id) = &self.id {
+            pb::put_len_delimited(&mut out, field::ID, id.as_bytes());
+        }
+        if let Some(stamp) = &self.stamp {
+            stamp.encode_field(&mut out, field::STAMP);
+        }
+        for id in &self.edges {
+            pb::put_len_delimited(&mut out, field::EDGES, id.as_bytes());
+        }
+        Bytes::from(out)
     }
 
     /// Length of [`Message::encode`]'s output, without encoding.
     pub fn encoded_len(&self) -> usize {
-        todo!()
+        pb::varint_field_len(field::TYPE, self.kind.to_u64())
+            + self
+                .bootstrap
+                .iter()
+                .map(|(id, entry)| Message::bootstrap_entry_len(id, entry))
+                .sum::<usize>()
+            + self
+                .data
+                .as_ref()
+                .map_or(0, |d| pb::len_delimited_len(field::DATA, d.len()))
+            + self
+                .id
+                .map_or(0, |_| pb::len_delimited_len(field::ID, PeerId::LEN))
+            + self
+                .stamp
+                .map_or(0, |s| pb::len_delimited_len(field::STAMP, s.encoded_len()))
+            + self.edges.len() * pb::len_delimited_len(field::EDGES, PeerId::LEN)
     }
 
     /// How many bytes one bootstrap entry adds to an encoded message
     /// (tag, length prefix, key and value): what a sender splitting a large
     /// response into packets needs to know.
     pub fn bootstrap_entry_len(id: &PeerId, entry: &StateEntry) -> usize {
-        let _ = (id, entry);
-        todo!()
+        let _ = id; // every key is 64 hex digits
+        pb::len_delimited_len(field::BOOTSTRAP, entry_body_len(entry))
     }
 
     /// Decodes a message; `data` fields are zero-copy slices of `bytes`.
     pub fn decode(bytes: &Bytes, limits: &Limits) -> Result<Self, DecodeError> {
-        let _ = (bytes, limits);
-        todo!()
+        if bytes.len() > limits.max_packet_bytes {
+            return Err(DecodeError::TooLarge {
+                what: "message",
+                limit: limits.max_packet_bytes,
+            });
+        }
+        let mut kind = None;
+        let mut message = Message::new(Kind::Other(0));
+        let mut r = Reader::new(bytes);
+        while !r.is_empty() {
+            let (number, wire_type) = r.read_tag()?;
+            match number {
+                field::TYPE => {
+                    pb::expect_wire_type(number, wire_type, VARINT)?;
+                    kind = Some(Kind::from_u64(r.read_varint()?));
+                }
+                field::BOOTSTRAP => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    if message.bootstrap.len() >= limits.max_bootstrap_entries {
+                        return Err(DecodeError::TooLarge {
+                            what: "bootstrap entries",
+                            limit: limits.max_bootstrap_entries,
+                        });
+                    }
+                    let entry = r.read_len_delimited()?;
+                    message.bootstrap.push(decode_entry(&entry, limits)?);
+                }
+                field::DATA => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    message.data = Some(read_data(&mut r, limits)?);
+                }
+                field::ID => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    message.id = Some(read_id(&mut r)?);
+                }
+                field::STAMP => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    message.stamp = Some(Stamp::decode(&r.read_len_delimited()?)?);
+                }
+                field::EDGES => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    push_id(&mut message.edges, read_id(&mut r)?, limits)?;
+                }
+                _ => r.skip(wire_type)?,
+            }
+        }
+        message.kind = kind.ok_or(DecodeError::Missing("type"))?;
+        Ok(message)
+    }
+}
+
+impl Stamp {
+    fn encoded_len(&self) -> usize {
+        pb::varint_field_len(field::STAMP_INCARNATION, self.incarnation)
+            + pb::varint_field_len(field::STAMP_VERSION, self.version)
+    }
+
+    fn encode_field(&self, out: &mut Vec<u8>, number: u64) {
+        pb::put_tag(out, number, LEN);
+        pb::put_varint(out, self.encoded_len() as u64);
+        pb::put_varint_field(out, field::STAMP_INCARNATION, self.incarnation);
+        pb::put_varint_field(out, field::STAMP_VERSION, self.version);
+    }
+
+    fn decode(bytes: &Bytes) -> Result<Self, DecodeError> {
+        let mut stamp = Stamp::default();
+        let mut r = Reader::new(bytes);
+        while !r.is_empty() {
+            let (number, wire_type) = r.read_tag()?;
+            match number {
+                field::STAMP_INCARNATION => {
+                    pb::expect_wire_type(number, wire_type, VARINT)?;
+                    stamp.incarnation = r.read_varint()?;
+                }
+                field::STAMP_VERSION => {
+                    pb::expect_wire_type(number, wire_type, VARINT)?;
+                    stamp.version = r.read_varint()?;
+                }
+                _ => r.skip(wire_type)?,
+            }
+        }
+        Ok(stamp)
+    }
+}
+
+impl StateEntry {
+    /// Length of the encoded State message (without tag or length prefix).
+    fn encoded_len(&self) -> usize {
+        self.connected_to.len() * pb::len_delimited_len(field::STATE_CONNECTED_TO, PeerId::LEN)
+            + self
+                .data
+                .as_ref()
+                .map_or(0, |d| pb::len_delimited_len(field::STATE_DATA, d.len()))
+            + self.edges_stamp.map_or(0, |s| {
+                pb::len_delimited_len(field::STATE_EDGES_STAMP, s.encoded_len())
+            })
+            + self.data_stamp.map_or(0, |s| {
+                pb::len_delimited_len(field::STATE_DATA_STAMP, s.encoded_len())
+            })
+    }
+
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        for id in &self.connected_to {
+            pb::put_len_delimited(out, field::STATE_CONNECTED_TO, id.as_bytes());
+        }
+        if let Some(data) = &self.data {
+            pb::put_len_delimited(out, field::STATE_DATA, data);
+        }
+        if let Some(stamp) = &self.edges_stamp {
+            stamp.encode_field(out, field::STATE_EDGES_STAMP);
+        }
+        if let Some(stamp) = &self.data_stamp {
+            stamp.encode_field(out, field::STATE_DATA_STAMP);
+        }
+    }
+
+    fn decode(bytes: &Bytes, limits: &Limits) -> Result<Self, DecodeError> {
+        let mut entry = StateEntry::default();
+        let mut r = Reader::new(bytes);
+        while !r.is_empty() {
+            let (number, wire_type) = r.read_tag()?;
+            match number {
+                field::STATE_CONNECTED_TO => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    push_id(&mut entry.connected_to, read_id(&mut r)?, limits)?;
+                }
+                field::STATE_DATA => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    entry.data = Some(read_data(&mut r, limits)?);
+                }
+                field::STATE_EDGES_STAMP => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    entry.edges_stamp = Some(Stamp::decode(&r.read_len_delimited()?)?);
+                }
+                field::STATE_DATA_STAMP => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    entry.data_stamp = Some(Stamp::decode(&r.read_len_delimited()?)?);
+                }
+                _ => r.skip(wire_type)?,
+            }
+        }
+        Ok(entry)
+    }
+}
+
+/// Length of a map entry's contents: key field and value field.
+fn entry_body_len(entry: &StateEntry) -> usize {
+    pb::len_delimited_len(field::ENTRY_KEY, KEY_LEN)
+        + pb::len_delimited_len(field::ENTRY_VALUE, entry.encoded_len())
+}
+
+fn decode_entry(bytes: &Bytes, limits: &Limits) -> Result<(PeerId, StateEntry), DecodeError> {
+    let mut key = None;
+    let mut value = None;
+    let mut r = Reader::new(bytes);
+    while !r.is_empty() {
+        let (number, wire_type) = r.read_tag()?;
+        match number {
+            field::ENTRY_KEY => {
+                pb::expect_wire_type(number, wire_type, LEN)?;
+                let raw = r.read_len_delimited()?;
+                let text = std::str::from_utf8(&raw).map_err(|_| DecodeError::BadKey)?;
+                key = Some(text.parse::<PeerId>().map_err(|_| DecodeError::BadKey)?);
+            }
+            field::ENTRY_VALUE => {
+                pb::expect_wire_type(number, wire_type, LEN)?;
+                value = Some(StateEntry::decode(&r.read_len_delimited()?, limits)?);
+            }
+            _ => r.skip(wire_type)?,
+        }
+    }
+    let key = key.ok_or(DecodeError::Missing("bootstrap key"))?;
+    Ok((key, value.unwrap_or_default()))
+}
+
+fn read_id(r: &mut Reader<'_>) -> Result<PeerId, DecodeError> {
+    let raw = r.read_len_delimited()?;
+    PeerId::from_slice(&raw).map_err(|_| DecodeError::BadId(raw.len()))
+}
+
+fn read_data(r: &mut Reader<'_>, limits: &Limits) -> Result<Bytes, DecodeError> {
+    let data = r.read_len_delimited()?;
+    if data.len() > limits.max_data_bytes {
+        return Err(DecodeError::TooLarge {
+            what: "data",
+            limit: limits.max_data_bytes,
+        });
+    }
+    Ok(data)
+}
+
+fn push_id(list: &mut Vec<PeerId>, id: PeerId, limits: &Limits) -> Result<(), DecodeError> {
+    if list.len() >= limits.max_ids_per_entry {
+        return Err(DecodeError::TooLarge {
+            what: "ids per entry",
+            limit: limits.max_ids_per_entry,
+        });
+    }
+    list.push(id);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bytes(hex_text: &str) -> Bytes {
+        Bytes::from(hex::decode(hex_text).unwrap())
+    }
+
+    fn decode(hex_text: &str) -> Result<Message, DecodeError> {
+        Message::decode(&bytes(hex_text), &Limits::default())
+    }
+
+    /// PROTOCOL.md's vectors, produced by the original JavaScript encoders.
+    const STATE: &str = "000512107b226e616d65223a22616c696365227d";
+    const CONNECTED: &str =
+        "00031a201111111111111111111111111111111111111111111111111111111111111111";
+    const DISCONNECTED: &str =
+        "00041a202222222222222222222222222222222222222222222222222222222222222222";
+    const BOOTSTRAP_REQUEST: &str = "0001";
+    const BOOTSTRAP_RESPONSE: &str = "00020a6f0a4061616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161122b0220bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb0a077b2261223a317d";
+
+    fn vectors() -> Vec<(&'static str, Message)> {
+        let mut state = Message::new(Kind::State);
+        state.data = Some(Bytes::from_static(br#"{"name":"alice"}"#));
+        let mut connected = Message::new(Kind::Connected);
+        connected.id = Some(PeerId::from_bytes([0x11; 32]));
+        let mut disconnected = Message::new(Kind::Disconnected);
+        disconnected.id = Some(PeerId::from_bytes([0x22; 32]));
+        let mut response = Message::new(Kind::BootstrapResponse);
+        response.bootstrap.push((
+            PeerId::from_bytes([0xaa; 32]),
+            StateEntry {
+                connected_to: vec![PeerId::from_bytes([0xbb; 32])],
+                data: Some(Bytes::from_static(br#"{"a":1}"#)),
+                edges_stamp: None,
+                data_stamp: None,
+            },
+        ));
+        vec![
+            (STATE, state),
+            (CONNECTED, connected),
+            (DISCONNECTED, disconnected),
+            (BOOTSTRAP_REQUEST, Message::new(Kind::BootstrapRequest)),
+            (BOOTSTRAP_RESPONSE, response),
+        ]
+    }
+
+    #[test]
+    fn every_javascript_vector_encodes_byte_for_byte() {
+        for (expected, message) in vectors() {
+            assert_eq!(
+                hex::encode(message.encode()),
+                expected,
+                "{:?}",
+                message.kind
+            );
+            assert_eq!(message.encoded_len(), expected.len() / 2);
+        }
+    }
+
+    #[test]
+    fn every_javascript_vector_decodes() {
+        for (hex_text, message) in vectors() {
+            assert_eq!(decode(hex_text), Ok(message));
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_every_vector_is_an_error_or_a_shorter_message() {
+        // A protobuf prefix that ends on a field boundary is itself valid
+        // (e.g. STATE without its data); a cut inside a field must fail.
+        for (hex_text, _) in vectors() {
+            let full = hex::decode(hex_text).unwrap();
+            for len in 0..full.len() {
+                let prefix = Bytes::copy_from_slice(&full[..len]);
+                if let Ok(m) = Message::decode(&prefix, &Limits::default()) {
+                    assert!(m.encoded_len() <= len, "prefix {len} of {hex_text}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_message_without_type_is_refused() {
+        assert_eq!(decode("1a00"), Err(DecodeError::BadId(0)));
+        assert_eq!(decode(""), Err(DecodeError::Missing("type")));
+        assert_eq!(decode("12017b"), Err(DecodeError::Missing("type")));
+    }
+
+    #[test]
+    fn unknown_types_are_kept_as_other() {
+        assert_eq!(decode("0009").unwrap().kind, Kind::Other(9));
+        assert_eq!(decode("0000").unwrap().kind, Kind::Other(0));
+    }
+
+    #[test]
+    fn extension_fields_round_trip_and_the_javascript_part_stays_first() {
+        let mut m = Message::new(Kind::Connected);
+        m.id = Some(PeerId::from_bytes([0x11; 32]));
+        m.stamp = Some(Stamp {
+            incarnation: 1_700_000_000_000,
+            version: 3,
+        });
+        m.edges = vec![
+            PeerId::from_bytes([0x11; 32]),
+            PeerId::from_bytes([0x33; 32]),
+        ];
+        let encoded = m.encode();
+        // What a JavaScript peer reads first is exactly the original CONNECTED.
+        assert!(hex::encode(&encoded).starts_with(CONNECTED));
+        assert_eq!(Message::decode(&encoded, &Limits::default()), Ok(m));
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_everywhere() {
+        let mut raw = hex::decode(BOOTSTRAP_RESPONSE).unwrap();
+        pb::put_varint_field(&mut raw, 4, 7);
+        pb::put_tag(&mut raw, 5, pb::FIXED32);
+        raw.extend_from_slice(&[0; 4]);
+        pb::put_len_delimited(&mut raw, 15, b"later");
+        pb::put_tag(&mut raw, 123_456, pb::FIXED64);
+        raw.extend_from_slice(&[0; 8]);
+        let m = Message::decode(&Bytes::from(raw), &Limits::default()).unwrap();
+        assert_eq!(m, vectors()[4].1);
+        // Inside a State too.
+        let mut entry = StateEntry::default();
+        entry.connected_to.push(PeerId::from_bytes([1; 32]));
+        let mut state = Vec::new();
+        entry.encode_to(&mut state);
+        pb::put_varint_field(&mut state, 7, 1);
+        assert_eq!(
+            StateEntry::decode(&Bytes::from(state), &Limits::default()),
+            Ok(entry)
+        );
+    }
+
+    #[test]
+    fn bad_keys_and_ids_are_refused() {
+        let entry = |key: &[u8]| {
+            let mut body = Vec::new();
+            pb::put_len_delimited(&mut body, 1, key);
+            let mut m = Vec::new();
+            pb::put_varint_field(&mut m, 0, 2);
+            pb::put_len_delimited(&mut m, 1, &body);
+            Message::decode(&Bytes::from(m), &Limits::default())
+        };
+        assert_eq!(entry(b"abc"), Err(DecodeError::BadKey));
+        assert_eq!(entry(&[b'z'; 64]), Err(DecodeError::BadKey));
+        assert_eq!(entry(&[0xff; 64]), Err(DecodeError::BadKey));
+        // An entry without a value is an empty State; without a key, an error.
+        let ok = entry("AB".repeat(32).as_bytes()).unwrap();
+        assert_eq!(
+            ok.bootstrap,
+            vec![(PeerId::from_bytes([0xab; 32]), StateEntry::default())]
+        );
+        let mut m = Vec::new();
+        pb::put_varint_field(&mut m, 0, 2);
+        pb::put_len_delimited(&mut m, 1, &[]);
+        assert_eq!(
+            Message::decode(&Bytes::from(m), &Limits::default()),
+            Err(DecodeError::Missing("bootstrap key"))
+        );
+        assert_eq!(decode("00031a0411111111"), Err(DecodeError::BadId(4)));
+    }
+
+    #[test]
+    fn every_limit_trips_with_its_own_error() {
+        let limits = Limits {
+            max_packet_bytes: 1000,
+            max_bootstrap_entries: 2,
+            max_ids_per_entry: 3,
+            max_data_bytes: 4,
+        };
+        let too_large = |what, limit| Err(DecodeError::TooLarge { what, limit });
+        let mut m = Message::new(Kind::BootstrapResponse);
+        m.bootstrap = (0..3u8)
+            .map(|n| (PeerId::from_bytes([n; 32]), StateEntry::default()))
+            .collect();
+        assert_eq!(
+            Message::decode(&m.encode(), &limits),
+            too_large("bootstrap entries", 2)
+        );
+
+        let mut m = Message::new(Kind::Connected);
+        m.edges = (0..4u8).map(|n| PeerId::from_bytes([n; 32])).collect();
+        assert_eq!(
+            Message::decode(&m.encode(), &limits),
+            too_large("ids per entry", 3)
+        );
+
+        let mut m = Message::new(Kind::BootstrapResponse);
+        let mut entry = StateEntry::default();
+        entry.connected_to = (0..4u8).map(|n| PeerId::from_bytes([n; 32])).collect();
+        m.bootstrap.push((PeerId::from_bytes([9; 32]), entry));
+        assert_eq!(
+            Message::decode(&m.encode(), &limits),
+            too_large("ids per entry", 3)
+        );
+
+        let mut m = Message::new(Kind::State);
+        m.data = Some(Bytes::from_static(b"12345"));
+        assert_eq!(Message::decode(&m.encode(), &limits), too_large("data", 4));
+
+        let mut m = Message::new(Kind::BootstrapResponse);
+        let entry = StateEntry {
+            data: Some(Bytes::from_static(b"12345")),
+            ..StateEntry::default()
+        };
+        m.bootstrap.push((PeerId::from_bytes([9; 32]), entry));
+        assert_eq!(Message::decode(&m.encode(), &limits), too_large("data", 4));
+
+        let big = Bytes::from(vec![0u8; 1001]);
+        assert_eq!(Message::decode(&big, &limits), too_large("message", 1000));
+    }
+
+    fn id() -> impl Strategy<Value = PeerId> {
+        any::<[u8; 32]>().prop_map(PeerId::from_bytes)
+    }
+
+    fn stamp() -> impl Strategy<Value = Stamp> {
+        (any::<u64>(), any::<u64>()).prop_map(|(incarnation, version)| Stamp {
+            incarnation,
+            version,
+        })
+    }
+
+    fn data() -> impl Strategy<Value = Bytes> {
+        prop::collection::vec(any::<u8>(), 0..64).prop_map(Bytes::from)
+    }
+
+    fn entry() -> impl Strategy<Value = StateEntry> {
+        (
+            prop::collection::vec(id(), 0..4),
+            prop::option::of(data()),
+            prop::option::of(stamp()),
+            prop::option::of(stamp()),
+        )
+            .prop_map(|(connected_to, data, edges_stamp, data_stamp)| StateEntry {
+                connected_to,
+                data,
+                edges_stamp,
+                data_stamp,
+            })
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        (
+            prop_oneof![(1u64..=5), any::<u64>()].prop_map(Kind::from_u64),
+            prop::collection::vec((id(), entry()), 0..8),
+            prop::option::of(data()),
+            prop::option::of(id()),
+            prop::option::of(stamp()),
+            prop::collection::vec(id(), 0..5),
+        )
+            .prop_map(|(kind, bootstrap, data, id, stamp, edges)| Message {
+                kind,
+                bootstrap,
+                data,
+                id,
+                stamp,
+                edges,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn messages_round_trip(m in message()) {
+            let encoded = m.encode();
+            prop_assert_eq!(encoded.len(), m.encoded_len());
+            prop_assert_eq!(Message::decode(&encoded, &Limits::default()), Ok(m));
+        }
+
+        #[test]
+        fn entry_lengths_add_up(m in message()) {
+            let mut bare = m.clone();
+            bare.bootstrap.clear();
+            let entries: usize = m.bootstrap.iter().map(|(id, e)| Message::bootstrap_entry_len(id, e)).sum();
+            prop_assert_eq!(bare.encode().len() + entries, m.encode().len());
+        }
+
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(raw in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Message::decode(&Bytes::from(raw), &Limits::default());
+        }
+
+        /// Arbitrary bytes after a valid prefix: the decoder must not panic
+        /// deeper inside nested fields either.
+        #[test]
+        fn decoding_mutated_vectors_never_panics(
+            which in 0usize..5,
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let mut raw = hex::decode(vectors()[which].0).unwrap();
+            let i = at.index(raw.len());
+            raw[i] = byte;
+            let _ = Message::decode(&Bytes::from(raw), &Limits::default());
+        }
     }
 }

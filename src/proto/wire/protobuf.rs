@@ -1,1 +1,236 @@
 //! Protobuf wire primitives: varints, tags, length-delimited fields.
+//!
+//! Hand-written rather than generated because the original schema numbers
+//! fields 0, which protobuf compilers refuse; the bytes are still plain
+//! protobuf. Reading is zero-copy over [`Bytes`] and bounded by the input:
+//! no length read from the wire is trusted before it is checked against
+//! what remains.
+
+use bytes::Bytes;
+
+use super::DecodeError;
+
+/// Wire type of varint fields.
+pub const VARINT: u8 = 0;
+/// Wire type of 64-bit fixed fields.
+pub const FIXED64: u8 = 1;
+/// Wire type of length-delimited fields (bytes, strings, messages).
+pub const LEN: u8 = 2;
+/// Wire type of 32-bit fixed fields.
+pub const FIXED32: u8 = 5;
+
+/// A cursor over one encoded message.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    buf: &'a Bytes,
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `buf`.
+    pub fn new(buf: &'a Bytes) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// True when every byte has been read.
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    /// Reads a varint of at most 10 bytes and 64 bits.
+    pub fn read_varint(&mut self) -> Result<u64, DecodeError> {
+        let mut value: u64 = 0;
+        for i in 0..10 {
+            let byte = *self.buf.get(self.pos).ok_or(DecodeError::Truncated)?;
+            self.pos += 1;
+            let bits = u64::from(byte & 0x7f);
+            // The tenth byte may only carry the 64th bit.
+            if i == 9 && bits > 1 {
+                return Err(DecodeError::VarintOverflow);
+            }
+            value |= bits << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::VarintOverflow)
+    }
+
+    /// Reads a tag: (field number, wire type). Groups (3, 4) and undefined
+    /// wire types are refused.
+    pub fn read_tag(&mut self) -> Result<(u64, u8), DecodeError> {
+        let tag = self.read_varint()?;
+        let wire_type = (tag & 7) as u8;
+        match wire_type {
+            VARINT | FIXED64 | LEN | FIXED32 => Ok((tag >> 3, wire_type)),
+            other => Err(DecodeError::BadWireType(other)),
+        }
+    }
+
+    /// Reads a length-delimited field's contents as a slice of the input.
+    pub fn read_len_delimited(&mut self) -> Result<Bytes, DecodeError> {
+        let len = self.read_varint()?;
+        let remaining = self.buf.len() - self.pos;
+        let len = usize::try_from(len).map_err(|_| DecodeError::Truncated)?;
+        if len > remaining {
+            return Err(DecodeError::Truncated);
+        }
+        let slice = self.buf.slice(self.pos..self.pos + len);
+        self.pos += len;
+        Ok(slice)
+    }
+
+    /// Skips one field's value of the given wire type.
+    pub fn skip(&mut self, wire_type: u8) -> Result<(), DecodeError> {
+        match wire_type {
+            VARINT => self.read_varint().map(drop),
+            FIXED64 => self.advance(8),
+            LEN => self.read_len_delimited().map(drop),
+            FIXED32 => self.advance(4),
+            other => Err(DecodeError::BadWireType(other)),
+        }
+    }
+
+    fn advance(&mut self, n: usize) -> Result<(), DecodeError> {
+        if self.buf.len() - self.pos < n {
+            return Err(DecodeError::Truncated);
+        }
+        self.pos += n;
+        Ok(())
+    }
+}
+
+/// Checks that a known field came with its schema's wire type.
+pub fn expect_wire_type(field: u64, got: u8, expected: u8) -> Result<(), DecodeError> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(DecodeError::WrongWireType {
+            field,
+            got,
+            expected,
+        })
+    }
+}
+
+/// Bytes a varint of `value` takes.
+pub fn varint_len(value: u64) -> usize {
+    // 7 bits per byte; 0 still takes one byte.
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Appends a varint.
+pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Appends a tag.
+pub fn put_tag(out: &mut Vec<u8>, field: u64, wire_type: u8) {
+    put_varint(out, (field << 3) | u64::from(wire_type));
+}
+
+/// Appends a length-delimited field: tag, length, contents.
+pub fn put_len_delimited(out: &mut Vec<u8>, field: u64, contents: &[u8]) {
+    put_tag(out, field, LEN);
+    put_varint(out, contents.len() as u64);
+    out.extend_from_slice(contents);
+}
+
+/// Appends a varint field: tag, value.
+pub fn put_varint_field(out: &mut Vec<u8>, field: u64, value: u64) {
+    put_tag(out, field, VARINT);
+    put_varint(out, value);
+}
+
+/// Encoded size of a length-delimited field whose contents take `len` bytes.
+pub fn len_delimited_len(field: u64, len: usize) -> usize {
+    varint_len(field << 3) + varint_len(len as u64) + len
+}
+
+/// Encoded size of a varint field.
+pub fn varint_field_len(field: u64, value: u64) -> usize {
+    varint_len(field << 3) + varint_len(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn varints_match_protobuf() {
+        let mut out = Vec::new();
+        put_varint(&mut out, 300);
+        assert_eq!(out, [0xac, 0x02]);
+        for (v, len) in [
+            (0, 1),
+            (127, 1),
+            (128, 2),
+            (u32::MAX as u64, 5),
+            (u64::MAX, 10),
+        ] {
+            assert_eq!(varint_len(v), len, "{v}");
+        }
+    }
+
+    #[test]
+    fn overlong_and_overflowing_varints_are_refused() {
+        let eleven = Bytes::from(vec![0x80; 10].into_iter().chain([0]).collect::<Vec<u8>>());
+        assert_eq!(
+            Reader::new(&eleven).read_varint(),
+            Err(DecodeError::VarintOverflow)
+        );
+        let mut too_big = vec![0xff; 9];
+        too_big.push(0x02);
+        assert_eq!(
+            Reader::new(&Bytes::from(too_big)).read_varint(),
+            Err(DecodeError::VarintOverflow)
+        );
+        let max = Bytes::from(vec![
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ]);
+        assert_eq!(Reader::new(&max).read_varint(), Ok(u64::MAX));
+        assert_eq!(
+            Reader::new(&Bytes::from_static(&[0x80])).read_varint(),
+            Err(DecodeError::Truncated)
+        );
+    }
+
+    #[test]
+    fn lengths_beyond_the_input_are_truncation_not_allocation() {
+        // Claims 2^62 bytes follow.
+        let buf = Bytes::from_static(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40]);
+        assert_eq!(
+            Reader::new(&buf).read_len_delimited(),
+            Err(DecodeError::Truncated)
+        );
+    }
+
+    #[test]
+    fn group_wire_types_are_refused() {
+        for tag in [0x03u8, 0x04, 0x06, 0x07] {
+            let buf = Bytes::copy_from_slice(&[tag]);
+            assert_eq!(
+                Reader::new(&buf).read_tag(),
+                Err(DecodeError::BadWireType(tag & 7))
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn varints_round_trip(v in any::<u64>()) {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            prop_assert_eq!(out.len(), varint_len(v));
+            let buf = Bytes::from(out);
+            let mut r = Reader::new(&buf);
+            prop_assert_eq!(r.read_varint(), Ok(v));
+            prop_assert!(r.is_empty());
+        }
+    }
+}
