@@ -3,6 +3,8 @@
 //! component and it knows every online peer's latest data, whatever the
 //! delivery order, duplicates, losses (with redial), restarts and partitions.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use hyper_presence::sim::{sim_id, topology, Faults, Network};
 use proptest::prelude::*;
@@ -46,7 +48,14 @@ fn join_at_once(seed: u64, faults: Faults, n: usize, links: &[(usize, usize)]) -
 }
 
 fn settle(net: &mut Network, what: &str) {
-    assert!(net.run_until_quiet(MAX_STEPS), "{what}: network did not go quiet");
+    assert!(
+        net.run_until_quiet(MAX_STEPS),
+        "{what}: network did not go quiet"
+    );
+    check(net, what);
+}
+
+fn check(net: &Network, what: &str) {
     if let Err(problems) = net.check_converged() {
         panic!("{what}: not converged at {:?}:\n{problems}", net.now());
     }
@@ -73,7 +82,13 @@ fn scenario(seed: u64, shape: Shape, n: usize, faults: Faults) {
     let victim = rng.random_range(0..n);
     let old_links = net.neighbours(&sim_id(victim));
     net.crash(sim_id(victim));
-    settle(&mut net, "crash");
+    // Long enough for everyone to notice, too short for them to forget the
+    // victim: its restart must then beat the state of its previous life.
+    assert!(
+        net.run_for(Duration::from_secs(10)),
+        "crash: packets still in flight"
+    );
+    check(&net, "crash");
 
     let same_incarnation = rng.random_bool(0.5);
     net.start(sim_id(victim), data(victim, 9), same_incarnation);
@@ -131,13 +146,13 @@ proptest! {
         duplicate in 0.0f64..0.3,
         drop in 0.0f64..0.03,
     ) {
-        scenario(seed, shape, n, Faults { duplicate, drop });
+        scenario(seed, shape, n, Faults::lossy(duplicate, drop));
     }
 }
 
 #[test]
 fn a_200_peer_random_mesh_converges() {
-    scenario(200, Shape::Random, 200, Faults { duplicate: 0.05, drop: 0.001 });
+    scenario(200, Shape::Random, 200, Faults::lossy(0.05, 0.001));
 }
 
 #[test]

@@ -60,10 +60,7 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
         Shape::Ring => topology::ring(n),
         Shape::Star => topology::star(n),
     };
-    let faults = Faults {
-        duplicate: args.duplicate,
-        drop: args.drop,
-    };
+    let faults = Faults::lossy(args.duplicate, args.drop);
     let mut net = Network::new(args.seed, faults).without_event_log();
     let data = |i: usize, life: u32| Bytes::from(format!("{{\"peer\":{i},\"life\":{life}}}"));
     println!(

@@ -1,6 +1,7 @@
 //! The simulated network itself.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,15 +10,44 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::proto::{Config, Destination, Event, Output, PeerId, Presence, Raw};
 
-/// What can go wrong with packets in flight, as probabilities per delivery.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// How packets travel: their latency, and what can go wrong with them
+/// (probabilities per packet).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Faults {
+    /// Least one-way latency of a packet.
+    pub min_latency: Duration,
+    /// Greatest one-way latency; each packet draws uniformly in between, so
+    /// packets overtake each other, on one link as across links.
+    pub max_latency: Duration,
     /// Chance that a delivered packet stays in flight to be delivered again.
     pub duplicate: f64,
     /// Chance that a packet is lost; the link it was on then dies (both sides
     /// see a disconnect, packets still on it are lost too) and is redialled
     /// at once, as a TCP connection that lost data would be.
     pub drop: f64,
+}
+
+impl Default for Faults {
+    /// 1 to 50 ms of latency, no duplication, no loss.
+    fn default() -> Self {
+        Faults {
+            min_latency: Duration::from_millis(1),
+            max_latency: Duration::from_millis(50),
+            duplicate: 0.0,
+            drop: 0.0,
+        }
+    }
+}
+
+impl Faults {
+    /// Default latency with the given duplication and loss.
+    pub fn lossy(duplicate: f64, drop: f64) -> Self {
+        Faults {
+            duplicate,
+            drop,
+            ..Faults::default()
+        }
+    }
 }
 
 /// Counters of one run.
@@ -34,6 +64,15 @@ pub struct Stats {
     /// Simulated time of the last delivery: when the network last changed
     /// anyone's mind (timers that fire later send nothing).
     pub last_delivery: Duration,
+}
+
+/// Something that happens at a simulated time.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Scheduled {
+    /// A packet arrives (index into the packet store).
+    Deliver(u64),
+    /// A peer's timer is due.
+    Timer(PeerId),
 }
 
 #[derive(Debug)]
@@ -57,7 +96,13 @@ pub struct Network {
     links: BTreeMap<(PeerId, PeerId), u64>,
     adjacency: BTreeMap<PeerId, BTreeSet<PeerId>>,
     next_generation: u64,
-    in_flight: Vec<InFlight>,
+    /// Events by (time, sequence number): the sequence keeps runs
+    /// deterministic when times tie.
+    queue: BinaryHeap<Reverse<(Duration, u64, Scheduled)>>,
+    sequence: u64,
+    in_flight: BTreeMap<u64, InFlight>,
+    /// The timer deadline already queued for each peer.
+    timers: BTreeMap<PeerId, Duration>,
     /// The data each peer set last: what everyone must end up seeing.
     latest_data: BTreeMap<PeerId, Bytes>,
     incarnations: BTreeMap<PeerId, u64>,
@@ -84,7 +129,10 @@ impl Network {
             links: BTreeMap::new(),
             adjacency: BTreeMap::new(),
             next_generation: 0,
-            in_flight: Vec::new(),
+            queue: BinaryHeap::new(),
+            sequence: 0,
+            in_flight: BTreeMap::new(),
+            timers: BTreeMap::new(),
             latest_data: BTreeMap::new(),
             incarnations: BTreeMap::new(),
             events: BTreeMap::new(),
@@ -218,38 +266,42 @@ impl Network {
             .unwrap_or_default()
     }
 
-    /// Delivers packets and fires timers until nothing is in flight and no
-    /// timer is pending, or `max_steps` deliveries have happened. Returns
-    /// true when the network went quiet.
+    /// Delivers packets and fires timers in time order until nothing is in
+    /// flight and no timer is pending, or `max_steps` events have happened.
+    /// Returns true when the network went quiet.
     pub fn run_until_quiet(&mut self, max_steps: u64) -> bool {
-        let mut steps = 0;
-        loop {
-            if !self.in_flight.is_empty() {
-                if steps == max_steps {
-                    return false;
-                }
-                steps += 1;
-                self.deliver_one();
-                continue;
-            }
-            let next = self.nodes.values().filter_map(|n| n.poll_timeout()).min();
-            match next {
-                Some(at) => {
-                    self.now = self.now.max(at);
-                    let now = self.now;
-                    let due: Vec<PeerId> = self
-                        .nodes
-                        .iter()
-                        .filter(|(_, n)| n.poll_timeout().is_some_and(|t| t <= now))
-                        .map(|(id, _)| *id)
-                        .collect();
-                    for id in due {
+        for _ in 0..max_steps {
+            let Some(Reverse((at, _, what))) = self.queue.pop() else {
+                return true;
+            };
+            self.now = self.now.max(at);
+            match what {
+                Scheduled::Deliver(key) => self.deliver(key),
+                Scheduled::Timer(id) => {
+                    if self.timers.get(&id) == Some(&at) {
+                        self.timers.remove(&id);
+                        let now = self.now;
                         self.with_node(id, |n| n.tick(now));
                     }
                 }
-                None => return true,
             }
         }
+        self.queue.is_empty()
+    }
+
+    /// Runs every event due within `span` from now, then sets the clock to
+    /// the end of it. Returns true when no packet is left in flight.
+    pub fn run_for(&mut self, span: Duration) -> bool {
+        let end = self.now + span;
+        while self
+            .queue
+            .peek()
+            .is_some_and(|Reverse((at, _, _))| *at <= end)
+        {
+            self.run_until_quiet(1);
+        }
+        self.now = end;
+        self.in_flight.is_empty()
     }
 
     /// Advances the clock without delivering anything (timers fire on the
@@ -310,41 +362,39 @@ impl Network {
         seen
     }
 
-    fn deliver_one(&mut self) {
-        let index = self.rng.random_range(0..self.in_flight.len());
-        let duplicate = self.faults.duplicate > 0.0 && self.rng.random_bool(self.faults.duplicate);
-        let lose = self.faults.drop > 0.0 && self.rng.random_bool(self.faults.drop);
-        self.now += Duration::from_micros(self.rng.random_range(0..2000));
-        let packet = if duplicate {
-            let p = &self.in_flight[index];
-            InFlight {
-                from: p.from,
-                to: p.to,
-                generation: p.generation,
-                packet: p.packet.clone(),
-            }
-        } else {
-            self.in_flight.swap_remove(index)
+    fn schedule(&mut self, at: Duration, what: Scheduled) {
+        self.sequence += 1;
+        self.queue.push(Reverse((at, self.sequence, what)));
+    }
+
+    fn latency(&mut self) -> Duration {
+        let (lo, hi) = (
+            self.faults.min_latency,
+            self.faults.max_latency.max(self.faults.min_latency),
+        );
+        let span = (hi - lo).as_micros() as u64;
+        lo + Duration::from_micros(self.rng.random_range(0..=span))
+    }
+
+    fn deliver(&mut self, key: u64) {
+        let Some(packet) = self.in_flight.remove(&key) else {
+            return;
         };
-        let key = (packet.from.min(packet.to), packet.from.max(packet.to));
-        if self.links.get(&key) != Some(&packet.generation) {
+        let link = (packet.from.min(packet.to), packet.from.max(packet.to));
+        if self.links.get(&link) != Some(&packet.generation) {
             self.stats.lost += 1;
             return;
         }
-        if lose {
+        if self.faults.drop > 0.0 && self.rng.random_bool(self.faults.drop) {
             self.stats.lost += 1;
             self.stats.redials += 1;
             self.disconnect(packet.from, packet.to);
-            self.in_flight.retain(|p| {
-                !((p.from == packet.from && p.to == packet.to)
-                    || (p.from == packet.to && p.to == packet.from))
-            });
             self.connect(packet.from, packet.to);
             return;
         }
         self.stats.delivered += 1;
-        self.stats.last_delivery = self.now;
         self.stats.delivered_bytes += packet.packet.len() as u64;
+        self.stats.last_delivery = self.now;
         let now = self.now;
         self.with_node(packet.to, |n| n.receive(now, packet.from, packet.packet));
     }
@@ -355,7 +405,14 @@ impl Network {
             return;
         };
         f(engine);
+        let deadline = engine.poll_timeout();
         let outputs: Vec<Output<Bytes>> = engine.drain_outputs().collect();
+        if let Some(at) = deadline {
+            if self.timers.get(&id).is_none_or(|queued| at < *queued) {
+                self.timers.insert(id, at);
+                self.schedule(at, Scheduled::Timer(id));
+            }
+        }
         for output in outputs {
             match output {
                 Output::Send { to, packet } => self.transmit(id, to, packet),
@@ -378,13 +435,29 @@ impl Network {
                 .collect(),
         };
         for target in targets {
-            if let Some(generation) = self.links.get(&(from.min(target), from.max(target))) {
-                self.in_flight.push(InFlight {
-                    from,
-                    to: target,
-                    generation: *generation,
-                    packet: packet.clone(),
-                });
+            let Some(&generation) = self.links.get(&(from.min(target), from.max(target))) else {
+                continue;
+            };
+            let copies =
+                if self.faults.duplicate > 0.0 && self.rng.random_bool(self.faults.duplicate) {
+                    2
+                } else {
+                    1
+                };
+            for _ in 0..copies {
+                self.sequence += 1;
+                let key = self.sequence;
+                self.in_flight.insert(
+                    key,
+                    InFlight {
+                        from,
+                        to: target,
+                        generation,
+                        packet: packet.clone(),
+                    },
+                );
+                let at = self.now + self.latency();
+                self.schedule(at, Scheduled::Deliver(key));
             }
         }
     }
