@@ -64,7 +64,7 @@ mod tests {
     fn random_graphs_are_connected_and_seeded() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let links = random_connected(50, 30, &mut rng);
-        let mut reached = vec![false; 50];
+        let mut reached = [false; 50];
         reached[0] = true;
         // Links of a spanning tree plus extras: iterate to a fixed point.
         let mut changed = true;

@@ -590,8 +590,10 @@ mod tests {
         );
 
         let mut m = Message::new(Kind::BootstrapResponse);
-        let mut entry = StateEntry::default();
-        entry.connected_to = (0..4u8).map(|n| PeerId::from_bytes([n; 32])).collect();
+        let entry = StateEntry {
+            connected_to: (0..4u8).map(|n| PeerId::from_bytes([n; 32])).collect(),
+            ..StateEntry::default()
+        };
         m.bootstrap.push((PeerId::from_bytes([9; 32]), entry));
         assert_eq!(
             Message::decode(&m.encode(), &limits),
