@@ -355,7 +355,7 @@ impl<C: DataCodec> Presence<C> {
     /// A connection to `peer` opened. Several connections to one peer count
     /// as one link; only the first announces anything.
     pub fn peer_connected(&mut self, now: Duration, peer: PeerId) {
-        self.now = now;
+        self.advance_to(now);
         if peer == self.id {
             return;
         }
@@ -384,12 +384,12 @@ impl<C: DataCodec> Presence<C> {
     /// A connection to `peer` closed. When it was the last one, the peer is
     /// announced lost after the disconnect grace unless it comes back.
     pub fn peer_disconnected(&mut self, now: Duration, peer: PeerId) {
-        self.now = now;
+        self.advance_to(now);
         if let Some(link) = self.links.get_mut(&peer) {
             if link.connections > 0 {
                 link.connections -= 1;
                 if link.connections == 0 {
-                    link.lost_at = Some(now + self.disconnect_grace);
+                    link.lost_at = Some(self.now + self.disconnect_grace);
                 }
             }
         }
@@ -400,7 +400,7 @@ impl<C: DataCodec> Presence<C> {
     /// A packet from direct peer `from`. Invalid bytes produce an
     /// [`Event::Malformed`] and nothing else.
     pub fn receive(&mut self, now: Duration, from: PeerId, packet: Bytes) {
-        self.now = now;
+        self.advance_to(now);
         if let Err(error) = self.accept(from, &packet) {
             self.event(Event::Malformed { from, error });
         }
@@ -409,10 +409,10 @@ impl<C: DataCodec> Presence<C> {
 
     /// Changes the data we advertise and tells the network.
     pub fn set_data(&mut self, now: Duration, value: C::Value) -> Result<(), SetDataError> {
-        self.now = now;
+        self.advance_to(now);
         let bytes = encode_data(&self.codec, &value, &self.limits)?;
         self.value = value.clone();
-        let own = self.graph.payload_mut(now, self.id);
+        let own = self.graph.payload_mut(self.now, self.id);
         if own.data.as_ref() == Some(&bytes) {
             return Ok(());
         }
@@ -426,8 +426,9 @@ impl<C: DataCodec> Presence<C> {
     /// Fires the timers due by `now`: lost links, forgetting unreachable
     /// nodes, a debounced `Online` event.
     pub fn tick(&mut self, now: Duration) {
-        self.now = now;
+        self.advance_to(now);
         self.expire_links();
+        let now = self.now;
         if self.next_sweep.is_some_and(|t| t <= now) {
             self.next_sweep = None;
             self.graph.settle(now);
@@ -868,6 +869,11 @@ impl<C: DataCodec> Presence<C> {
             // after they became unreachable, with few sweeps.
             self.next_sweep = Some(self.now + self.forget_after / 4);
         }
+    }
+
+    /// Time never runs backwards for the engine, whatever the driver says.
+    fn advance_to(&mut self, now: Duration) {
+        self.now = self.now.max(now);
     }
 
     fn online_due(&self) -> Duration {

@@ -617,3 +617,16 @@ fn the_path_arriving_after_the_news_makes_the_node_online_with_its_data() {
     assert!(p.is_online(&id(3)));
     assert_eq!(p.peer_data(&id(3)), Some(&json!("three")));
 }
+
+#[test]
+fn time_going_backwards_is_treated_as_no_time_passing() {
+    let mut p = engine(1);
+    p.peer_connected(ms(1000), id(2));
+    p.peer_connected(ms(1000), id(3));
+    outputs(&mut p);
+    p.peer_disconnected(ms(10), id(2));
+    assert_eq!(p.poll_timeout(), Some(ms(1500)));
+    p.tick(ms(5));
+    assert!(outputs(&mut p).is_empty());
+    assert!(p.is_online(&id(2)));
+}
