@@ -23,6 +23,16 @@ fn engine(n: u8) -> Presence<Json> {
     Presence::new(config, Duration::ZERO).unwrap()
 }
 
+/// Engine 1 with links to the given peers at time 0, outputs so far discarded.
+fn linked_to(peers: &[u8]) -> Presence<Json> {
+    let mut p = engine(1);
+    for n in peers {
+        p.peer_connected(ms(0), id(*n));
+    }
+    outputs(&mut p);
+    p
+}
+
 fn outputs(p: &mut Presence<Json>) -> Vec<Output<serde_json::Value>> {
     p.drain_outputs().collect()
 }
@@ -164,10 +174,7 @@ fn two_connections_to_one_peer_are_one_link() {
 
 #[test]
 fn a_lost_peer_is_announced_after_the_grace_with_its_id() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    p.peer_connected(ms(0), id(3));
-    outputs(&mut p);
+    let mut p = linked_to(&[2, 3]);
     p.peer_disconnected(ms(10), id(2));
     assert!(outputs(&mut p).is_empty());
     assert_eq!(p.poll_timeout(), Some(ms(510)));
@@ -188,9 +195,7 @@ fn a_lost_peer_is_announced_after_the_grace_with_its_id() {
 
 #[test]
 fn a_reconnection_within_the_grace_is_no_event_but_resyncs() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    outputs(&mut p);
+    let mut p = linked_to(&[2]);
     p.peer_disconnected(ms(10), id(2));
     p.peer_connected(ms(100), id(2));
     let out = outputs(&mut p);
@@ -215,9 +220,7 @@ fn zero_grace_announces_at_once() {
 
 #[test]
 fn garbage_is_reported_and_changes_nothing() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    outputs(&mut p);
+    let mut p = linked_to(&[2]);
     for junk in [&b""[..], &[0xff; 40][..], &[0x0a, 0x05, 1][..]] {
         p.receive(ms(1), id(2), Bytes::copy_from_slice(junk));
         let out = outputs(&mut p);
@@ -242,10 +245,7 @@ fn garbage_is_reported_and_changes_nothing() {
 
 #[test]
 fn a_bootstrap_request_is_answered_to_the_asker_alone() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    p.peer_connected(ms(0), id(3));
-    outputs(&mut p);
+    let mut p = linked_to(&[2, 3]);
     let ask = packet(id(2), 9, &Message::new(Kind::BootstrapRequest));
     p.receive(ms(1), id(2), ask);
     let sent = sent(&outputs(&mut p));
@@ -262,9 +262,7 @@ fn a_bootstrap_request_is_answered_to_the_asker_alone() {
 
 #[test]
 fn the_first_view_makes_us_bootstrapped_once() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    outputs(&mut p);
+    let mut p = linked_to(&[2]);
     let mut view = Message::new(Kind::BootstrapResponse);
     view.bootstrap.push((
         id(2),
@@ -300,10 +298,7 @@ fn the_first_view_makes_us_bootstrapped_once() {
 
 #[test]
 fn view_news_is_passed_on_to_other_neighbours_only() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    p.peer_connected(ms(0), id(3));
-    outputs(&mut p);
+    let mut p = linked_to(&[2, 3]);
     let mut view = Message::new(Kind::BootstrapResponse);
     view.bootstrap.push((
         id(9),
@@ -342,9 +337,7 @@ fn sent_of_kind(p: &mut Presence<Json>, kind: Kind) -> Vec<Message> {
 
 #[test]
 fn an_older_connected_never_undoes_a_newer_disconnected() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    outputs(&mut p);
+    let mut p = linked_to(&[2]);
     // id(2) connected to 3 (v1), then disconnected (v2); v2 arrives first.
     let newer = stamped(Kind::Disconnected, 2, Some(id(3)), vec![id(1)]);
     let older = stamped(Kind::Connected, 1, Some(id(3)), vec![id(1), id(3)]);
@@ -356,9 +349,7 @@ fn an_older_connected_never_undoes_a_newer_disconnected() {
 
 #[test]
 fn an_older_state_never_overwrites_newer_data() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    outputs(&mut p);
+    let mut p = linked_to(&[2]);
     p.receive(ms(1), id(2), packet(id(2), 5, &state(5, json!("new"))));
     p.receive(ms(2), id(2), packet(id(2), 4, &state(4, json!("old"))));
     assert_eq!(p.peer_data(&id(2)), Some(&json!("new")));
@@ -366,10 +357,7 @@ fn an_older_state_never_overwrites_newer_data() {
 
 #[test]
 fn stamped_news_is_relayed_once_and_never_back_to_its_sender() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    p.peer_connected(ms(0), id(3));
-    outputs(&mut p);
+    let mut p = linked_to(&[2, 3]);
     let msg = state(5, json!("x"));
     p.receive(ms(1), id(2), packet(id(9), 5, &msg));
     let relayed = sent(&outputs(&mut p));
@@ -424,10 +412,7 @@ fn a_javascript_peers_unstamped_messages_apply_like_the_original() {
 
 #[test]
 fn ttl_zero_unstamped_packets_are_not_relayed() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    p.peer_connected(ms(0), id(3));
-    outputs(&mut p);
+    let mut p = linked_to(&[2, 3]);
     let mut m = Message::new(Kind::State);
     m.data = Some(Bytes::from_static(b"1"));
     let pkt = FloodPacket {
@@ -443,9 +428,7 @@ fn ttl_zero_unstamped_packets_are_not_relayed() {
 
 #[test]
 fn undecodable_peer_data_is_reported_and_not_kept() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    outputs(&mut p);
+    let mut p = linked_to(&[2]);
     let mut m = state(3, json!(1));
     m.data = Some(Bytes::from_static(b"{not json"));
     p.receive(ms(1), id(2), packet(id(2), 3, &m));
@@ -576,9 +559,7 @@ fn online_events_are_debounced_when_asked() {
 
 #[test]
 fn unreachable_nodes_are_kept_for_a_while_then_forgotten() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    outputs(&mut p);
+    let mut p = linked_to(&[2]);
     // News of a node no path reaches yet: kept, not online.
     p.receive(ms(0), id(2), packet(id(7), 1, &state(1, json!("seven"))));
     assert!(!p.is_online(&id(7)));
@@ -607,9 +588,7 @@ fn unreachable_nodes_are_kept_for_a_while_then_forgotten() {
 
 #[test]
 fn the_path_arriving_after_the_news_makes_the_node_online_with_its_data() {
-    let mut p = engine(1);
-    p.peer_connected(ms(0), id(2));
-    outputs(&mut p);
+    let mut p = linked_to(&[2]);
     p.receive(ms(1), id(2), packet(id(3), 1, &state(1, json!("three"))));
     assert!(!p.is_online(&id(3)));
     let edge = stamped(Kind::Connected, 2, Some(id(3)), vec![id(1), id(3)]);
