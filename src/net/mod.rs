@@ -7,6 +7,11 @@
 //! connections ending (which the underlying crates do not report: see
 //! [`framing`]).
 
+pub mod connection;
 pub mod framing;
 pub mod hello;
 pub mod identity;
+mod node;
+
+pub use identity::Identity;
+pub use node::{topic_key, Node, NodeBuilder, NodeError};

@@ -114,6 +114,8 @@ pub enum Input<V> {
     Connected(PeerId),
     /// A connection to a peer closed.
     Disconnected(PeerId),
+    /// A connection to a peer closed after it said goodbye.
+    Left(PeerId),
     /// A direct peer sent us a packet.
     Received {
         /// The direct peer.
@@ -345,6 +347,7 @@ impl<C: DataCodec> Presence<C> {
         match input {
             Input::Connected(peer) => self.peer_connected(now, peer),
             Input::Disconnected(peer) => self.peer_disconnected(now, peer),
+            Input::Left(peer) => self.peer_left(now, peer),
             Input::Received { from, packet } => self.receive(now, from, packet),
             Input::SetData(value) => return self.set_data(now, value),
             Input::Tick => self.tick(now),
@@ -385,11 +388,25 @@ impl<C: DataCodec> Presence<C> {
     /// announced lost after the disconnect grace unless it comes back.
     pub fn peer_disconnected(&mut self, now: Duration, peer: PeerId) {
         self.advance_to(now);
+        self.connection_closed(peer, self.disconnect_grace);
+    }
+
+    /// A connection to `peer` closed because the peer said it is leaving.
+    /// When it was the last one, the loss is announced at once, without the
+    /// grace a silent loss gets.
+    pub fn peer_left(&mut self, now: Duration, peer: PeerId) {
+        self.advance_to(now);
+        self.connection_closed(peer, Duration::ZERO);
+    }
+
+    /// One connection to `peer` fewer; the last one starts the countdown to
+    /// announcing the loss.
+    fn connection_closed(&mut self, peer: PeerId, grace: Duration) {
         if let Some(link) = self.links.get_mut(&peer) {
             if link.connections > 0 {
                 link.connections -= 1;
                 if link.connections == 0 {
-                    link.lost_at = Some(self.now + self.disconnect_grace);
+                    link.lost_at = Some(self.now + grace);
                 }
             }
         }

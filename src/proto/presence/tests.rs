@@ -609,3 +609,12 @@ fn time_going_backwards_is_treated_as_no_time_passing() {
     assert!(outputs(&mut p).is_empty());
     assert!(p.is_online(&id(2)));
 }
+
+#[test]
+fn a_peer_that_says_goodbye_is_removed_without_the_grace() {
+    let mut p = linked_to(&[2, 3]);
+    p.peer_left(ms(10), id(2));
+    let out = outputs(&mut p);
+    assert!(events(&out).contains(&Event::PeerRemove(id(2))));
+    assert_eq!(p.online(), vec![id(1), id(3)]);
+}

@@ -1,0 +1,495 @@
+//! A running presence peer on the network: listeners, diallers,
+//! connections, timers, and the engine they all feed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::time::Instant;
+
+use super::connection::{self, Ending, Hub, Settings};
+use super::identity::Identity;
+use crate::proto::{Config, Destination, Event, Json, Output, PeerId, Presence, SetDataError};
+
+/// Events kept for a slow `events()` reader before the oldest are dropped.
+const EVENT_BUFFER: usize = 4096;
+
+/// Derives a topic key from a human name: BLAKE2b-256 of
+/// `"hyper-presence topic:" + name`. Everyone who uses the same name gets
+/// the same key, so treat the name like a password.
+pub fn topic_key(name: &str) -> [u8; 32] {
+    use blake2::digest::consts::U32;
+    use blake2::{Blake2b, Digest};
+    let mut hasher = Blake2b::<U32>::new();
+    hasher.update(b"hyper-presence topic:");
+    hasher.update(name.as_bytes());
+    hasher.finalize().into()
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// No topic key was given.
+    #[error("a node needs a topic key (`topic` or `key`)")]
+    NoTopic,
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The starting data cannot be advertised.
+    #[error(transparent)]
+    Data(#[from] SetDataError),
+    /// The identity could not be made.
+    #[error(transparent)]
+    Identity(#[from] super::identity::IdentityError),
+}
+
+/// Sets up a [`Node`]; see [`Node::builder`].
+#[derive(Debug)]
+pub struct NodeBuilder {
+    key: Option<[u8; 32]>,
+    identity: Option<Identity>,
+    listen: Vec<SocketAddr>,
+    connect: Vec<SocketAddr>,
+    data: Value,
+    extension: String,
+    disconnect_grace: Duration,
+    silence_timeout: Duration,
+    hello_timeout: Duration,
+    redial_max: Duration,
+}
+
+impl NodeBuilder {
+    /// The topic by name (see [`topic_key`]).
+    pub fn topic(mut self, name: &str) -> Self {
+        self.key = Some(topic_key(name));
+        self
+    }
+
+    /// The topic key itself.
+    pub fn key(mut self, key: [u8; 32]) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Our identity; a fresh random one if not given.
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Listens on `addr` (port 0 picks a free port; see [`Node::listen_addrs`]).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen.push(addr);
+        self
+    }
+
+    /// Dials `addr`, and redials it with backoff whenever the link is lost.
+    pub fn connect(mut self, addr: SocketAddr) -> Self {
+        self.connect.push(addr);
+        self
+    }
+
+    /// The data to advertise from the start (default `{}`).
+    pub fn data(mut self, data: Value) -> Self {
+        self.data = data;
+        self
+    }
+
+    /// The extension name (default `hyper-presence`).
+    pub fn extension(mut self, name: &str) -> Self {
+        self.extension = name.to_owned();
+        self
+    }
+
+    /// How long a peer may be without a connection before its loss is
+    /// announced (default 500 ms).
+    pub fn disconnect_grace(mut self, grace: Duration) -> Self {
+        self.disconnect_grace = grace;
+        self
+    }
+
+    /// How long a connection may stay silent before it is closed (default
+    /// 5 s; heartbeats go out four times per period).
+    pub fn silence_timeout(mut self, timeout: Duration) -> Self {
+        self.silence_timeout = timeout;
+        self
+    }
+
+    /// How long a new connection may take to prove its peer's id (default 5 s).
+    pub fn hello_timeout(mut self, timeout: Duration) -> Self {
+        self.hello_timeout = timeout;
+        self
+    }
+
+    /// Longest wait between redials of a lost address (default 5 s).
+    pub fn redial_max(mut self, max: Duration) -> Self {
+        self.redial_max = max;
+        self
+    }
+
+    /// Binds the listeners and starts the node on the current tokio runtime.
+    pub async fn spawn(self) -> Result<Node, NodeError> {
+        let key = self.key.ok_or(NodeError::NoTopic)?;
+        let identity = match self.identity {
+            Some(i) => i,
+            None => Identity::generate()?,
+        };
+        let mut config = Config::new(identity.id());
+        config.data = self.data;
+        config.extension = self.extension.clone();
+        config.disconnect_grace = self.disconnect_grace;
+        config.incarnation = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let start = Instant::now();
+        let engine = Presence::new(config, Duration::ZERO)?;
+        let (shutdown, _) = watch::channel(false);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let inner = Arc::new(Inner {
+            start,
+            state: Mutex::new(State {
+                engine,
+                conns: HashMap::new(),
+            }),
+            events,
+            timer: Notify::new(),
+            next_conn: AtomicU64::new(1),
+            shutdown,
+            settings: Arc::new(Settings {
+                identity,
+                key,
+                extension: self.extension,
+                silence_timeout: self.silence_timeout,
+                hello_timeout: self.hello_timeout,
+            }),
+            redial_max: self.redial_max,
+        });
+        let mut listen_addrs = Vec::new();
+        for addr in self.listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| NodeError::Listen { addr, source })?;
+            listen_addrs.push(
+                listener
+                    .local_addr()
+                    .map_err(|source| NodeError::Listen { addr, source })?,
+            );
+            tokio::spawn(accept_loop(inner.clone(), listener));
+        }
+        tokio::spawn(timer_loop(inner.clone()));
+        let node = Node {
+            inner,
+            listen_addrs: Arc::new(listen_addrs),
+        };
+        for addr in self.connect {
+            node.connect(addr);
+        }
+        Ok(node)
+    }
+}
+
+/// A running presence peer. Cheap to clone; every clone is the same node.
+#[derive(Debug, Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+    listen_addrs: Arc<Vec<SocketAddr>>,
+}
+
+impl Node {
+    /// Starts setting up a node.
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder {
+            key: None,
+            identity: None,
+            listen: Vec::new(),
+            connect: Vec::new(),
+            data: Value::Object(Default::default()),
+            extension: crate::proto::DEFAULT_EXTENSION.to_owned(),
+            disconnect_grace: Duration::from_millis(500),
+            silence_timeout: Duration::from_secs(5),
+            hello_timeout: Duration::from_secs(5),
+            redial_max: Duration::from_secs(5),
+        }
+    }
+
+    /// Our id.
+    pub fn id(&self) -> PeerId {
+        self.inner.settings.identity.id()
+    }
+
+    /// The addresses we listen on, with the ports actually bound.
+    pub fn listen_addrs(&self) -> &[SocketAddr] {
+        &self.listen_addrs
+    }
+
+    /// Every online peer, us included, sorted.
+    pub fn online(&self) -> Vec<PeerId> {
+        self.inner.lock().engine.online()
+    }
+
+    /// The data `id` advertises, if known.
+    pub fn peer_data(&self, id: &PeerId) -> Option<Value> {
+        self.inner.lock().engine.peer_data(id).cloned()
+    }
+
+    /// The data we advertise.
+    pub fn data(&self) -> Value {
+        self.inner.lock().engine.data().clone()
+    }
+
+    /// Changes the data we advertise.
+    pub fn set_data(&self, data: Value) -> Result<(), SetDataError> {
+        let now = self.inner.now();
+        let mut state = self.inner.lock();
+        state.engine.set_data(now, data)?;
+        self.inner.dispatch(&mut state);
+        Ok(())
+    }
+
+    /// Dials `addr` now and redials it with backoff whenever the link is lost,
+    /// until shutdown.
+    pub fn connect(&self, addr: SocketAddr) {
+        tokio::spawn(dial_loop(self.inner.clone(), addr));
+    }
+
+    /// Every event from now on. A reader that falls more than 4,096 events
+    /// behind loses the oldest (and is told so by the receiver).
+    pub fn events(&self) -> broadcast::Receiver<Event<Value>> {
+        self.inner.events.subscribe()
+    }
+
+    /// Says goodbye on every connection and stops: neighbours announce our
+    /// departure at once instead of after a timeout.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+        // The connections need a moment to send their goodbyes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[derive(Debug)]
+struct Conn {
+    peer: PeerId,
+    outbox: mpsc::Sender<Bytes>,
+}
+
+#[derive(Debug)]
+struct State {
+    engine: Presence<Json>,
+    conns: HashMap<u64, Conn>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    start: Instant,
+    state: Mutex<State>,
+    events: broadcast::Sender<Event<Value>>,
+    timer: Notify,
+    next_conn: AtomicU64,
+    shutdown: watch::Sender<bool>,
+    settings: Arc<Settings>,
+    redial_max: Duration,
+}
+
+impl Inner {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves the engine as it
+        // was between two inputs, which is consistent: keep going.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Carries out everything the engine queued, then wakes the timer task
+    /// (the next deadline may have moved).
+    fn dispatch(&self, state: &mut State) {
+        loop {
+            let outputs: Vec<Output<Value>> = state.engine.drain_outputs().collect();
+            if outputs.is_empty() {
+                break;
+            }
+            for output in outputs {
+                match output {
+                    Output::Send { to, packet } => {
+                        for peer in send(state, &to, &packet) {
+                            // Its connection is gone as far as we are concerned.
+                            state.engine.peer_disconnected(self.now(), peer);
+                        }
+                    }
+                    Output::Event(event) => {
+                        let _ = self.events.send(event);
+                    }
+                }
+            }
+        }
+        self.timer.notify_one();
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// Sends over one connection per peer. A connection whose outbox is full is
+/// taken out of the table, which ends its task (the peer resyncs when it
+/// reconnects); its peer is returned so the engine can count it closed.
+fn send(state: &mut State, to: &Destination, packet: &Bytes) -> Vec<PeerId> {
+    let mut chosen: HashMap<PeerId, u64> = HashMap::new();
+    for (id, conn) in &state.conns {
+        let wanted = match to {
+            Destination::Peer(p) => conn.peer == *p,
+            Destination::Broadcast { except } => Some(conn.peer) != *except,
+        };
+        if wanted {
+            let slot = chosen.entry(conn.peer).or_insert(*id);
+            *slot = (*slot).min(*id);
+        }
+    }
+    let mut dropped = Vec::new();
+    for id in chosen.into_values() {
+        if let Some(conn) = state.conns.get(&id) {
+            if conn.outbox.try_send(packet.clone()).is_err() {
+                tracing::warn!(peer = %conn.peer.short(), "outbox full, dropping the connection");
+                dropped.push(conn.peer);
+                state.conns.remove(&id);
+            }
+        }
+    }
+    dropped
+}
+
+impl Hub for Inner {
+    fn up(&self, conn: u64, peer: PeerId, outbox: mpsc::Sender<Bytes>) {
+        let now = self.now();
+        let mut state = self.lock();
+        state.conns.insert(conn, Conn { peer, outbox });
+        state.engine.peer_connected(now, peer);
+        self.dispatch(&mut state);
+    }
+
+    fn packet(&self, conn: u64, packet: Bytes) {
+        let now = self.now();
+        let mut state = self.lock();
+        let Some(peer) = state.conns.get(&conn).map(|c| c.peer) else {
+            return;
+        };
+        state.engine.receive(now, peer, packet);
+        self.dispatch(&mut state);
+    }
+
+    fn down(&self, conn: u64, goodbye: bool) {
+        let now = self.now();
+        let mut state = self.lock();
+        // Not in the table when `send` dropped it; the engine was told then.
+        let peer = match state.conns.remove(&conn) {
+            Some(c) => c.peer,
+            None => return,
+        };
+        if goodbye {
+            state.engine.peer_left(now, peer);
+        } else {
+            state.engine.peer_disconnected(now, peer);
+        }
+        self.dispatch(&mut state);
+    }
+}
+
+async fn timer_loop(inner: Arc<Inner>) {
+    let mut stop = inner.shutdown.subscribe();
+    loop {
+        let deadline = inner.lock().engine.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(inner.start + at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sleep => {
+                let now = inner.now();
+                let mut state = inner.lock();
+                state.engine.tick(now);
+                inner.dispatch(&mut state);
+            }
+            _ = inner.timer.notified() => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
+    let mut stop = inner.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve(inner.clone(), stream, false));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, don't spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn serve(inner: Arc<Inner>, stream: TcpStream, initiator: bool) -> Ending {
+    let conn = inner.next_conn.fetch_add(1, Ordering::Relaxed);
+    let hub: Arc<dyn Hub> = inner.clone();
+    let ending = connection::run(
+        stream,
+        initiator,
+        conn,
+        inner.settings.clone(),
+        hub,
+        inner.shutdown.subscribe(),
+    )
+    .await;
+    tracing::debug!(conn, ?ending, "connection ended");
+    ending
+}
+
+async fn dial_loop(inner: Arc<Inner>, addr: SocketAddr) {
+    let mut backoff = Duration::from_millis(100);
+    let mut stop = inner.shutdown.subscribe();
+    while !inner.stopping() {
+        let began = Instant::now();
+        let connected = tokio::select! {
+            s = TcpStream::connect(addr) => s.ok(),
+            _ = stop.changed() => return,
+        };
+        if let Some(stream) = connected {
+            let ending = serve(inner.clone(), stream, true).await;
+            if ending == Ending::Shutdown {
+                return;
+            }
+            // A link that lived a while starts the backoff over.
+            if began.elapsed() > Duration::from_secs(10) {
+                backoff = Duration::from_millis(100);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return,
+        }
+        backoff = (backoff * 2).min(inner.redial_max);
+    }
+}
