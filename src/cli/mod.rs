@@ -2,6 +2,7 @@
 //! shell over the library.
 
 mod decode;
+mod demo;
 mod sim;
 
 use std::process::ExitCode;
@@ -18,6 +19,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start peers in this process over real loopback TCP (Noise,
+    /// hypercore-protocol), wait until all agree, kill one, restart it, and
+    /// report how long each took. Exits 0 only if every check held.
+    Demo(demo::DemoArgs),
     /// Run peers in the deterministic in-memory network: all join at once,
     /// then one crashes and restarts; report how fast everyone agrees.
     Sim(sim::SimArgs),
@@ -28,6 +33,7 @@ enum Command {
 /// Runs the parsed command; an `Err` is a usage or input problem (exit 2).
 pub fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Decode(args) => decode::run(args),
     }

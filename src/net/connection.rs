@@ -85,15 +85,26 @@ struct Names {
     bye: String,
 }
 
-/// Runs one connection to its end. `stop` resolving makes us say goodbye
-/// and close.
+/// How a node stops, as its connections see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Running.
+    No,
+    /// Say goodbye, then close: peers announce our departure at once.
+    Leave,
+    /// Close without a word, as a crash would (for tests and the demo).
+    Vanish,
+}
+
+/// Runs one connection to its end. A change of `stop` makes us close,
+/// saying goodbye first if asked to.
 pub async fn run(
     stream: TcpStream,
     initiator: bool,
     conn: u64,
     settings: Arc<Settings>,
     hub: Arc<dyn Hub>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut stop: tokio::sync::watch::Receiver<Stop>,
 ) -> Ending {
     let _ = stream.set_nodelay(true);
     let (frames, mut closed) = Frames::new(stream);
@@ -163,7 +174,7 @@ async fn talk(
     hub: &Arc<dyn Hub>,
     closed: &mut super::framing::Closed,
     driven: &mut mpsc::Receiver<Driven>,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
+    stop: &mut tokio::sync::watch::Receiver<Stop>,
 ) -> Ending {
     let names = Names {
         presence: settings.extension.clone(),
@@ -186,7 +197,8 @@ async fn talk(
         tokio::select! {
             reason = closed.wait() => break Ending::Stream(reason),
             _ = stop.changed() => {
-                if let Some(ch) = &channel {
+                let leave = *stop.borrow() == Stop::Leave;
+                if let (true, Some(ch)) = (leave, &channel) {
                     let _ = ch.send(extension(&names.bye, Vec::new())).await;
                     // Let the goodbye leave before the socket goes.
                     tokio::time::sleep(Duration::from_millis(50)).await;

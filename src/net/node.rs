@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 use tokio::time::Instant;
 
-use super::connection::{self, Ending, Hub, Settings};
+use super::connection::{self, Ending, Hub, Settings, Stop};
 use super::identity::Identity;
 use crate::proto::{Config, Destination, Event, Json, Output, PeerId, Presence, SetDataError};
 
@@ -154,7 +154,7 @@ impl NodeBuilder {
             .map_or(0, |d| d.as_millis() as u64);
         let start = Instant::now();
         let engine = Presence::new(config, Duration::ZERO)?;
-        let (shutdown, _) = watch::channel(false);
+        let (shutdown, _) = watch::channel(Stop::No);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let inner = Arc::new(Inner {
             start,
@@ -238,6 +238,11 @@ impl Node {
         self.inner.lock().engine.online()
     }
 
+    /// How many peers are online, us included.
+    pub fn online_count(&self) -> usize {
+        self.inner.lock().engine.online_count()
+    }
+
     /// The data `id` advertises, if known.
     pub fn peer_data(&self, id: &PeerId) -> Option<Value> {
         self.inner.lock().engine.peer_data(id).cloned()
@@ -272,7 +277,17 @@ impl Node {
     /// Says goodbye on every connection and stops: neighbours announce our
     /// departure at once instead of after a timeout.
     pub async fn shutdown(&self) {
-        let _ = self.inner.shutdown.send(true);
+        self.stop(Stop::Leave).await;
+    }
+
+    /// Stops without a goodbye, as if the process had been killed: what
+    /// neighbours see is their connections closing.
+    pub async fn vanish(&self) {
+        self.stop(Stop::Vanish).await;
+    }
+
+    async fn stop(&self, how: Stop) {
+        let _ = self.inner.shutdown.send(how);
         // The connections need a moment to send their goodbyes.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -297,7 +312,7 @@ struct Inner {
     events: broadcast::Sender<Event<Value>>,
     timer: Notify,
     next_conn: AtomicU64,
-    shutdown: watch::Sender<bool>,
+    shutdown: watch::Sender<Stop>,
     settings: Arc<Settings>,
     redial_max: Duration,
 }
@@ -341,7 +356,7 @@ impl Inner {
     }
 
     fn stopping(&self) -> bool {
-        *self.shutdown.borrow()
+        *self.shutdown.borrow() != Stop::No
     }
 }
 

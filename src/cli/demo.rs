@@ -1,0 +1,176 @@
+//! `hyper-presence demo`: real peers over loopback TCP in one process.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+use hyper_presence::net::{Identity, Node};
+use hyper_presence::sim::topology;
+
+/// Arguments of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many peers.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    peers: u32,
+    /// Seed of the topology and of which peer is stopped.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Give up on a phase after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+/// How often agreement is checked while waiting for it.
+const POLL: Duration = Duration::from_millis(20);
+
+pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let ok = runtime.block_on(demo(args))?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn data(i: usize, life: u32) -> Value {
+    json!({"peer": i, "life": life})
+}
+
+async fn start(
+    i: usize,
+    identity: Identity,
+    listen: SocketAddr,
+    life: u32,
+) -> Result<Node, String> {
+    Node::builder()
+        .topic("hyper-presence demo")
+        .identity(identity)
+        .listen(listen)
+        .data(data(i, life))
+        .silence_timeout(Duration::from_secs(3))
+        .redial_max(Duration::from_millis(500))
+        .spawn()
+        .await
+        .map_err(|e| format!("peer {i}: {e}"))
+}
+
+async fn demo(args: DemoArgs) -> Result<bool, String> {
+    let n = args.peers as usize;
+    let limit = Duration::from_secs(args.timeout);
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let links = topology::random_connected(n, n / 2, &mut rng);
+    let identities: Vec<Identity> = (0..n)
+        .map(|_| Identity::generate().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let any_port: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
+    let mut nodes = Vec::with_capacity(n);
+    for (i, identity) in identities.iter().enumerate() {
+        nodes.push(start(i, identity.clone(), any_port, 0).await?);
+    }
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.listen_addrs()[0]).collect();
+    println!(
+        "{n} peers over loopback TCP (Noise, hypercore-protocol), {} links, seed {}",
+        links.len(),
+        args.seed
+    );
+
+    let began = Instant::now();
+    for &(a, b) in &links {
+        nodes[a].connect(addrs[b]);
+    }
+    let mut expected: Vec<Option<Value>> = (0..n).map(|i| Some(data(i, 0))).collect();
+    let mut all_ok = report(
+        "all online, everyone's data known",
+        began,
+        wait(&nodes, &expected, limit).await,
+    );
+
+    let victim = rng.random_range(0..n);
+    let began = Instant::now();
+    nodes[victim].vanish().await;
+    expected[victim] = None;
+    all_ok &= report(
+        &format!(
+            "peer {} killed; all others noticed",
+            nodes[victim].id().short()
+        ),
+        began,
+        wait(&nodes, &expected, limit).await,
+    );
+
+    let began = Instant::now();
+    let restarted = start(victim, identities[victim].clone(), addrs[victim], 1).await?;
+    for &(a, b) in &links {
+        if a == victim {
+            restarted.connect(addrs[b]);
+        }
+    }
+    nodes[victim] = restarted;
+    expected[victim] = Some(data(victim, 1));
+    all_ok &= report(
+        "it restarted; everyone agreed again",
+        began,
+        wait(&nodes, &expected, limit).await,
+    );
+
+    for node in &nodes {
+        node.shutdown().await;
+    }
+    println!(
+        "{}",
+        if all_ok {
+            "every check held"
+        } else {
+            "SOME CHECK FAILED"
+        }
+    );
+    Ok(all_ok)
+}
+
+fn report(what: &str, began: Instant, ok: bool) -> bool {
+    let took = began.elapsed().as_secs_f64();
+    if ok {
+        println!("{what:<48} {took:>8.3} s");
+    } else {
+        println!("{what:<48} NOT within {took:.1} s");
+    }
+    ok
+}
+
+/// Waits until every live peer (those with `Some` expected data) sees
+/// exactly the live peers online, each with its expected data.
+async fn wait(nodes: &[Node], expected: &[Option<Value>], limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let live: Vec<usize> = (0..nodes.len())
+        .filter(|i| expected[*i].is_some())
+        .collect();
+    let mut want: Vec<_> = live.iter().map(|i| nodes[*i].id()).collect();
+    want.sort();
+    loop {
+        let agreed = live.iter().all(|&i| {
+            let node = &nodes[i];
+            node.online_count() == want.len()
+                && node.online() == want
+                && live
+                    .iter()
+                    .all(|&j| node.peer_data(&nodes[j].id()).as_ref() == expected[j].as_ref())
+        });
+        if agreed {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
