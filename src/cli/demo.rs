@@ -92,7 +92,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     let mut all_ok = report(
         "all online, everyone's data known",
         began,
-        wait(&nodes, &expected, limit).await,
+        wait(&nodes, &links, &expected, limit).await,
     );
 
     let victim = rng.random_range(0..n);
@@ -105,7 +105,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
             nodes[victim].id().short()
         ),
         began,
-        wait(&nodes, &expected, limit).await,
+        wait(&nodes, &links, &expected, limit).await,
     );
 
     let began = Instant::now();
@@ -120,12 +120,10 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     all_ok &= report(
         "it restarted; everyone agreed again",
         began,
-        wait(&nodes, &expected, limit).await,
+        wait(&nodes, &links, &expected, limit).await,
     );
 
-    for node in &nodes {
-        node.shutdown().await;
-    }
+    futures::future::join_all(nodes.iter().map(|node| node.shutdown())).await;
     println!(
         "{}",
         if all_ok {
@@ -148,20 +146,28 @@ fn report(what: &str, began: Instant, ok: bool) -> bool {
 }
 
 /// Waits until every live peer (those with `Some` expected data) sees
-/// exactly the live peers online, each with its expected data.
-async fn wait(nodes: &[Node], expected: &[Option<Value>], limit: Duration) -> bool {
+/// exactly the live peers of its connected component online (killing a peer
+/// can split the network), each with its expected data.
+async fn wait(
+    nodes: &[Node],
+    links: &[(usize, usize)],
+    expected: &[Option<Value>],
+    limit: Duration,
+) -> bool {
     let deadline = Instant::now() + limit;
     let live: Vec<usize> = (0..nodes.len())
         .filter(|i| expected[*i].is_some())
         .collect();
-    let mut want: Vec<_> = live.iter().map(|i| nodes[*i].id()).collect();
-    want.sort();
+    let components = components(nodes.len(), links, expected);
     loop {
         let agreed = live.iter().all(|&i| {
             let node = &nodes[i];
+            let members = &components[i];
+            let mut want: Vec<_> = members.iter().map(|j| nodes[*j].id()).collect();
+            want.sort();
             node.online_count() == want.len()
                 && node.online() == want
-                && live
+                && members
                     .iter()
                     .all(|&j| node.peer_data(&nodes[j].id()).as_ref() == expected[j].as_ref())
         });
@@ -173,4 +179,37 @@ async fn wait(nodes: &[Node], expected: &[Option<Value>], limit: Duration) -> bo
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// For each live peer, the live peers its links reach (itself included).
+fn components(n: usize, links: &[(usize, usize)], expected: &[Option<Value>]) -> Vec<Vec<usize>> {
+    let alive = |i: usize| expected[i].is_some();
+    let mut adjacency = vec![Vec::new(); n];
+    for &(a, b) in links {
+        if alive(a) && alive(b) {
+            adjacency[a].push(b);
+            adjacency[b].push(a);
+        }
+    }
+    (0..n)
+        .map(|start| {
+            if !alive(start) {
+                return Vec::new();
+            }
+            let mut seen = vec![false; n];
+            seen[start] = true;
+            let mut stack = vec![start];
+            let mut members = Vec::new();
+            while let Some(i) = stack.pop() {
+                members.push(i);
+                for &j in &adjacency[i] {
+                    if !seen[j] {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+            members
+        })
+        .collect()
 }
