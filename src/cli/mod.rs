@@ -3,6 +3,7 @@
 
 mod decode;
 mod demo;
+mod join;
 mod sim;
 
 use std::process::ExitCode;
@@ -19,6 +20,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Join a topic as a peer and show who is online, live (or as JSON
+    /// lines with --json). Each JSON line on stdin replaces our data.
+    Join(join::JoinArgs),
     /// Start peers in this process over real loopback TCP (Noise,
     /// hypercore-protocol), wait until all agree, kill one, restart it, and
     /// report how long each took. Exits 0 only if every check held.
@@ -33,6 +37,7 @@ enum Command {
 /// Runs the parsed command; an `Err` is a usage or input problem (exit 2).
 pub fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
+        Command::Join(args) => join::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Decode(args) => decode::run(args),

@@ -1,0 +1,227 @@
+//! `hyper-presence join`: be a peer, and watch who is online.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use serde_json::{json, Value};
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::broadcast::error::RecvError;
+
+use hyper_presence::net::{Identity, Node};
+use hyper_presence::proto::{Event, PeerId};
+
+/// Arguments of `join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// Topic name; everyone using the same name meets (the key is derived from it).
+    #[arg(long, required_unless_present = "key", conflicts_with = "key")]
+    topic: Option<String>,
+    /// Topic key as 64 hex digits, used as is.
+    #[arg(long, value_parser = parse_key)]
+    key: Option<[u8; 32]>,
+    /// Address to listen on (repeatable), e.g. 127.0.0.1:7000.
+    #[arg(long)]
+    listen: Vec<SocketAddr>,
+    /// Address of a peer to dial, and redial after loss (repeatable).
+    #[arg(long)]
+    connect: Vec<SocketAddr>,
+    /// The data to advertise, as JSON.
+    #[arg(long, default_value = "{}", value_parser = parse_json)]
+    data: Value,
+    /// Print one JSON event per line instead of the live view.
+    #[arg(long)]
+    json: bool,
+    /// Key file of this peer's identity (created on first use, mode 0600).
+    /// Default: $XDG_CONFIG_HOME/hyper-presence/identity or ~/.config/hyper-presence/identity.
+    #[arg(long, conflicts_with = "ephemeral")]
+    identity: Option<PathBuf>,
+    /// Use a fresh identity that is not saved.
+    #[arg(long)]
+    ephemeral: bool,
+    /// Extension name presence packets travel under.
+    #[arg(long, default_value = hyper_presence::proto::DEFAULT_EXTENSION)]
+    extension: String,
+}
+
+fn parse_key(s: &str) -> Result<[u8; 32], String> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(s, &mut key).map_err(|_| "a key is 64 hex digits".to_string())?;
+    Ok(key)
+}
+
+fn parse_json(s: &str) -> Result<Value, String> {
+    serde_json::from_str(s).map_err(|e| format!("not JSON: {e}"))
+}
+
+pub fn run(args: JoinArgs) -> Result<ExitCode, String> {
+    let identity = if args.ephemeral {
+        Identity::generate().map_err(|e| e.to_string())?
+    } else {
+        let path = match &args.identity {
+            Some(p) => p.clone(),
+            None => Identity::default_path().ok_or("no home directory for the identity file; use --identity or --ephemeral")?,
+        };
+        Identity::load_or_create(&path).map_err(|e| e.to_string())?
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(join(args, identity))
+}
+
+async fn join(args: JoinArgs, identity: Identity) -> Result<ExitCode, String> {
+    let mut builder = Node::builder()
+        .identity(identity)
+        .data(args.data.clone())
+        .extension(&args.extension);
+    builder = match (&args.topic, args.key) {
+        (Some(name), _) => builder.topic(name),
+        (None, Some(key)) => builder.key(key),
+        (None, None) => return Err("give --topic or --key".into()),
+    };
+    for addr in &args.listen {
+        builder = builder.listen(*addr);
+    }
+    for addr in &args.connect {
+        builder = builder.connect(*addr);
+    }
+    let node = builder.spawn().await.map_err(|e| e.to_string())?;
+    let mut events = node.events();
+    let mut view = View::new(args.json, std::io::stdout().is_terminal());
+    view.ready(&node);
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            event = events.recv() => match event {
+                Ok(event) => view.event(&node, &event),
+                Err(RecvError::Lagged(_)) => view.redraw(&node),
+                Err(RecvError::Closed) => break,
+            },
+            line = stdin.next_line(), if stdin_open => match line {
+                Ok(Some(line)) if line.trim().is_empty() => {}
+                Ok(Some(line)) => match serde_json::from_str::<Value>(&line) {
+                    Ok(data) => match node.set_data(data) {
+                        Ok(()) => view.redraw(&node),
+                        Err(e) => eprintln!("hyper-presence: {e}"),
+                    },
+                    Err(e) => eprintln!("hyper-presence: stdin line is not JSON: {e}"),
+                },
+                // End of input: keep running until Ctrl-C.
+                Ok(None) | Err(_) => stdin_open = false,
+            },
+        }
+    }
+    node.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the terminal shows: a table redrawn in place, or JSON lines.
+struct View {
+    json: bool,
+    terminal: bool,
+    since: HashMap<PeerId, Instant>,
+}
+
+impl View {
+    fn new(json: bool, terminal: bool) -> Self {
+        View {
+            json,
+            terminal,
+            since: HashMap::new(),
+        }
+    }
+
+    fn ready(&mut self, node: &Node) {
+        if self.json {
+            line(json!({
+                "event": "ready",
+                "id": node.id(),
+                "listen": node.listen_addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            }));
+        } else {
+            self.redraw(node);
+        }
+    }
+
+    fn event(&mut self, node: &Node, event: &Event<Value>) {
+        if self.json {
+            line(event_json(event));
+        } else if matches!(event, Event::Online(_) | Event::PeerData { .. }) {
+            self.redraw(node);
+        }
+    }
+
+    fn redraw(&mut self, node: &Node) {
+        if self.json {
+            return;
+        }
+        let online = node.online();
+        let now = Instant::now();
+        self.since.retain(|id, _| online.contains(id));
+        let mut out = String::new();
+        if self.terminal {
+            out.push_str("\x1b[2J\x1b[H");
+        }
+        let listen: Vec<String> = node.listen_addrs().iter().map(|a| a.to_string()).collect();
+        out.push_str(&format!(
+            "hyper-presence: we are {} listening on {}; {} online (Ctrl-C leaves)\n",
+            node.id().short(),
+            if listen.is_empty() { "nothing".to_string() } else { listen.join(", ") },
+            online.len()
+        ));
+        out.push_str(&format!("{:<10} {:>9}  {}\n", "peer", "online", "data"));
+        for id in &online {
+            let since = *self.since.entry(*id).or_insert(now);
+            let data = node.peer_data(id).map_or("?".to_string(), |d| d.to_string());
+            let me = if *id == node.id() { " (us)" } else { "" };
+            out.push_str(&format!(
+                "{:<10} {:>8}s  {data}{me}\n",
+                id.short(),
+                now.duration_since(since).as_secs()
+            ));
+        }
+        if !self.terminal {
+            out.push('\n');
+        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(out.as_bytes());
+        let _ = stdout.flush();
+    }
+}
+
+fn line(value: Value) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{value}");
+    let _ = stdout.flush();
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An event as one JSON object, named as the original names its events.
+pub fn event_json(event: &Event<Value>) -> Value {
+    let mut v = match event {
+        Event::Bootstrapped => json!({"event": "bootstrapped"}),
+        Event::Online(list) => json!({"event": "online", "peers": list}),
+        Event::PeerData { id, data } => json!({"event": "peer-data", "id": id, "data": data}),
+        Event::PeerAdd(id) => json!({"event": "peer-add", "id": id}),
+        Event::PeerRemove(id) => json!({"event": "peer-remove", "id": id}),
+        Event::PeerAddSeen { from, to } => json!({"event": "peer-add-seen", "from": from, "to": to}),
+        Event::PeerRemoveSeen { from, to } => json!({"event": "peer-remove-seen", "from": from, "to": to}),
+        Event::Malformed { from, error } => json!({"event": "malformed", "from": from, "error": error.to_string()}),
+        Event::BadPeerData { id, error } => json!({"event": "bad-peer-data", "id": id, "error": error.to_string()}),
+    };
+    v["time"] = json!(unix_ms());
+    v
+}
