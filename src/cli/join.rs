@@ -64,7 +64,8 @@ pub fn run(args: JoinArgs) -> Result<ExitCode, String> {
     } else {
         let path = match &args.identity {
             Some(p) => p.clone(),
-            None => Identity::default_path().ok_or("no home directory for the identity file; use --identity or --ephemeral")?,
+            None => Identity::default_path()
+                .ok_or("no home directory for the identity file; use --identity or --ephemeral")?,
         };
         Identity::load_or_create(&path).map_err(|e| e.to_string())?
     };
@@ -174,13 +175,19 @@ impl View {
         out.push_str(&format!(
             "hyper-presence: we are {} listening on {}; {} online (Ctrl-C leaves)\n",
             node.id().short(),
-            if listen.is_empty() { "nothing".to_string() } else { listen.join(", ") },
+            if listen.is_empty() {
+                "nothing".to_string()
+            } else {
+                listen.join(", ")
+            },
             online.len()
         ));
         out.push_str(&format!("{:<10} {:>9}  {}\n", "peer", "online", "data"));
         for id in &online {
             let since = *self.since.entry(*id).or_insert(now);
-            let data = node.peer_data(id).map_or("?".to_string(), |d| d.to_string());
+            let data = node
+                .peer_data(id)
+                .map_or("?".to_string(), |d| d.to_string());
             let me = if *id == node.id() { " (us)" } else { "" };
             out.push_str(&format!(
                 "{:<10} {:>8}s  {data}{me}\n",
@@ -217,10 +224,18 @@ pub fn event_json(event: &Event<Value>) -> Value {
         Event::PeerData { id, data } => json!({"event": "peer-data", "id": id, "data": data}),
         Event::PeerAdd(id) => json!({"event": "peer-add", "id": id}),
         Event::PeerRemove(id) => json!({"event": "peer-remove", "id": id}),
-        Event::PeerAddSeen { from, to } => json!({"event": "peer-add-seen", "from": from, "to": to}),
-        Event::PeerRemoveSeen { from, to } => json!({"event": "peer-remove-seen", "from": from, "to": to}),
-        Event::Malformed { from, error } => json!({"event": "malformed", "from": from, "error": error.to_string()}),
-        Event::BadPeerData { id, error } => json!({"event": "bad-peer-data", "id": id, "error": error.to_string()}),
+        Event::PeerAddSeen { from, to } => {
+            json!({"event": "peer-add-seen", "from": from, "to": to})
+        }
+        Event::PeerRemoveSeen { from, to } => {
+            json!({"event": "peer-remove-seen", "from": from, "to": to})
+        }
+        Event::Malformed { from, error } => {
+            json!({"event": "malformed", "from": from, "error": error.to_string()})
+        }
+        Event::BadPeerData { id, error } => {
+            json!({"event": "bad-peer-data", "id": id, "error": error.to_string()})
+        }
     };
     v["time"] = json!(unix_ms());
     v

@@ -157,3 +157,61 @@ impl Frames {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::{SinkExt, StreamExt};
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (client.unwrap(), server.unwrap().0)
+    }
+
+    /// `uint24le_framing` 0.2 froze on frames over 64 KiB.
+    #[tokio::test]
+    async fn frames_larger_than_64_kib_pass() {
+        let (a, b) = pair().await;
+        let (mut a, _) = Frames::new(a);
+        let (mut b, _) = Frames::new(b);
+        let big = vec![7u8; 200 * 1024];
+        a.send(big.clone()).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(10), b.next())
+            .await
+            .unwrap();
+        assert_eq!(got.unwrap().unwrap(), big);
+    }
+
+    /// The framing and the cipher above it never reported a closed peer.
+    #[tokio::test]
+    async fn a_closed_peer_is_reported_as_eof() {
+        let (a, b) = pair().await;
+        let (mut frames, mut closed) = Frames::new(a);
+        drop(b);
+        // Reading is what discovers the end; the stream then only pends.
+        let poll = tokio::time::timeout(Duration::from_millis(200), frames.next()).await;
+        assert!(poll.is_err(), "the cipher must never see the error itself");
+        let reason = tokio::time::timeout(Duration::from_secs(5), closed.wait())
+            .await
+            .unwrap();
+        assert_eq!(reason, CloseReason::Eof);
+    }
+
+    #[tokio::test]
+    async fn oversized_length_prefixes_end_the_connection() {
+        let (a, mut b) = pair().await;
+        let (mut frames, mut closed) = Frames::new(a);
+        // 0xffffff bytes announced: over MAX_FRAME.
+        b.write_all(&[0xff, 0xff, 0xff, 1, 2, 3]).await.unwrap();
+        let _ = tokio::time::timeout(Duration::from_millis(200), frames.next()).await;
+        let reason = tokio::time::timeout(Duration::from_secs(5), closed.wait())
+            .await
+            .unwrap();
+        assert!(matches!(reason, CloseReason::Error(_)), "{reason:?}");
+    }
+}
