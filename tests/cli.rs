@@ -48,6 +48,12 @@ fn bad_input_gets_a_one_line_error_and_status_2() {
         &["sim", "--peers", "1"][..],
         &["sim", "--drop", "2"][..],
         &["no-such-command"][..],
+        &["join", "--ephemeral"][..],
+        &["join", "--topic", "t", "--ephemeral", "--data", "{bad"][..],
+        &["join", "--topic", "t", "--ephemeral", "--data", "5"][..],
+        &["join", "--topic", "t", "--ephemeral", "--listen", "nowhere"][..],
+        &["join", "--key", "abcd", "--ephemeral"][..],
+        &["demo", "--peers", "1"][..],
     ] {
         let (code, stdout, stderr) = run(args);
         assert_eq!(code, 2, "{args:?}");
@@ -95,4 +101,26 @@ fn sim_replays_the_same_run_for_the_same_seed() {
     let (_, b, _) = run(&["sim", "--peers", "25", "--seed", "9"]);
     assert_eq!(strip_wall(a.clone()).len(), 5, "{a}");
     assert_eq!(strip_wall(a), strip_wall(b));
+}
+
+#[test]
+fn join_refuses_an_address_it_cannot_bind_in_one_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, _, stderr) = run(&["join", "--topic", "t", "--ephemeral", "--listen", &addr]);
+    assert_eq!(code, 2);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+}
+
+#[test]
+fn demo_runs_real_peers_and_every_check_holds() {
+    let (code, stdout, _) = run(&["demo", "--peers", "6", "--seed", "3"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("every check held"), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.ends_with(" s")).count(),
+        3,
+        "{stdout}"
+    );
 }

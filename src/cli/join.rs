@@ -54,8 +54,14 @@ fn parse_key(s: &str) -> Result<[u8; 32], String> {
     Ok(key)
 }
 
+/// Peer data is a JSON object: the JavaScript original throws on anything
+/// else it receives (its graph library only takes objects as node data).
 fn parse_json(s: &str) -> Result<Value, String> {
-    serde_json::from_str(s).map_err(|e| format!("not JSON: {e}"))
+    match serde_json::from_str(s) {
+        Ok(Value::Object(map)) => Ok(Value::Object(map)),
+        Ok(_) => Err("peer data must be a JSON object, e.g. {\"name\":\"ada\"}".into()),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
 }
 
 pub fn run(args: JoinArgs) -> Result<ExitCode, String> {
@@ -108,12 +114,12 @@ async fn join(args: JoinArgs, identity: Identity) -> Result<ExitCode, String> {
             },
             line = stdin.next_line(), if stdin_open => match line {
                 Ok(Some(line)) if line.trim().is_empty() => {}
-                Ok(Some(line)) => match serde_json::from_str::<Value>(&line) {
+                Ok(Some(line)) => match parse_json(&line) {
                     Ok(data) => match node.set_data(data) {
                         Ok(()) => view.redraw(&node),
                         Err(e) => eprintln!("hyper-presence: {e}"),
                     },
-                    Err(e) => eprintln!("hyper-presence: stdin line is not JSON: {e}"),
+                    Err(e) => eprintln!("hyper-presence: stdin line ignored: {e}"),
                 },
                 // End of input: keep running until Ctrl-C.
                 Ok(None) | Err(_) => stdin_open = false,
