@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use hyper_presence::net::Node;
 use hyper_presence::proto::Event;
 use serde_json::json;
@@ -26,7 +27,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut events = alice.events();
     loop {
-        let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await??;
+        let event = tokio::time::timeout(Duration::from_secs(10), events.next()).await?;
+        let event = event.ok_or("alice stopped")?;
         println!("alice hears: {event:?}");
         if let Event::PeerData { id, data } = &event {
             if *id == bob.id() {
@@ -39,8 +41,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     bob.shutdown().await;
     while alice.online().len() > 1 {
-        let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await??;
-        println!("alice hears: {event:?}");
+        let event = tokio::time::timeout(Duration::from_secs(10), events.next()).await?;
+        println!("alice hears: {:?}", event.ok_or("alice stopped")?);
     }
     println!("bob left; online for alice: {:?}", alice.online());
     alice.shutdown().await;

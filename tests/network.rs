@@ -58,11 +58,11 @@ async fn three_nodes_in_a_line_agree_on_who_is_online_and_their_data() {
     let mut c_events;
     let c = {
         let c = node("line", json!({"name": "c"}), Some(b.listen_addrs()[0])).await;
-        c_events = c.events();
+        c_events = c.subscribe();
         c
     };
     let everyone = sorted(vec![a.id(), b.id(), c.id()]);
-    let mut a_events = a.events();
+    let mut a_events = a.subscribe();
     until(&mut a_events, "a sees everyone", || a.online() == everyone).await;
     until(&mut c_events, "c sees everyone", || {
         c.online() == everyone && c.peer_data(&a.id()) == Some(json!({"name": "a"}))
@@ -88,7 +88,7 @@ async fn a_peer_with_another_topic_key_never_appears() {
     let a = node("right", json!({}), None).await;
     let b = node("right", json!({}), Some(a.listen_addrs()[0])).await;
     let stranger = node("wrong", json!({}), Some(a.listen_addrs()[0])).await;
-    let mut events = a.events();
+    let mut events = a.subscribe();
     let pair = sorted(vec![a.id(), b.id()]);
     until(&mut events, "a sees b", || a.online() == pair).await;
     // Longer than the stranger's hello timeout: its connection has been
@@ -111,7 +111,7 @@ async fn garbage_and_silent_connections_are_dropped_and_the_node_keeps_serving()
     // Silent: connects and says nothing.
     let _silent = tokio::net::TcpStream::connect(addr).await.unwrap();
     let b = node("robust", json!({"ok": true}), Some(addr)).await;
-    let mut events = a.events();
+    let mut events = a.subscribe();
     until(&mut events, "a sees b despite the junk", || {
         a.peer_data(&b.id()) == Some(json!({"ok": true}))
     })
@@ -132,7 +132,7 @@ async fn the_id_is_the_identity_key_and_survives_restarts_of_the_node() {
         .unwrap();
     assert_eq!(a.id(), identity.id());
     let b = node("ids", json!({}), Some(a.listen_addrs()[0])).await;
-    let mut events = b.events();
+    let mut events = b.subscribe();
     let pair = sorted(vec![a.id(), b.id()]);
     until(&mut events, "b proves a's identity", || b.online() == pair).await;
     let addr = a.listen_addrs()[0];
@@ -217,7 +217,7 @@ async fn a_peer_gone_silent_without_closing_is_noticed_by_the_heartbeat_timeout(
         .spawn()
         .await
         .unwrap();
-    let mut events = a.events();
+    let mut events = a.subscribe();
     let pair = sorted(vec![a.id(), b.id()]);
     until(&mut events, "a sees b through the relay", || {
         a.online() == pair
@@ -288,7 +288,7 @@ async fn a_forged_hello_is_refused_and_the_node_keeps_serving() {
     assert_ne!(a.online(), vec![claimed.id()]);
     // And it still serves honest peers.
     let b = node("forged", json!({"honest": true}), Some(a.listen_addrs()[0])).await;
-    let mut events = a.events();
+    let mut events = a.subscribe();
     until(&mut events, "a sees b after the forgery", || {
         a.peer_data(&b.id()) == Some(json!({"honest": true}))
     })

@@ -99,7 +99,7 @@ async fn join(args: JoinArgs, identity: Identity) -> Result<ExitCode, String> {
         builder = builder.connect(*addr);
     }
     let node = builder.spawn().await.map_err(|e| e.to_string())?;
-    let mut events = node.events();
+    let mut events = node.subscribe();
     let mut view = View::new(args.json, std::io::stdout().is_terminal());
     view.ready(&node);
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use futures::Stream;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, watch, Notify};
@@ -268,9 +269,25 @@ impl Node {
         tokio::spawn(dial_loop(self.inner.clone(), addr));
     }
 
-    /// Every event from now on. A reader that falls more than 4,096 events
-    /// behind loses the oldest (and is told so by the receiver).
-    pub fn events(&self) -> broadcast::Receiver<Event<Value>> {
+    /// Every event from now on, as a stream. A reader that falls more than
+    /// 4,096 events behind skips the oldest; use [`Node::subscribe`] to be
+    /// told when that happens.
+    pub fn events(&self) -> impl Stream<Item = Event<Value>> + Send + Unpin + 'static {
+        let rx = self.inner.events.subscribe();
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => return Some((event, rx)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }))
+    }
+
+    /// Every event from now on, as a broadcast receiver that reports how many
+    /// events a slow reader missed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event<Value>> {
         self.inner.events.subscribe()
     }
 
