@@ -1,10 +1,11 @@
 //! The simulated network itself.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
+use foldhash::fast::RandomState;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -67,10 +68,10 @@ pub struct Stats {
 }
 
 /// Something that happens at a simulated time.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug)]
 enum Scheduled {
-    /// A packet arrives (index into the packet store).
-    Deliver(u64),
+    /// A packet arrives.
+    Deliver(InFlight),
     /// A peer's timer is due.
     Timer(PeerId),
 }
@@ -92,15 +93,18 @@ pub struct Network {
     now: Duration,
     faults: Faults,
     nodes: BTreeMap<PeerId, Presence<Raw>>,
-    /// Live links as (smaller id, larger id) -> generation.
-    links: BTreeMap<(PeerId, PeerId), u64>,
+    /// Live links as (smaller id, larger id) -> generation. Only looked up,
+    /// never iterated, so a hash map keeps runs deterministic.
+    links: HashMap<(PeerId, PeerId), u64, RandomState>,
     adjacency: BTreeMap<PeerId, BTreeSet<PeerId>>,
     next_generation: u64,
-    /// Events by (time, sequence number): the sequence keeps runs
-    /// deterministic when times tie.
-    queue: BinaryHeap<Reverse<(Duration, u64, Scheduled)>>,
+    /// Event times by (time, sequence number): the sequence keeps runs
+    /// deterministic when times tie. The events themselves wait in
+    /// `pending`, so the heap moves 24-byte entries only.
+    queue: BinaryHeap<Reverse<(Duration, u64)>>,
+    pending: HashMap<u64, Scheduled, RandomState>,
     sequence: u64,
-    in_flight: BTreeMap<u64, InFlight>,
+    in_flight: usize,
     /// The timer deadline already queued for each peer.
     timers: BTreeMap<PeerId, Duration>,
     /// The data each peer set last: what everyone must end up seeing.
@@ -126,12 +130,13 @@ impl Network {
             now: Duration::ZERO,
             faults,
             nodes: BTreeMap::new(),
-            links: BTreeMap::new(),
+            links: HashMap::default(),
             adjacency: BTreeMap::new(),
             next_generation: 0,
             queue: BinaryHeap::new(),
+            pending: HashMap::default(),
             sequence: 0,
-            in_flight: BTreeMap::new(),
+            in_flight: 0,
             timers: BTreeMap::new(),
             latest_data: BTreeMap::new(),
             incarnations: BTreeMap::new(),
@@ -199,6 +204,11 @@ impl Network {
         }
         let mut config = Config::with_codec(id, Raw, data.clone());
         config.incarnation = *incarnation;
+        if !self.record_events {
+            // Nobody reads the events: spare every engine building an
+            // N-long online list on each change.
+            config.online_debounce = Duration::from_secs(1);
+        }
         adjust(&mut config);
         let engine = Presence::new(config, self.now).expect("simulated data fits the limits");
         self.nodes.insert(id, engine);
@@ -271,19 +281,23 @@ impl Network {
     /// Returns true when the network went quiet.
     pub fn run_until_quiet(&mut self, max_steps: u64) -> bool {
         for _ in 0..max_steps {
-            let Some(Reverse((at, _, what))) = self.queue.pop() else {
+            let Some(Reverse((at, seq))) = self.queue.pop() else {
                 return true;
             };
             self.now = self.now.max(at);
-            match what {
-                Scheduled::Deliver(key) => self.deliver(key),
-                Scheduled::Timer(id) => {
+            match self.pending.remove(&seq) {
+                Some(Scheduled::Deliver(packet)) => {
+                    self.in_flight -= 1;
+                    self.deliver(packet);
+                }
+                Some(Scheduled::Timer(id)) => {
                     if self.timers.get(&id) == Some(&at) {
                         self.timers.remove(&id);
                         let now = self.now;
                         self.with_node(id, |n| n.tick(now));
                     }
                 }
+                None => {}
             }
         }
         self.queue.is_empty()
@@ -293,15 +307,11 @@ impl Network {
     /// the end of it. Returns true when no packet is left in flight.
     pub fn run_for(&mut self, span: Duration) -> bool {
         let end = self.now + span;
-        while self
-            .queue
-            .peek()
-            .is_some_and(|Reverse((at, _, _))| *at <= end)
-        {
+        while self.queue.peek().is_some_and(|Reverse((at, _))| *at <= end) {
             self.run_until_quiet(1);
         }
         self.now = end;
-        self.in_flight.is_empty()
+        self.in_flight == 0
     }
 
     /// Advances the clock without delivering anything (timers fire on the
@@ -364,7 +374,11 @@ impl Network {
 
     fn schedule(&mut self, at: Duration, what: Scheduled) {
         self.sequence += 1;
-        self.queue.push(Reverse((at, self.sequence, what)));
+        if matches!(what, Scheduled::Deliver(_)) {
+            self.in_flight += 1;
+        }
+        self.pending.insert(self.sequence, what);
+        self.queue.push(Reverse((at, self.sequence)));
     }
 
     fn latency(&mut self) -> Duration {
@@ -376,10 +390,7 @@ impl Network {
         lo + Duration::from_micros(self.rng.random_range(0..=span))
     }
 
-    fn deliver(&mut self, key: u64) {
-        let Some(packet) = self.in_flight.remove(&key) else {
-            return;
-        };
+    fn deliver(&mut self, packet: InFlight) {
         let link = (packet.from.min(packet.to), packet.from.max(packet.to));
         if self.links.get(&link) != Some(&packet.generation) {
             self.stats.lost += 1;
@@ -445,19 +456,14 @@ impl Network {
                     1
                 };
             for _ in 0..copies {
-                self.sequence += 1;
-                let key = self.sequence;
-                self.in_flight.insert(
-                    key,
-                    InFlight {
-                        from,
-                        to: target,
-                        generation,
-                        packet: packet.clone(),
-                    },
-                );
                 let at = self.now + self.latency();
-                self.schedule(at, Scheduled::Deliver(key));
+                let packet = InFlight {
+                    from,
+                    to: target,
+                    generation,
+                    packet: packet.clone(),
+                };
+                self.schedule(at, Scheduled::Deliver(packet));
             }
         }
     }
