@@ -290,14 +290,13 @@ impl Network {
                     self.in_flight -= 1;
                     self.deliver(packet);
                 }
-                Some(Scheduled::Timer(id)) => {
-                    if self.timers.get(&id) == Some(&at) {
-                        self.timers.remove(&id);
-                        let now = self.now;
-                        self.with_node(id, |n| n.tick(now));
-                    }
+                // A timer queued for a deadline that has since moved is stale.
+                Some(Scheduled::Timer(id)) if self.timers.get(&id) == Some(&at) => {
+                    self.timers.remove(&id);
+                    let now = self.now;
+                    self.with_node(id, |n| n.tick(now));
                 }
-                None => {}
+                Some(Scheduled::Timer(_)) | None => {}
             }
         }
         self.queue.is_empty()
