@@ -124,3 +124,29 @@ fn demo_runs_real_peers_and_every_check_holds() {
         "{stdout}"
     );
 }
+
+#[test]
+fn sim_prints_json_phases_on_every_topology() {
+    for shape in [
+        "random",
+        "line",
+        "ring",
+        "star",
+        "regular",
+        "small-world",
+        "scale-free",
+    ] {
+        let (code, stdout, _) = run(&["sim", "--peers", "24", "--shape", shape, "--json"]);
+        assert_eq!(code, 0, "{shape}: {stdout}");
+        let phases: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(phases.len(), 3, "{shape}");
+        assert!(
+            phases.iter().all(|p| p["correct"] == true),
+            "{shape}: {stdout}"
+        );
+        assert!(phases[0]["packets"].as_u64().unwrap() > 0);
+    }
+}

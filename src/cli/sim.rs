@@ -22,6 +22,13 @@ pub struct SimArgs {
     /// How peers are linked.
     #[arg(long, value_enum, default_value_t = Shape::Random)]
     shape: Shape,
+    /// Links per peer for `regular` and `small-world` (nearest neighbours),
+    /// new links per peer for `scale-free`.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    degree: u32,
+    /// Print one JSON object per phase instead of the table.
+    #[arg(long)]
+    json: bool,
     /// Chance that a packet is delivered twice.
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     duplicate: f64,
@@ -40,6 +47,12 @@ enum Shape {
     Ring,
     /// Everyone linked to one hub.
     Star,
+    /// Random, every peer with exactly --degree links.
+    Regular,
+    /// Watts–Strogatz: a ring lattice of --degree nearest neighbours, 10% rewired.
+    SmallWorld,
+    /// Barabási–Albert: each peer links to --degree earlier peers, preferring hubs.
+    ScaleFree,
 }
 
 fn probability(s: &str) -> Result<f64, String> {
@@ -59,22 +72,28 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
         Shape::Line => topology::line(n),
         Shape::Ring => topology::ring(n),
         Shape::Star => topology::star(n),
+        Shape::Regular => topology::random_regular(n, args.degree as usize, &mut rng),
+        Shape::SmallWorld => topology::small_world(n, args.degree as usize, 0.1, &mut rng),
+        Shape::ScaleFree => topology::scale_free(n, args.degree as usize, &mut rng),
     };
     let faults = Faults::lossy(args.duplicate, args.drop);
     let mut net = Network::new(args.seed, faults).without_event_log();
     let data = |i: usize, life: u32| Bytes::from(format!("{{\"peer\":{i},\"life\":{life}}}"));
-    println!(
-        "{n} peers, {} links ({:?}), seed {}, duplicate {}, drop {}",
-        links.len(),
-        args.shape,
-        args.seed,
-        args.duplicate,
-        args.drop
-    );
-    println!(
-        "{:<28} {:>12} {:>10} {:>12} {:>10} {:>9}",
-        "phase", "agreed after", "packets", "bytes", "wall", "correct"
-    );
+    let json = args.json;
+    if !json {
+        println!(
+            "{n} peers, {} links ({:?}), seed {}, duplicate {}, drop {}",
+            links.len(),
+            args.shape,
+            args.seed,
+            args.duplicate,
+            args.drop
+        );
+        println!(
+            "{:<28} {:>12} {:>10} {:>12} {:>10} {:>9}",
+            "phase", "agreed after", "packets", "bytes", "wall", "correct"
+        );
+    }
     let mut all_ok = true;
     let mut phase = |net: &mut Network, name: &str, act: &mut dyn FnMut(&mut Network)| {
         let start = net.now();
@@ -87,18 +106,34 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
         let verdict = net.check_converged();
         let ok = quiet && verdict.is_ok();
         all_ok &= ok;
-        println!(
-            "{:<28} {:>12} {:>10} {:>12} {:>10} {:>9}",
-            name,
-            format!("{:.3} s", agreed.as_secs_f64()),
-            after.delivered - before.delivered,
-            after.delivered_bytes - before.delivered_bytes,
-            format!("{:.2} s", wall.elapsed().as_secs_f64()),
-            if ok { "yes" } else { "NO" }
-        );
+        let packets = after.delivered - before.delivered;
+        if json {
+            let line = serde_json::json!({
+                "phase": name,
+                "peers": n,
+                "links": links.len(),
+                "agreed_after_s": agreed.as_secs_f64(),
+                "packets": packets,
+                "bytes": after.delivered_bytes - before.delivered_bytes,
+                "amplification": packets as f64 / (n.saturating_sub(1).max(1)) as f64,
+                "wall_s": wall.elapsed().as_secs_f64(),
+                "correct": ok,
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "{:<28} {:>12} {:>10} {:>12} {:>10} {:>9}",
+                name,
+                format!("{:.3} s", agreed.as_secs_f64()),
+                packets,
+                after.delivered_bytes - before.delivered_bytes,
+                format!("{:.2} s", wall.elapsed().as_secs_f64()),
+                if ok { "yes" } else { "NO" }
+            );
+        }
         if let Err(problems) = verdict {
             for line in problems.lines().take(10) {
-                println!("    {line}");
+                eprintln!("    {line}");
             }
         }
     };
