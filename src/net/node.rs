@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -166,6 +166,8 @@ impl NodeBuilder {
             events,
             timer: Notify::new(),
             next_conn: AtomicU64::new(1),
+            active: AtomicUsize::new(0),
+            idle: Notify::new(),
             shutdown,
             settings: Arc::new(Settings {
                 identity,
@@ -303,10 +305,20 @@ impl Node {
         self.stop(Stop::Vanish).await;
     }
 
+    /// Tells every task to stop, then waits (at most a second) until every
+    /// connection has ended, goodbyes sent.
     async fn stop(&self, how: Stop) {
         let _ = self.inner.shutdown.send(how);
-        // The connections need a moment to send their goodbyes.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let idle = self.inner.idle.notified();
+            if self.inner.active.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -329,6 +341,9 @@ struct Inner {
     events: broadcast::Sender<Event<Value>>,
     timer: Notify,
     next_conn: AtomicU64,
+    /// Connection tasks running, and a wake-up when one ends.
+    active: AtomicUsize,
+    idle: Notify,
     shutdown: watch::Sender<Stop>,
     settings: Arc<Settings>,
     redial_max: Duration,
@@ -484,6 +499,20 @@ async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
 }
 
 async fn serve(inner: Arc<Inner>, stream: TcpStream, initiator: bool) -> Ending {
+    /// Counts the connection as running until dropped, even by a panic.
+    struct Running<'a>(&'a Inner);
+    impl Drop for Running<'_> {
+        fn drop(&mut self) {
+            self.0.active.fetch_sub(1, Ordering::AcqRel);
+            self.0.idle.notify_waiters();
+        }
+    }
+    inner.active.fetch_add(1, Ordering::AcqRel);
+    let _running = Running(&inner);
+    serve_counted(&inner, stream, initiator).await
+}
+
+async fn serve_counted(inner: &Arc<Inner>, stream: TcpStream, initiator: bool) -> Ending {
     let conn = inner.next_conn.fetch_add(1, Ordering::Relaxed);
     let hub: Arc<dyn Hub> = inner.clone();
     let ending = connection::run(
