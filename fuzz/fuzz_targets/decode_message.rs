@@ -9,7 +9,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
     if let Ok(message) = Message::decode(&Bytes::copy_from_slice(data), &limits) {
-        let again = Message::decode(&message.encode(), &limits).expect("re-encoded message decodes");
+        let again =
+            Message::decode(&message.encode(), &limits).expect("re-encoded message decodes");
         assert_eq!(again, message);
     }
 });

@@ -9,7 +9,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
     if let Ok(packet) = FloodPacket::decode(&Bytes::copy_from_slice(data), &limits) {
-        let again = FloodPacket::decode(&packet.encode(), &limits).expect("re-encoded packet decodes");
+        let again =
+            FloodPacket::decode(&packet.encode(), &limits).expect("re-encoded packet decodes");
         assert_eq!(again, packet);
     }
 });

@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
     let mut engine = Presence::new(Config::new(me), Duration::ZERO).expect("default config");
     engine.peer_connected(Duration::ZERO, neighbour);
     engine.drain_outputs().for_each(drop);
-    engine.receive(Duration::from_millis(1), neighbour, Bytes::copy_from_slice(data));
+    engine.receive(
+        Duration::from_millis(1),
+        neighbour,
+        Bytes::copy_from_slice(data),
+    );
     engine.drain_outputs().for_each(drop);
     assert!(engine.is_online(&me));
 });

@@ -536,6 +536,73 @@ mod tests {
     }
 
     #[test]
+    fn a_known_field_with_another_wire_type_is_refused() {
+        let wrong = |field: u64, wire_type: u8, expected: u8| {
+            (
+                field,
+                wire_type,
+                DecodeError::WrongWireType {
+                    field,
+                    got: wire_type,
+                    expected,
+                },
+            )
+        };
+        for (field, wire_type, error) in [
+            wrong(0, LEN, VARINT),
+            wrong(1, VARINT, LEN),
+            wrong(2, pb::FIXED32, LEN),
+            wrong(3, pb::FIXED64, LEN),
+            wrong(8, VARINT, LEN),
+            wrong(9, VARINT, LEN),
+        ] {
+            let mut m = Vec::new();
+            pb::put_tag(&mut m, field, wire_type);
+            m.extend_from_slice(&[0; 8]);
+            assert_eq!(
+                Message::decode(&Bytes::from(m), &Limits::default()),
+                Err(error),
+                "field {field}"
+            );
+        }
+        // Inside a State: connectedTo (field 0) as a varint.
+        let mut state = Vec::new();
+        pb::put_varint_field(&mut state, 0, 1);
+        assert_eq!(
+            StateEntry::decode(&Bytes::from(state), &Limits::default()),
+            Err(DecodeError::WrongWireType {
+                field: 0,
+                got: VARINT,
+                expected: LEN
+            })
+        );
+    }
+
+    #[test]
+    fn a_stamp_without_its_numbers_reads_as_zero_and_is_written_in_full() {
+        let mut raw = hex::decode(BOOTSTRAP_REQUEST).unwrap();
+        pb::put_len_delimited(&mut raw, field::STAMP, &[]);
+        let m = Message::decode(&Bytes::from(raw), &Limits::default()).unwrap();
+        assert_eq!(m.stamp, Some(Stamp::default()));
+        // Both sub-fields, even when zero: tag 0x42, length 4, 08 00 10 00.
+        assert_eq!(hex::encode(m.encode()), "0001420408001000");
+    }
+
+    #[test]
+    fn bootstrap_keys_are_written_in_lowercase_hex() {
+        let mut m = Message::new(Kind::BootstrapResponse);
+        m.bootstrap
+            .push((PeerId::from_bytes([0xab; 32]), StateEntry::default()));
+        let encoded = m.encode();
+        let key = "ab".repeat(32);
+        assert!(hex::encode(&encoded).contains(&hex::encode(key.as_bytes())));
+        assert_eq!(
+            Message::bootstrap_entry_len(&m.bootstrap[0].0, &m.bootstrap[0].1),
+            encoded.len() - 2
+        );
+    }
+
+    #[test]
     fn bad_keys_and_ids_are_refused() {
         let entry = |key: &[u8]| {
             let mut body = Vec::new();

@@ -154,6 +154,37 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_field_keeps_its_last_value() {
+        let mut p = vector_packet().encode().to_vec();
+        pb::put_varint_field(&mut p, 2, 8);
+        pb::put_varint_field(&mut p, 3, 0);
+        let decoded = FloodPacket::decode(&Bytes::from(p), &Limits::default()).unwrap();
+        assert_eq!((decoded.number, decoded.ttl), (8, 0));
+    }
+
+    #[test]
+    fn field_zero_is_just_another_unknown_field_of_a_packet() {
+        let mut p = Vec::new();
+        pb::put_varint_field(&mut p, 0, 1);
+        p.extend_from_slice(&vector_packet().encode());
+        pb::put_len_delimited(&mut p, 0, b"x");
+        pb::put_varint_field(&mut p, 7, u64::MAX);
+        pb::put_len_delimited(&mut p, 4, b"last");
+        let decoded = FloodPacket::decode(&Bytes::from(p), &Limits::default()).unwrap();
+        assert_eq!(decoded.data, Bytes::from_static(b"last"));
+    }
+
+    #[test]
+    fn a_ttl_over_32_bits_is_out_of_range() {
+        let mut p = Vec::new();
+        pb::put_varint_field(&mut p, 3, u64::MAX);
+        assert_eq!(
+            FloodPacket::decode(&Bytes::from(p), &Limits::default()),
+            Err(DecodeError::OutOfRange("ttl"))
+        );
+    }
+
+    #[test]
     fn bad_ids_numbers_and_wire_types_are_refused() {
         let limits = Limits::default();
         let mut short = Vec::new();

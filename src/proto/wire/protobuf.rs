@@ -221,6 +221,48 @@ mod tests {
         }
     }
 
+    #[test]
+    fn field_zero_is_a_legal_tag() {
+        let buf = Bytes::from_static(&[0x00, 0x02]);
+        let mut r = Reader::new(&buf);
+        assert_eq!(r.read_tag(), Ok((0, VARINT)));
+        assert_eq!(r.read_tag(), Ok((0, LEN)));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn skip_passes_over_each_wire_type_and_notices_truncation() {
+        let mut out = Vec::new();
+        put_varint(&mut out, u64::MAX);
+        out.extend_from_slice(&[1; 8]);
+        put_varint(&mut out, 3);
+        out.extend_from_slice(b"abc");
+        out.extend_from_slice(&[2; 4]);
+        let buf = Bytes::from(out);
+        let mut r = Reader::new(&buf);
+        for wire_type in [VARINT, FIXED64, LEN, FIXED32] {
+            assert_eq!(r.skip(wire_type), Ok(()));
+        }
+        assert!(r.is_empty());
+        for wire_type in [VARINT, FIXED64, LEN, FIXED32] {
+            assert_eq!(r.skip(wire_type), Err(DecodeError::Truncated));
+        }
+        assert_eq!(r.skip(3), Err(DecodeError::BadWireType(3)));
+    }
+
+    #[test]
+    fn length_delimited_reads_share_the_input() {
+        let mut out = Vec::new();
+        put_len_delimited(&mut out, 1, b"hello");
+        let buf = Bytes::from(out);
+        let mut r = Reader::new(&buf);
+        assert_eq!(r.read_tag(), Ok((1, LEN)));
+        let slice = r.read_len_delimited().unwrap();
+        assert_eq!(&slice[..], b"hello");
+        assert_eq!(slice.as_ptr(), buf[2..].as_ptr());
+        assert_eq!(len_delimited_len(1, 5), buf.len());
+    }
+
     proptest! {
         #[test]
         fn varints_round_trip(v in any::<u64>()) {
