@@ -1,11 +1,10 @@
 //! The simulated network itself.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
-use foldhash::fast::RandomState;
+use foldhash::fast::FixedState;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -73,17 +72,37 @@ enum Scheduled {
     /// A packet arrives.
     Deliver(InFlight),
     /// A peer's timer is due.
-    Timer(PeerId),
+    Timer(Slot),
 }
+
+/// A peer's place in the network's tables: ids are interned so that the
+/// millions of packets in flight in a big run carry 4-byte ends, and the
+/// per-packet lookups are array indexing instead of 32-byte compares.
+type Slot = u32;
 
 #[derive(Debug)]
 struct InFlight {
-    from: PeerId,
-    to: PeerId,
+    from: Slot,
+    to: Slot,
     /// The link's generation when sent: a packet never crosses into a later
     /// connection of the same pair.
     generation: u64,
     packet: Bytes,
+}
+
+/// Everything the network keeps about one id, live or not.
+#[derive(Debug)]
+struct Peer {
+    id: PeerId,
+    engine: Option<Presence<Raw>>,
+    /// Live links, sorted by slot (so by order of first appearance).
+    neighbours: Vec<Slot>,
+    /// The timer deadline already queued.
+    timer: Option<Duration>,
+    /// The data the peer set last: what everyone must end up seeing.
+    latest_data: Option<Bytes>,
+    incarnation: u64,
+    events: Vec<Event<Bytes>>,
 }
 
 /// Peers, links between them and packets in flight, under one seeded clock.
@@ -92,25 +111,20 @@ pub struct Network {
     rng: ChaCha8Rng,
     now: Duration,
     faults: Faults,
-    nodes: BTreeMap<PeerId, Presence<Raw>>,
-    /// Live links as (smaller id, larger id) -> generation. Only looked up,
-    /// never iterated, so a hash map keeps runs deterministic.
-    links: HashMap<(PeerId, PeerId), u64, RandomState>,
-    adjacency: BTreeMap<PeerId, BTreeSet<PeerId>>,
+    peers: Vec<Peer>,
+    /// Fixed hasher: the map is only looked up, but a fixed seed keeps even
+    /// accidental iteration deterministic.
+    slots: HashMap<PeerId, Slot, FixedState>,
+    /// Live peers' ids in order, for iteration.
+    live: BTreeSet<PeerId>,
+    /// Live links as (smaller slot, larger slot) -> generation.
+    links: HashMap<(Slot, Slot), u64, FixedState>,
     next_generation: u64,
-    /// Event times by (time, sequence number): the sequence keeps runs
-    /// deterministic when times tie. The events themselves wait in
-    /// `pending`, so the heap moves 24-byte entries only.
-    queue: BinaryHeap<Reverse<(Duration, u64)>>,
-    pending: HashMap<u64, Scheduled, RandomState>,
-    sequence: u64,
+    /// Events by time, first in first out within one time: a calendar of
+    /// buckets instead of one heap of millions of entries, whose pops were
+    /// a quarter of a big run's time in cache misses.
+    queue: BTreeMap<Duration, VecDeque<Scheduled>>,
     in_flight: usize,
-    /// The timer deadline already queued for each peer.
-    timers: BTreeMap<PeerId, Duration>,
-    /// The data each peer set last: what everyone must end up seeing.
-    latest_data: BTreeMap<PeerId, Bytes>,
-    incarnations: BTreeMap<PeerId, u64>,
-    events: BTreeMap<PeerId, Vec<Event<Bytes>>>,
     record_events: bool,
     stats: Stats,
 }
@@ -129,18 +143,13 @@ impl Network {
             rng: ChaCha8Rng::seed_from_u64(seed),
             now: Duration::ZERO,
             faults,
-            nodes: BTreeMap::new(),
+            peers: Vec::new(),
+            slots: HashMap::default(),
+            live: BTreeSet::new(),
             links: HashMap::default(),
-            adjacency: BTreeMap::new(),
             next_generation: 0,
-            queue: BinaryHeap::new(),
-            pending: HashMap::default(),
-            sequence: 0,
+            queue: BTreeMap::new(),
             in_flight: 0,
-            timers: BTreeMap::new(),
-            latest_data: BTreeMap::new(),
-            incarnations: BTreeMap::new(),
-            events: BTreeMap::new(),
             record_events: true,
             stats: Stats::default(),
         }
@@ -167,19 +176,19 @@ impl Network {
         self.stats
     }
 
-    /// Live peers' ids.
+    /// Live peers' ids, in order.
     pub fn peers(&self) -> impl Iterator<Item = &PeerId> {
-        self.nodes.keys()
+        self.live.iter()
     }
 
     /// The engine of a live peer.
     pub fn node(&self, id: &PeerId) -> Option<&Presence<Raw>> {
-        self.nodes.get(id)
+        self.peer(id)?.engine.as_ref()
     }
 
     /// Events a peer's engine has emitted since it (re)started.
     pub fn events(&self, id: &PeerId) -> &[Event<Bytes>] {
-        self.events.get(id).map_or(&[], Vec::as_slice)
+        self.peer(id).map_or(&[], |p| p.events.as_slice())
     }
 
     /// Starts peer `id` with `data`, as a new life: its incarnation is one
@@ -198,82 +207,97 @@ impl Network {
         same_incarnation: bool,
         adjust: impl FnOnce(&mut Config<Raw>),
     ) {
-        let incarnation = self.incarnations.entry(id).or_insert(0);
+        let slot = self.slot_of(id);
+        let record_events = self.record_events;
+        let now = self.now;
+        let peer = &mut self.peers[slot as usize];
         if !same_incarnation {
-            *incarnation += 1;
+            peer.incarnation += 1;
         }
         let mut config = Config::with_codec(id, Raw, data.clone());
-        config.incarnation = *incarnation;
-        if !self.record_events {
+        config.incarnation = peer.incarnation;
+        if !record_events {
             // Nobody reads the events: spare every engine building an
             // N-long online list on each change.
             config.online_debounce = Duration::from_secs(1);
         }
         adjust(&mut config);
-        let engine = Presence::new(config, self.now).expect("simulated data fits the limits");
-        self.nodes.insert(id, engine);
-        self.events.insert(id, Vec::new());
-        self.latest_data.insert(id, data);
+        let engine = Presence::new(config, now).expect("simulated data fits the limits");
+        peer.engine = Some(engine);
+        peer.events.clear();
+        peer.latest_data = Some(data);
+        self.live.insert(id);
     }
 
     /// Opens a link between two live peers (a no-op if one exists).
     pub fn connect(&mut self, a: PeerId, b: PeerId) {
-        let key = (a.min(b), a.max(b));
-        if a == b
-            || self.links.contains_key(&key)
-            || !self.nodes.contains_key(&a)
-            || !self.nodes.contains_key(&b)
-        {
+        let (Some(x), Some(y)) = (self.live_slot(&a), self.live_slot(&b)) else {
+            return;
+        };
+        let key = (x.min(y), x.max(y));
+        if x == y || self.links.contains_key(&key) {
             return;
         }
         self.next_generation += 1;
         self.links.insert(key, self.next_generation);
-        self.adjacency.entry(a).or_default().insert(b);
-        self.adjacency.entry(b).or_default().insert(a);
+        for (p, q) in [(x, y), (y, x)] {
+            let list = &mut self.peers[p as usize].neighbours;
+            if let Err(at) = list.binary_search(&q) {
+                list.insert(at, q);
+            }
+        }
         let now = self.now;
-        self.with_node(a, |n| n.peer_connected(now, b));
-        self.with_node(b, |n| n.peer_connected(now, a));
+        self.with_node(x, |n| n.peer_connected(now, b));
+        self.with_node(y, |n| n.peer_connected(now, a));
     }
 
     /// Closes the link between two peers, if any; packets on it are lost.
     pub fn disconnect(&mut self, a: PeerId, b: PeerId) {
-        if self.links.remove(&(a.min(b), a.max(b))).is_none() {
+        let (Some(&x), Some(&y)) = (self.slots.get(&a), self.slots.get(&b)) else {
             return;
-        }
-        for (x, y) in [(a, b), (b, a)] {
-            if let Some(set) = self.adjacency.get_mut(&x) {
-                set.remove(&y);
-            }
-        }
-        let now = self.now;
-        self.with_node(a, |n| n.peer_disconnected(now, b));
-        self.with_node(b, |n| n.peer_disconnected(now, a));
+        };
+        self.unlink(x, y);
     }
 
     /// Stops a peer without warning: its links close, its neighbours notice.
     pub fn crash(&mut self, id: PeerId) {
-        for other in self.neighbours(&id) {
-            self.disconnect(id, other);
+        let Some(&slot) = self.slots.get(&id) else {
+            return;
+        };
+        for other in self.peers[slot as usize].neighbours.clone() {
+            self.unlink(slot, other);
         }
-        self.nodes.remove(&id);
-        self.latest_data.remove(&id);
+        let peer = &mut self.peers[slot as usize];
+        peer.engine = None;
+        peer.latest_data = None;
+        peer.timer = None;
+        self.live.remove(&id);
     }
 
     /// A live peer changes its data.
     pub fn set_data(&mut self, id: PeerId, data: Bytes) {
         let now = self.now;
-        if self.nodes.contains_key(&id) {
-            self.latest_data.insert(id, data.clone());
-            self.with_node(id, |n| n.set_data(now, data).expect("simulated data fits"));
+        if let Some(slot) = self.live_slot(&id) {
+            self.peers[slot as usize].latest_data = Some(data.clone());
+            self.with_node(slot, |n| {
+                n.set_data(now, data).expect("simulated data fits")
+            });
         }
     }
 
-    /// The live peers linked to `id`.
+    /// The live peers linked to `id`, in order.
     pub fn neighbours(&self, id: &PeerId) -> Vec<PeerId> {
-        self.adjacency
-            .get(id)
-            .map(|set| set.iter().copied().collect())
-            .unwrap_or_default()
+        let mut list: Vec<PeerId> = self
+            .peer(id)
+            .map(|p| {
+                p.neighbours
+                    .iter()
+                    .map(|s| self.peers[*s as usize].id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        list.sort_unstable();
+        list
     }
 
     /// Delivers packets and fires timers in time order until nothing is in
@@ -281,22 +305,24 @@ impl Network {
     /// Returns true when the network went quiet.
     pub fn run_until_quiet(&mut self, max_steps: u64) -> bool {
         for _ in 0..max_steps {
-            let Some(Reverse((at, seq))) = self.queue.pop() else {
+            let Some((at, what)) = self.pop() else {
                 return true;
             };
             self.now = self.now.max(at);
-            match self.pending.remove(&seq) {
-                Some(Scheduled::Deliver(packet)) => {
+            match what {
+                Scheduled::Deliver(packet) => {
                     self.in_flight -= 1;
                     self.deliver(packet);
                 }
                 // A timer queued for a deadline that has since moved is stale.
-                Some(Scheduled::Timer(id)) if self.timers.get(&id) == Some(&at) => {
-                    self.timers.remove(&id);
-                    let now = self.now;
-                    self.with_node(id, |n| n.tick(now));
+                Scheduled::Timer(slot) => {
+                    let peer = &mut self.peers[slot as usize];
+                    if peer.timer == Some(at) {
+                        peer.timer = None;
+                        let now = self.now;
+                        self.with_node(slot, |n| n.tick(now));
+                    }
                 }
-                Some(Scheduled::Timer(_)) | None => {}
             }
         }
         self.queue.is_empty()
@@ -306,7 +332,11 @@ impl Network {
     /// the end of it. Returns true when no packet is left in flight.
     pub fn run_for(&mut self, span: Duration) -> bool {
         let end = self.now + span;
-        while self.queue.peek().is_some_and(|Reverse((at, _))| *at <= end) {
+        while self
+            .queue
+            .first_key_value()
+            .is_some_and(|(at, _)| *at <= end)
+        {
             self.run_until_quiet(1);
         }
         self.now = end;
@@ -324,10 +354,15 @@ impl Network {
     /// it knows the latest data of every peer in it. Returns what is wrong.
     pub fn check_converged(&self) -> Result<(), String> {
         let mut problems = Vec::new();
-        for (id, engine) in &self.nodes {
+        for id in &self.live {
+            let Some(engine) = self.node(id) else {
+                continue;
+            };
             let component = self.component(*id);
-            let online: BTreeSet<PeerId> = engine.online().into_iter().collect();
-            if online != component {
+            if engine.online_count() != component.len()
+                || !component.iter().all(|p| engine.is_online(p))
+            {
+                let online: BTreeSet<PeerId> = engine.online().into_iter().collect();
                 let missing: Vec<String> =
                     component.difference(&online).map(|p| p.short()).collect();
                 let extra: Vec<String> = online.difference(&component).map(|p| p.short()).collect();
@@ -339,13 +374,14 @@ impl Network {
             }
             for peer in &component {
                 let seen = engine.peer_data(peer);
-                if seen != self.latest_data.get(peer) {
+                let latest = self.peer(peer).and_then(|p| p.latest_data.as_ref());
+                if seen != latest {
                     problems.push(format!(
                         "{} sees data {:?} for {}, latest is {:?}",
                         id.short(),
                         seen,
                         peer.short(),
-                        self.latest_data.get(peer)
+                        latest
                     ));
                 }
             }
@@ -359,25 +395,81 @@ impl Network {
 
     /// Live peers that a chain of live links joins to `id`, `id` included.
     pub fn component(&self, id: PeerId) -> BTreeSet<PeerId> {
-        let mut seen = BTreeSet::from([id]);
-        let mut queue = VecDeque::from([id]);
+        let Some(&start) = self.slots.get(&id) else {
+            return BTreeSet::from([id]);
+        };
+        let mut seen = vec![false; self.peers.len()];
+        seen[start as usize] = true;
+        let mut queue = VecDeque::from([start]);
+        let mut out = BTreeSet::from([id]);
         while let Some(p) = queue.pop_front() {
-            for q in self.neighbours(&p) {
-                if seen.insert(q) {
+            for &q in &self.peers[p as usize].neighbours {
+                if !std::mem::replace(&mut seen[q as usize], true) {
+                    out.insert(self.peers[q as usize].id);
                     queue.push_back(q);
                 }
             }
         }
-        seen
+        out
+    }
+
+    fn peer(&self, id: &PeerId) -> Option<&Peer> {
+        self.slots.get(id).map(|s| &self.peers[*s as usize])
+    }
+
+    fn live_slot(&self, id: &PeerId) -> Option<Slot> {
+        let slot = *self.slots.get(id)?;
+        self.peers[slot as usize].engine.is_some().then_some(slot)
+    }
+
+    /// The slot of `id`, made on first sight; slots are never reused, so a
+    /// packet addressed to a slot always means the same id.
+    fn slot_of(&mut self, id: PeerId) -> Slot {
+        if let Some(&slot) = self.slots.get(&id) {
+            return slot;
+        }
+        let slot = Slot::try_from(self.peers.len()).expect("fewer than 2^32 simulated peers");
+        self.peers.push(Peer {
+            id,
+            engine: None,
+            neighbours: Vec::new(),
+            timer: None,
+            latest_data: None,
+            incarnation: 0,
+            events: Vec::new(),
+        });
+        self.slots.insert(id, slot);
+        slot
+    }
+
+    fn unlink(&mut self, x: Slot, y: Slot) {
+        if self.links.remove(&(x.min(y), x.max(y))).is_none() {
+            return;
+        }
+        for (p, q) in [(x, y), (y, x)] {
+            self.peers[p as usize].neighbours.retain(|n| *n != q);
+        }
+        let (a, b) = (self.peers[x as usize].id, self.peers[y as usize].id);
+        let now = self.now;
+        self.with_node(x, |n| n.peer_disconnected(now, b));
+        self.with_node(y, |n| n.peer_disconnected(now, a));
     }
 
     fn schedule(&mut self, at: Duration, what: Scheduled) {
-        self.sequence += 1;
         if matches!(what, Scheduled::Deliver(_)) {
             self.in_flight += 1;
         }
-        self.pending.insert(self.sequence, what);
-        self.queue.push(Reverse((at, self.sequence)));
+        self.queue.entry(at).or_default().push_back(what);
+    }
+
+    fn pop(&mut self) -> Option<(Duration, Scheduled)> {
+        let mut bucket = self.queue.first_entry()?;
+        let at = *bucket.key();
+        let what = bucket.get_mut().pop_front();
+        if bucket.get().is_empty() {
+            bucket.remove();
+        }
+        what.map(|w| (at, w))
     }
 
     fn latency(&mut self) -> Duration {
@@ -398,53 +490,61 @@ impl Network {
         if self.faults.drop > 0.0 && self.rng.random_bool(self.faults.drop) {
             self.stats.lost += 1;
             self.stats.redials += 1;
-            self.disconnect(packet.from, packet.to);
-            self.connect(packet.from, packet.to);
+            let (a, b) = (
+                self.peers[packet.from as usize].id,
+                self.peers[packet.to as usize].id,
+            );
+            self.unlink(packet.from, packet.to);
+            self.connect(a, b);
             return;
         }
         self.stats.delivered += 1;
         self.stats.delivered_bytes += packet.packet.len() as u64;
         self.stats.last_delivery = self.now;
         let now = self.now;
-        self.with_node(packet.to, |n| n.receive(now, packet.from, packet.packet));
+        let from = self.peers[packet.from as usize].id;
+        self.with_node(packet.to, |n| n.receive(now, from, packet.packet));
     }
 
     /// Runs `f` on a live engine, then carries out everything it queued.
-    fn with_node(&mut self, id: PeerId, f: impl FnOnce(&mut Presence<Raw>)) {
-        let Some(engine) = self.nodes.get_mut(&id) else {
+    fn with_node(&mut self, slot: Slot, f: impl FnOnce(&mut Presence<Raw>)) {
+        let peer = &mut self.peers[slot as usize];
+        let Some(engine) = peer.engine.as_mut() else {
             return;
         };
         f(engine);
         let deadline = engine.poll_timeout();
         let outputs: Vec<Output<Bytes>> = engine.drain_outputs().collect();
         if let Some(at) = deadline {
-            if self.timers.get(&id).is_none_or(|queued| at < *queued) {
-                self.timers.insert(id, at);
-                self.schedule(at, Scheduled::Timer(id));
+            if peer.timer.is_none_or(|queued| at < queued) {
+                peer.timer = Some(at);
+                self.schedule(at, Scheduled::Timer(slot));
             }
         }
         for output in outputs {
             match output {
-                Output::Send { to, packet } => self.transmit(id, to, packet),
+                Output::Send { to, packet } => self.transmit(slot, to, packet),
                 Output::Event(event) => {
                     if self.record_events {
-                        self.events.entry(id).or_default().push(event);
+                        self.peers[slot as usize].events.push(event);
                     }
                 }
             }
         }
     }
 
-    fn transmit(&mut self, from: PeerId, to: Destination, packet: Bytes) {
-        let targets = match to {
-            Destination::Peer(p) => vec![p],
-            Destination::Broadcast { except } => self
-                .neighbours(&from)
-                .into_iter()
-                .filter(|p| Some(*p) != except)
-                .collect(),
+    fn transmit(&mut self, from: Slot, to: Destination, packet: Bytes) {
+        let mut targets = std::mem::take(&mut self.peers[from as usize].neighbours);
+        let except = match to {
+            Destination::Peer(p) => Some(p),
+            Destination::Broadcast { except } => except,
         };
-        for target in targets {
+        let only = matches!(to, Destination::Peer(_));
+        for &target in &targets {
+            let is_except = Some(self.peers[target as usize].id) == except;
+            if is_except != only {
+                continue;
+            }
             let Some(&generation) = self.links.get(&(from.min(target), from.max(target))) else {
                 continue;
             };
@@ -465,5 +565,7 @@ impl Network {
                 self.schedule(at, Scheduled::Deliver(packet));
             }
         }
+        // Borrowed out above so the RNG and the queue could be used meanwhile.
+        std::mem::swap(&mut self.peers[from as usize].neighbours, &mut targets);
     }
 }
