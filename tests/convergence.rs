@@ -36,8 +36,16 @@ fn links(shape: Shape, n: usize, rng: &mut ChaCha8Rng) -> Vec<(usize, usize)> {
 
 /// Starts `n` peers and opens every link before any packet is delivered:
 /// everybody joins at once, the case the original gets wrong most.
-fn join_at_once(seed: u64, faults: Faults, n: usize, links: &[(usize, usize)]) -> Network {
-    let mut net = Network::new(seed, faults).without_event_log();
+fn join_at_once(
+    seed: u64,
+    faults: Faults,
+    window: Duration,
+    n: usize,
+    links: &[(usize, usize)],
+) -> Network {
+    let mut net = Network::new(seed, faults)
+        .without_event_log()
+        .with_announce_window(window);
     for i in 0..n {
         net.start(sim_id(i), data(i, 0), false);
     }
@@ -67,7 +75,9 @@ fn check(net: &Network, what: &str) {
 fn scenario(seed: u64, shape: Shape, n: usize, faults: Faults) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let links = links(shape, n, &mut rng);
-    let mut net = join_at_once(seed, faults, n, &links);
+    // Half the runs batch own announcements, up to the latency's scale.
+    let window = Duration::from_millis(rng.random_range(0..2) * rng.random_range(1..60));
+    let mut net = join_at_once(seed, faults, window, n, &links);
     settle(&mut net, "join at once");
 
     // Several peers change data twice without waiting: the second value must win.
@@ -118,6 +128,13 @@ fn scenario(seed: u64, shape: Shape, n: usize, faults: Faults) {
     settle(&mut net, "heal");
 }
 
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
 fn shape() -> impl Strategy<Value = Shape> {
     prop_oneof![
         Just(Shape::Line),
@@ -128,7 +145,9 @@ fn shape() -> impl Strategy<Value = Shape> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 1,000 + 1,000 scripted lives of six phases each in CI (about 20 s);
+    // PROPTEST_CASES=5000 for a longer hunt.
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     /// Reordering alone (every packet delivered once, in random order).
     #[test]
@@ -171,7 +190,13 @@ fn a_200_peer_ring_and_star_converge() {
 #[test]
 fn a_50_peer_line_joining_at_once_is_right_everywhere() {
     for seed in 0..10 {
-        let mut net = join_at_once(seed, Faults::default(), 50, &topology::line(50));
+        let mut net = join_at_once(
+            seed,
+            Faults::default(),
+            Duration::ZERO,
+            50,
+            &topology::line(50),
+        );
         settle(&mut net, "line of 50");
     }
 }
@@ -195,7 +220,7 @@ fn joining_one_at_a_time_converges_at_every_step() {
 fn many_peers_leaving_at_once_converges() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let links = topology::random_connected(60, 40, &mut rng);
-    let mut net = join_at_once(11, Faults::default(), 60, &links);
+    let mut net = join_at_once(11, Faults::default(), Duration::from_millis(5), 60, &links);
     settle(&mut net, "join");
     for i in (0..60).step_by(3) {
         net.crash(sim_id(i));

@@ -77,7 +77,9 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
         Shape::ScaleFree => topology::scale_free(n, args.degree as usize, &mut rng),
     };
     let faults = Faults::lossy(args.duplicate, args.drop);
-    let mut net = Network::new(args.seed, faults).without_event_log();
+    let mut net = Network::new(args.seed, faults)
+        .without_event_log()
+        .with_announce_window(std::time::Duration::from_millis(5));
     let data = |i: usize, life: u32| Bytes::from(format!("{{\"peer\":{i},\"life\":{life}}}"));
     let json = args.json;
     if !json {

@@ -47,6 +47,14 @@ pub struct Config<C: DataCodec = Json> {
     /// once. Raise it for very large networks, where each event carries a
     /// list of every online peer. Default 0.
     pub online_debounce: Duration,
+    /// How long our own connection changes wait before they are flooded, so
+    /// that links opened (or lost) together go out as one announcement of the
+    /// whole edge list instead of one each. Our own view and whole-view
+    /// answers change at once; only the flood waits. JavaScript peers apply
+    /// an announcement as "add (or remove) this one peer", so with a window
+    /// they learn the other changes of a batch only from a whole-view
+    /// exchange. Zero floods every change at once. Default 0.
+    pub announce_window: Duration,
     /// Capacity of the (origin, number) duplicate cache used for messages
     /// without our stamps (JavaScript peers'). Default 4,096; the original's
     /// 255, shared by every origin, is what made busy meshes re-flood.
@@ -85,6 +93,7 @@ impl<C: DataCodec> Config<C> {
             disconnect_grace: Duration::from_millis(500),
             forget_after: Duration::from_secs(60),
             online_debounce: Duration::ZERO,
+            announce_window: Duration::ZERO,
             dedupe_capacity: NonZeroUsize::MIN.saturating_add(4095),
             limits: Limits::default(),
             max_send_bytes: 60_000,

@@ -154,11 +154,6 @@ struct Record<V> {
     data_stamp: Option<Stamp>,
     data: Option<Bytes>,
     value: Option<V>,
-    /// Newest stamps we passed on by flood: a copy at or below is not relayed
-    /// again. Kept apart from the registers because news learned by a
-    /// whole-view exchange must still be relayed when its flood copy comes.
-    relayed_edges: Option<Stamp>,
-    relayed_data: Option<Stamp>,
 }
 
 impl<V> Default for Record<V> {
@@ -168,8 +163,6 @@ impl<V> Default for Record<V> {
             data_stamp: None,
             data: None,
             value: None,
-            relayed_edges: None,
-            relayed_data: None,
         }
     }
 }
@@ -193,6 +186,7 @@ pub struct Presence<C: DataCodec = Json> {
     disconnect_grace: Duration,
     forget_after: Duration,
     online_debounce: Duration,
+    announce_window: Duration,
     max_send_bytes: usize,
 
     incarnation: u64,
@@ -205,6 +199,9 @@ pub struct Presence<C: DataCodec = Json> {
     /// Whether the network has been told our current data; false while we
     /// have no connection to tell it through.
     data_announced: bool,
+    /// Our edge list changed and its flood waits for the end of the
+    /// announce window: the kind and peer of the last change, and when.
+    pending_edges: Option<(Kind, PeerId, Duration)>,
     online_dirty: bool,
     last_online_event: Option<Duration>,
     next_sweep: Option<Duration>,
@@ -239,6 +236,7 @@ impl<C: DataCodec> Presence<C> {
             disconnect_grace: config.disconnect_grace,
             forget_after: config.forget_after,
             online_debounce: config.online_debounce,
+            announce_window: config.announce_window,
             max_send_bytes: config.max_send_bytes,
             incarnation,
             version: 1,
@@ -247,6 +245,7 @@ impl<C: DataCodec> Presence<C> {
             links: BTreeMap::new(),
             bootstrapped: false,
             data_announced: false,
+            pending_edges: None,
             online_dirty: false,
             last_online_event: None,
             next_sweep: None,
@@ -327,7 +326,11 @@ impl<C: DataCodec> Presence<C> {
     pub fn poll_timeout(&self) -> Option<Duration> {
         let lost = self.links.values().filter_map(|l| l.lost_at).min();
         let online = self.online_dirty.then(|| self.online_due());
-        [lost, self.next_sweep, online].into_iter().flatten().min()
+        let announce = self.pending_edges.map(|(_, _, due)| due);
+        [lost, self.next_sweep, online, announce]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next queued output, if any.
@@ -369,8 +372,7 @@ impl<C: DataCodec> Presence<C> {
             link.lost_at = None;
             if is_new {
                 self.event(Event::PeerAdd(peer));
-                self.update_own_edges();
-                self.announce_edges(Kind::Connected, peer);
+                self.own_edges_changed(Kind::Connected, peer);
                 if !self.data_announced {
                     self.announce_data();
                 }
@@ -440,11 +442,17 @@ impl<C: DataCodec> Presence<C> {
         Ok(())
     }
 
-    /// Fires the timers due by `now`: lost links, forgetting unreachable
-    /// nodes, a debounced `Online` event.
+    /// Fires the timers due by `now`: lost links, our batched edge
+    /// announcement, forgetting unreachable nodes, a debounced `Online` event.
     pub fn tick(&mut self, now: Duration) {
         self.advance_to(now);
         self.expire_links();
+        if let Some((kind, peer, due)) = self.pending_edges {
+            if due <= self.now {
+                self.pending_edges = None;
+                self.flood_edges(kind, peer);
+            }
+        }
         let now = self.now;
         if self.next_sweep.is_some_and(|t| t <= now) {
             self.next_sweep = None;
@@ -495,28 +503,23 @@ impl<C: DataCodec> Presence<C> {
 
     /// A message from one of our peers: it carries the origin's whole edge
     /// list or data and a stamp, so applying it is "newer wins" and the
-    /// order of arrival does not matter.
+    /// order of arrival does not matter. Only news is relayed: whatever
+    /// made a register what it is (a flood copy, or a view whose news we
+    /// pushed on) has already gone to every neighbour.
     fn on_stamped(&mut self, from: PeerId, packet: &FloodPacket, message: Message, stamp: Stamp) {
         let origin = packet.origin;
         let is_state = message.kind == Kind::State;
         let record = self.graph.payload_mut(self.now, origin);
-        let (relayed, current) = if is_state {
-            (&mut record.relayed_data, record.data_stamp)
+        let current = if is_state {
+            record.data_stamp
         } else {
-            (&mut record.relayed_edges, record.edges_stamp)
+            record.edges_stamp
         };
-        let relay = Some(stamp) > *relayed;
-        if relay {
-            *relayed = Some(stamp);
-        }
-        let newer = Some(stamp) > current;
-        if newer && !is_state {
-            record.edges_stamp = Some(stamp);
-        }
-        if relay {
+        if Some(stamp) > current {
+            if !is_state {
+                record.edges_stamp = Some(stamp);
+            }
             self.relay(from, packet, true);
-        }
-        if newer {
             if is_state {
                 // Without data the message still supersedes older data:
                 // the origin has none we could use.
@@ -598,6 +601,10 @@ impl<C: DataCodec> Presence<C> {
                 news.push(id);
             }
         }
+        // The push passes news on as a relay of its flood would; when the
+        // flood copies come they are no longer news and go no further, so
+        // each neighbour hears of each register once, by one route or the
+        // other.
         if !news.is_empty() {
             let entries = news
                 .into_iter()
@@ -683,12 +690,10 @@ impl<C: DataCodec> Presence<C> {
         };
         self.incarnation = self.incarnation.max(highest).saturating_add(1);
         self.version = 0;
-        match self.links.keys().next().copied() {
-            Some(peer) => self.announce_edges(Kind::Connected, peer),
-            None => {
-                let stamp = self.next_stamp();
-                self.graph.payload_mut(self.now, self.id).edges_stamp = Some(stamp);
-            }
+        self.stamp_own_edges();
+        if let Some(peer) = self.links.keys().next().copied() {
+            self.pending_edges = None;
+            self.flood_edges(Kind::Connected, peer);
         }
         self.announce_data();
     }
@@ -764,9 +769,26 @@ impl<C: DataCodec> Presence<C> {
 
     // ----- our own state -------------------------------------------------
 
-    fn update_own_edges(&mut self) {
+    /// Our links changed by `kind` of `peer`: our register changes now, with
+    /// a new stamp (a whole-view answer must never show other edges under an
+    /// old stamp), and the flood goes now or at the end of the window.
+    fn own_edges_changed(&mut self, kind: Kind, peer: PeerId) {
         let edges = self.links.keys().copied().collect();
         self.graph.set_edges(self.now, self.id, edges);
+        self.stamp_own_edges();
+        if self.announce_window.is_zero() {
+            self.flood_edges(kind, peer);
+        } else {
+            let due = self
+                .pending_edges
+                .map_or(self.now + self.announce_window, |(_, _, due)| due);
+            self.pending_edges = Some((kind, peer, due));
+        }
+    }
+
+    fn stamp_own_edges(&mut self) {
+        let stamp = self.next_stamp();
+        self.graph.payload_mut(self.now, self.id).edges_stamp = Some(stamp);
     }
 
     fn next_stamp(&mut self) -> Stamp {
@@ -777,10 +799,12 @@ impl<C: DataCodec> Presence<C> {
         }
     }
 
-    /// Floods CONNECTED/DISCONNECTED(`peer`) with our whole edge list.
-    fn announce_edges(&mut self, kind: Kind, peer: PeerId) {
-        let stamp = self.next_stamp();
-        self.graph.payload_mut(self.now, self.id).edges_stamp = Some(stamp);
+    /// Floods CONNECTED/DISCONNECTED(`peer`) with our whole edge list and
+    /// its current stamp.
+    fn flood_edges(&mut self, kind: Kind, peer: PeerId) {
+        let Some(stamp) = self.graph.get(&self.id).and_then(|n| n.payload.edges_stamp) else {
+            return;
+        };
         let mut message = Message::new(kind);
         message.id = Some(peer);
         message.stamp = Some(stamp);
@@ -814,9 +838,8 @@ impl<C: DataCodec> Presence<C> {
             .collect();
         for peer in lost {
             self.links.remove(&peer);
-            self.update_own_edges();
             self.event(Event::PeerRemove(peer));
-            self.announce_edges(Kind::Disconnected, peer);
+            self.own_edges_changed(Kind::Disconnected, peer);
         }
     }
 

@@ -126,6 +126,7 @@ pub struct Network {
     queue: BTreeMap<Duration, VecDeque<Scheduled>>,
     in_flight: usize,
     record_events: bool,
+    announce_window: Duration,
     stats: Stats,
 }
 
@@ -151,6 +152,7 @@ impl Network {
             queue: BTreeMap::new(),
             in_flight: 0,
             record_events: true,
+            announce_window: Duration::ZERO,
             stats: Stats::default(),
         }
     }
@@ -158,6 +160,14 @@ impl Network {
     /// Stops keeping every engine's events (they cost memory in big runs).
     pub fn without_event_log(mut self) -> Self {
         self.record_events = false;
+        self
+    }
+
+    /// Gives every engine started from now on this
+    /// [`Config::announce_window`]: links opened together are announced
+    /// together.
+    pub fn with_announce_window(mut self, window: Duration) -> Self {
+        self.announce_window = window;
         self
     }
 
@@ -216,6 +226,7 @@ impl Network {
         }
         let mut config = Config::with_codec(id, Raw, data.clone());
         config.incarnation = peer.incarnation;
+        config.announce_window = self.announce_window;
         if !record_events {
             // Nobody reads the events: spare every engine building an
             // N-long online list on each change.

@@ -618,3 +618,66 @@ fn a_peer_that_says_goodbye_is_removed_without_the_grace() {
     assert!(events(&out).contains(&Event::PeerRemove(id(2))));
     assert_eq!(p.online(), vec![id(1), id(3)]);
 }
+
+#[test]
+fn links_opened_within_the_announce_window_go_out_as_one_announcement() {
+    let mut config = Config::new(id(1));
+    config.incarnation = 100;
+    config.announce_window = ms(5);
+    let mut p = Presence::new(config, Duration::ZERO).unwrap();
+    p.peer_connected(ms(0), id(2));
+    p.peer_connected(ms(1), id(3));
+    let early = sent(&outputs(&mut p));
+    assert!(early.iter().all(|s| s.2.kind != Kind::Connected));
+    // Our register already changed, under a new stamp each time: a view
+    // asked for now must not show new edges under an old stamp.
+    p.receive(
+        ms(2),
+        id(2),
+        packet(id(2), 1, &Message::new(Kind::BootstrapRequest)),
+    );
+    let view = sent_of_kind(&mut p, Kind::BootstrapResponse);
+    let own = &view[0]
+        .bootstrap
+        .iter()
+        .find(|(i, _)| *i == id(1))
+        .unwrap()
+        .1;
+    assert_eq!(own.connected_to, vec![id(2), id(3)]);
+    assert_eq!(p.poll_timeout(), Some(ms(5)));
+    p.tick(ms(5));
+    let connected = sent_of_kind(&mut p, Kind::Connected);
+    assert_eq!(connected.len(), 1);
+    assert_eq!(connected[0].edges, vec![id(2), id(3)]);
+    assert_eq!(connected[0].id, Some(id(3)));
+    assert_eq!(connected[0].stamp, own.edges_stamp);
+    assert_eq!(p.poll_timeout(), None);
+}
+
+#[test]
+fn news_pushed_from_a_view_is_not_relayed_again_when_its_flood_comes() {
+    let mut p = linked_to(&[2, 3]);
+    let mut view = Message::new(Kind::BootstrapResponse);
+    let stamp = Stamp {
+        incarnation: 1,
+        version: 4,
+    };
+    view.bootstrap.push((
+        id(9),
+        StateEntry {
+            connected_to: vec![id(2)],
+            data: None,
+            edges_stamp: Some(stamp),
+            data_stamp: None,
+        },
+    ));
+    p.receive(ms(1), id(2), packet(id(2), 1, &view));
+    assert_eq!(sent_of_kind(&mut p, Kind::BootstrapResponse).len(), 1);
+    let flood = stamped(Kind::Connected, 4, Some(id(2)), vec![id(2)]);
+    p.receive(ms(2), id(3), packet(id(9), 4, &flood));
+    assert!(sent(&outputs(&mut p)).is_empty());
+    // A newer flood is still news and still relayed.
+    let newer = stamped(Kind::Connected, 5, Some(id(3)), vec![id(2), id(3)]);
+    p.receive(ms(3), id(3), packet(id(9), 5, &newer));
+    assert_eq!(sent(&outputs(&mut p)).len(), 1);
+}
