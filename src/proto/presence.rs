@@ -701,6 +701,9 @@ impl<C: DataCodec> Presence<C> {
     // ----- applying ------------------------------------------------------
 
     fn apply_data(&mut self, id: PeerId, stamp: Option<Stamp>, data: Option<Bytes>) {
+        // A slice of the packet would keep the whole packet alive (a view
+        // of thousands of entries) for as long as this data stays current.
+        let data = data.map(|d| Bytes::copy_from_slice(&d));
         let decoded = data.as_ref().map(|bytes| self.codec.decode(bytes));
         let record = self.graph.payload_mut(self.now, id);
         if stamp.is_some() {
