@@ -242,6 +242,9 @@ pub fn event_json(event: &Event<Value>) -> Value {
         Event::BadPeerData { id, error } => {
             json!({"event": "bad-peer-data", "id": id, "error": error.to_string()})
         }
+        Event::ViewFull { from, new_nodes } => {
+            json!({"event": "view-full", "from": from, "new-nodes": new_nodes})
+        }
     };
     v["time"] = json!(unix_ms());
     v

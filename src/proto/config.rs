@@ -55,6 +55,13 @@ pub struct Config<C: DataCodec = Json> {
     /// they learn the other changes of a batch only from a whole-view
     /// exchange. Zero floods every change at once. Default 0.
     pub announce_window: Duration,
+    /// Most nodes the view may hold, online or kept while unreachable. A
+    /// message that would take the view past it first makes room by
+    /// forgetting unreachable nodes early; if there is still no room it is
+    /// dropped with [`Event::ViewFull`](super::Event::ViewFull). Without a
+    /// bound a peer could make us remember any number of invented ids.
+    /// Default 100,000 (a full view of that size is some 50 MB).
+    pub max_known_peers: usize,
     /// Capacity of the (origin, number) duplicate cache used for messages
     /// without our stamps (JavaScript peers'). Default 4,096; the original's
     /// 255, shared by every origin, is what made busy meshes re-flood.
@@ -94,6 +101,7 @@ impl<C: DataCodec> Config<C> {
             forget_after: Duration::from_secs(60),
             online_debounce: Duration::ZERO,
             announce_window: Duration::ZERO,
+            max_known_peers: 100_000,
             dedupe_capacity: NonZeroUsize::MIN.saturating_add(4095),
             limits: Limits::default(),
             max_send_bytes: 60_000,

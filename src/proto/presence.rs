@@ -96,6 +96,15 @@ pub enum Event<V> {
         /// What was wrong.
         error: DecodeError,
     },
+    /// A direct peer sent news of more nodes than
+    /// [`Config::max_known_peers`] leaves room for, even after forgetting
+    /// every unreachable node: the message was dropped.
+    ViewFull {
+        /// The direct peer the message came from.
+        from: PeerId,
+        /// How many nodes the message would have added.
+        new_nodes: usize,
+    },
     /// A peer advertised data our codec cannot decode; we treat that peer as
     /// having no data until it advertises something valid.
     BadPeerData {
@@ -187,6 +196,7 @@ pub struct Presence<C: DataCodec = Json> {
     forget_after: Duration,
     online_debounce: Duration,
     announce_window: Duration,
+    max_known_peers: usize,
     max_send_bytes: usize,
 
     incarnation: u64,
@@ -237,6 +247,7 @@ impl<C: DataCodec> Presence<C> {
             forget_after: config.forget_after,
             online_debounce: config.online_debounce,
             announce_window: config.announce_window,
+            max_known_peers: config.max_known_peers.max(1),
             max_send_bytes: config.max_send_bytes,
             incarnation,
             version: 1,
@@ -469,6 +480,9 @@ impl<C: DataCodec> Presence<C> {
     fn accept(&mut self, from: PeerId, bytes: &Bytes) -> Result<(), DecodeError> {
         let packet = FloodPacket::decode(bytes, &self.limits)?;
         let message = Message::decode(&packet.data, &self.limits)?;
+        if !self.room_for(from, &packet.origin, &message) {
+            return Ok(());
+        }
         if packet.origin == self.id {
             // Our own packet coming back: normally an echo of this life, but
             // a copy from a previous life is how we learn we restarted.
@@ -499,6 +513,42 @@ impl<C: DataCodec> Presence<C> {
             }
         }
         Ok(())
+    }
+
+    /// Whether the view can take every node `message` (from `origin`) would
+    /// add. Exact counting costs a lookup per id, so it is only done near
+    /// the bound; at the bound, unreachable nodes are forgotten early first.
+    fn room_for(&mut self, from: PeerId, origin: &PeerId, message: &Message) -> bool {
+        let mentioned = || {
+            std::iter::once(origin)
+                .chain(&message.id)
+                .chain(&message.edges)
+                .chain(
+                    message
+                        .bootstrap
+                        .iter()
+                        .flat_map(|(id, entry)| std::iter::once(id).chain(&entry.connected_to)),
+                )
+        };
+        if self.graph.len() + mentioned().count() <= self.max_known_peers {
+            return true;
+        }
+        let mut unknown: Vec<&PeerId> = mentioned()
+            .filter(|id| self.graph.get(id).is_none())
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        let new_nodes = unknown.len();
+        if self.graph.len() + new_nodes <= self.max_known_peers {
+            return true;
+        }
+        self.graph.settle(self.now);
+        self.graph.collect_garbage(self.now);
+        if self.graph.len() + new_nodes <= self.max_known_peers {
+            return true;
+        }
+        self.event(Event::ViewFull { from, new_nodes });
+        false
     }
 
     /// A message from one of our peers: it carries the origin's whole edge

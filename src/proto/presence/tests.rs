@@ -681,3 +681,67 @@ fn news_pushed_from_a_view_is_not_relayed_again_when_its_flood_comes() {
     p.receive(ms(3), id(3), packet(id(9), 5, &newer));
     assert_eq!(sent(&outputs(&mut p)).len(), 1);
 }
+
+fn view_of(entries: &[(u8, &[u8])]) -> Message {
+    let mut view = Message::new(Kind::BootstrapResponse);
+    for (n, edges) in entries {
+        view.bootstrap.push((
+            id(*n),
+            StateEntry {
+                connected_to: edges.iter().map(|e| id(*e)).collect(),
+                data: None,
+                edges_stamp: Some(Stamp {
+                    incarnation: 1,
+                    version: 1,
+                }),
+                data_stamp: None,
+            },
+        ));
+    }
+    view
+}
+
+#[test]
+fn news_past_max_known_peers_is_dropped_and_reported() {
+    let mut config = Config::new(id(1));
+    config.max_known_peers = 5;
+    let mut p = Presence::new(config, Duration::ZERO).unwrap();
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    // 1 and 2 known; 2 -> 3 -> 4 -> 5 fits exactly, all online.
+    let view = view_of(&[(2, &[1, 3]), (3, &[4]), (4, &[5])]);
+    p.receive(ms(1), id(2), packet(id(2), 1, &view));
+    assert_eq!((p.known_count(), p.online_count()), (5, 5));
+    outputs(&mut p);
+    // Invented ids past the bound: nothing of the message is taken.
+    let flood = view_of(&[(5, &[6, 7, 8])]);
+    p.receive(ms(2), id(2), packet(id(2), 2, &flood));
+    let out = outputs(&mut p);
+    assert_eq!(
+        events(&out),
+        vec![Event::ViewFull {
+            from: id(2),
+            new_nodes: 3
+        }]
+    );
+    assert!(sent(&out).is_empty());
+    assert_eq!(p.known_count(), 5);
+    assert_eq!(p.peer_edges(&id(5)), Some(&[][..]));
+}
+
+#[test]
+fn unreachable_nodes_are_forgotten_early_to_make_room() {
+    let mut config = Config::new(id(1));
+    config.max_known_peers = 4;
+    let mut p = Presence::new(config, Duration::ZERO).unwrap();
+    p.peer_connected(ms(0), id(2));
+    // 8 -> 9 is known but reached by nothing: it may go before its time.
+    p.receive(ms(1), id(2), packet(id(2), 1, &view_of(&[(8, &[9])])));
+    assert_eq!((p.known_count(), p.online_count()), (4, 2));
+    p.receive(ms(2), id(2), packet(id(2), 2, &view_of(&[(2, &[1, 3])])));
+    assert!(p.is_online(&id(3)));
+    assert_eq!(p.known_count(), 3);
+    assert!(!events(&outputs(&mut p))
+        .iter()
+        .any(|e| matches!(e, Event::ViewFull { .. })));
+}
