@@ -8,4 +8,4 @@
 mod network;
 pub mod topology;
 
-pub use network::{sim_id, Faults, Network, Stats};
+pub use network::{sim_id, Faults, Latency, Network, Stats};

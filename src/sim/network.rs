@@ -11,15 +11,93 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::proto::{Config, Destination, Event, Output, PeerId, Presence, Raw};
 
+/// How long a packet takes on a link: a distribution each packet's one-way
+/// latency is drawn from, so packets overtake each other, on one link as
+/// across links. Every draw is clamped to between 0 and [`Latency::CAP`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Latency {
+    /// Uniform between `min` and `max` (drawn in whole microseconds).
+    Uniform {
+        /// Least latency.
+        min: Duration,
+        /// Greatest latency.
+        max: Duration,
+    },
+    /// Normal around `mean`; draws below zero become zero.
+    Normal {
+        /// Mean latency.
+        mean: Duration,
+        /// Standard deviation.
+        std_dev: Duration,
+    },
+    /// Log-normal: mostly near `median`, with a long tail of slow packets
+    /// (`sigma` 1 makes one packet in twenty over five times the median).
+    LogNormal {
+        /// Median latency.
+        median: Duration,
+        /// Standard deviation of the latency's logarithm.
+        sigma: f64,
+    },
+}
+
+impl Latency {
+    /// Longest latency any draw can give, so a long tail stays finite.
+    pub const CAP: Duration = Duration::from_secs(60);
+
+    /// Every packet takes exactly `latency`.
+    pub fn fixed(latency: Duration) -> Self {
+        Latency::Uniform {
+            min: latency,
+            max: latency,
+        }
+    }
+
+    /// One draw from the distribution.
+    pub fn sample(&self, rng: &mut ChaCha8Rng) -> Duration {
+        match *self {
+            // Drawn as before distributions existed, so seeded runs replay.
+            Latency::Uniform { min, max } => {
+                let (lo, hi) = (min, max.max(min));
+                let span = (hi - lo).as_micros() as u64;
+                (lo + Duration::from_micros(rng.random_range(0..=span))).min(Self::CAP)
+            }
+            Latency::Normal { mean, std_dev } => {
+                Self::seconds(mean.as_secs_f64() + std_dev.as_secs_f64() * standard_normal(rng))
+            }
+            Latency::LogNormal { median, sigma } => {
+                Self::seconds(median.as_secs_f64() * (sigma * standard_normal(rng)).exp())
+            }
+        }
+    }
+
+    fn seconds(s: f64) -> Duration {
+        if s.is_nan() || s <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(s.min(Self::CAP.as_secs_f64()))
+        }
+    }
+}
+
+/// A standard normal draw (Box–Muller), from two uniform draws.
+fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    // 1 - u lies in (0, 1], so its logarithm is finite.
+    let u1 = 1.0 - rng.random::<f64>();
+    let u2 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
 /// How packets travel: their latency, and what can go wrong with them
 /// (probabilities per packet).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Faults {
-    /// Least one-way latency of a packet.
-    pub min_latency: Duration,
-    /// Greatest one-way latency; each packet draws uniformly in between, so
-    /// packets overtake each other, on one link as across links.
-    pub max_latency: Duration,
+    /// Each packet's one-way latency.
+    pub latency: Latency,
+    /// When set, each pair of peers draws a base latency from this the first
+    /// time they connect and keeps it for every later connection (a slow
+    /// path stays slow, across redials and restarts); every packet between
+    /// them takes that plus its own draw from `latency`.
+    pub link_latency: Option<Latency>,
     /// Chance that a delivered packet stays in flight to be delivered again.
     pub duplicate: f64,
     /// Chance that a packet is lost; the link it was on then dies (both sides
@@ -29,11 +107,15 @@ pub struct Faults {
 }
 
 impl Default for Faults {
-    /// 1 to 50 ms of latency, no duplication, no loss.
+    /// 1 to 50 ms of latency, uniform, the same for every link; no
+    /// duplication, no loss.
     fn default() -> Self {
         Faults {
-            min_latency: Duration::from_millis(1),
-            max_latency: Duration::from_millis(50),
+            latency: Latency::Uniform {
+                min: Duration::from_millis(1),
+                max: Duration::from_millis(50),
+            },
+            link_latency: None,
             duplicate: 0.0,
             drop: 0.0,
         }
@@ -113,6 +195,11 @@ pub struct Network {
     events: BTreeMap<PeerId, Vec<Event<Bytes>>>,
     record_events: bool,
     stats: Stats,
+    /// Each pair's base latency under `Faults::link_latency`, drawn once.
+    link_base: HashMap<(PeerId, PeerId), Duration, RandomState>,
+    /// Links cut by [`Network::partition`], for [`Network::heal`], in the
+    /// order they were cut.
+    severed: Vec<(PeerId, PeerId)>,
 }
 
 /// The id of simulated peer `i`.
@@ -143,6 +230,8 @@ impl Network {
             events: BTreeMap::new(),
             record_events: true,
             stats: Stats::default(),
+            link_base: HashMap::default(),
+            severed: Vec::new(),
         }
     }
 
@@ -226,6 +315,12 @@ impl Network {
         {
             return;
         }
+        if let Some(spread) = self.faults.link_latency {
+            if !self.link_base.contains_key(&key) {
+                let base = spread.sample(&mut self.rng);
+                self.link_base.insert(key, base);
+            }
+        }
         self.next_generation += 1;
         self.links.insert(key, self.next_generation);
         self.adjacency.entry(a).or_default().insert(b);
@@ -257,6 +352,85 @@ impl Network {
         }
         self.nodes.remove(&id);
         self.latest_data.remove(&id);
+    }
+
+    /// Stops a peer cleanly: it says goodbye on each link before closing it,
+    /// so its neighbours announce its departure at once, without the grace
+    /// a silent loss gets.
+    pub fn leave(&mut self, id: PeerId) {
+        let now = self.now;
+        for other in self.neighbours(&id) {
+            self.links.remove(&(id.min(other), id.max(other)));
+            for (x, y) in [(id, other), (other, id)] {
+                if let Some(set) = self.adjacency.get_mut(&x) {
+                    set.remove(&y);
+                }
+            }
+            self.with_node(other, |n| n.peer_left(now, id));
+        }
+        self.nodes.remove(&id);
+        self.latest_data.remove(&id);
+    }
+
+    /// Cuts every live link between peers that `group` puts in different
+    /// groups (as a network split would), remembering them for
+    /// [`Network::heal`]. Returns how many links were cut.
+    pub fn partition(&mut self, group: impl Fn(&PeerId) -> usize) -> usize {
+        let cut: Vec<(PeerId, PeerId)> = self
+            .adjacency
+            .iter()
+            .flat_map(|(a, set)| set.iter().map(move |b| (*a, *b)))
+            .filter(|(a, b)| a < b && group(a) != group(b))
+            .collect();
+        for &(a, b) in &cut {
+            self.disconnect(a, b);
+        }
+        self.severed.extend(cut.iter().copied());
+        cut.len()
+    }
+
+    /// Reopens the links cut by [`Network::partition`] whose two ends are
+    /// still live. Returns how many were reopened.
+    pub fn heal(&mut self) -> usize {
+        let mut reopened = 0;
+        for (a, b) in std::mem::take(&mut self.severed) {
+            if self.nodes.contains_key(&a) && self.nodes.contains_key(&b) {
+                self.connect(a, b);
+                reopened += 1;
+            }
+        }
+        reopened
+    }
+
+    /// Whether `id` is running.
+    pub fn is_live(&self, id: &PeerId) -> bool {
+        self.nodes.contains_key(id)
+    }
+
+    /// How many peers are running.
+    pub fn live_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// How many links are open.
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Whether nothing is left to happen: no packet in flight, no timer due.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Packets sent and not yet delivered or lost.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// The data `id` set last, which every peer in its component must end
+    /// up seeing; `None` once it stopped.
+    pub fn latest_data(&self, id: &PeerId) -> Option<&Bytes> {
+        self.latest_data.get(id)
     }
 
     /// A live peer changes its data.
@@ -380,13 +554,12 @@ impl Network {
         self.queue.push(Reverse((at, self.sequence)));
     }
 
-    fn latency(&mut self) -> Duration {
-        let (lo, hi) = (
-            self.faults.min_latency,
-            self.faults.max_latency.max(self.faults.min_latency),
-        );
-        let span = (hi - lo).as_micros() as u64;
-        lo + Duration::from_micros(self.rng.random_range(0..=span))
+    fn latency(&mut self, link: &(PeerId, PeerId)) -> Duration {
+        let own = self.faults.latency.sample(&mut self.rng);
+        match self.link_base.get(link) {
+            Some(base) => own + *base,
+            None => own,
+        }
     }
 
     fn deliver(&mut self, packet: InFlight) {
@@ -445,7 +618,8 @@ impl Network {
                 .collect(),
         };
         for target in targets {
-            let Some(&generation) = self.links.get(&(from.min(target), from.max(target))) else {
+            let link = (from.min(target), from.max(target));
+            let Some(&generation) = self.links.get(&link) else {
                 continue;
             };
             let copies =
@@ -455,7 +629,7 @@ impl Network {
                     1
                 };
             for _ in 0..copies {
-                let at = self.now + self.latency();
+                let at = self.now + self.latency(&link);
                 let packet = InFlight {
                     from,
                     to: target,
