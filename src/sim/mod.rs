@@ -6,6 +6,7 @@
 //! Same seed, same run.
 
 mod network;
+pub mod scenario;
 pub mod topology;
 
 pub use network::{sim_id, Faults, Latency, Network, Stats};

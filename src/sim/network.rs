@@ -498,20 +498,36 @@ impl Network {
     /// it knows the latest data of every peer in it. Returns what is wrong.
     pub fn check_converged(&self) -> Result<(), String> {
         let mut problems = Vec::new();
+        // Each component is walked once, not once per member.
+        let mut component_of: BTreeMap<PeerId, usize> = BTreeMap::new();
+        let mut components: Vec<BTreeSet<PeerId>> = Vec::new();
         for (id, engine) in &self.nodes {
-            let component = self.component(*id);
-            let online: BTreeSet<PeerId> = engine.online().into_iter().collect();
-            if online != component {
+            let index = match component_of.get(id) {
+                Some(&index) => index,
+                None => {
+                    let members = self.component(*id);
+                    for m in &members {
+                        component_of.insert(*m, components.len());
+                    }
+                    components.push(members);
+                    components.len() - 1
+                }
+            };
+            let component = &components[index];
+            if engine.online_count() != component.len()
+                || !component.iter().all(|p| engine.is_online(p))
+            {
+                let online: BTreeSet<PeerId> = engine.online().into_iter().collect();
                 let missing: Vec<String> =
                     component.difference(&online).map(|p| p.short()).collect();
-                let extra: Vec<String> = online.difference(&component).map(|p| p.short()).collect();
+                let extra: Vec<String> = online.difference(component).map(|p| p.short()).collect();
                 problems.push(format!(
                     "{}: online list wrong, missing {missing:?}, extra {extra:?}",
                     id.short()
                 ));
                 continue;
             }
-            for peer in &component {
+            for peer in component {
                 let seen = engine.peer_data(peer);
                 if seen != self.latest_data.get(peer) {
                     problems.push(format!(
