@@ -210,6 +210,11 @@ fn a_bad_scenario_gets_a_one_line_error_and_status_2() {
     assert!(stderr.contains("cannot read"), "{stderr}");
     let (code, _, _) = run(&["sim", "--scenario", "scenarios/quick.json", "--peers", "5"]);
     assert_eq!(code, 2);
+    let nowhere = dir.join("no-such-dir").join("chart.svg");
+    let (code, stdout, stderr) =
+        run(&["sim", "--peers", "5", "--chart", nowhere.to_str().unwrap()]);
+    assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

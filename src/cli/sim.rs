@@ -1,7 +1,7 @@
 //! `hyper-presence sim`: the protocol engine in the simulated network, a
 //! thin shell over [`hyper_presence::sim::scenario`].
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -81,6 +81,14 @@ impl From<Shape> for LayoutShape {
             Shape::ScaleFree => LayoutShape::ScaleFree,
         }
     }
+}
+
+/// The shape as scenario files and --shape spell it.
+fn shape_name(shape: LayoutShape) -> String {
+    serde_json::to_value(shape)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn probability(s: &str) -> Result<f64, String> {
@@ -176,7 +184,7 @@ impl Bar {
     fn new(events: usize, enabled: bool) -> Self {
         let bar = ProgressBar::with_draw_target(Some(events as u64), ProgressDrawTarget::hidden());
         if let Ok(style) =
-            ProgressStyle::with_template("{elapsed:>4} [{bar:30}] event {pos}/{len}  {msg}")
+            ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} events done  {msg}")
         {
             bar.set_style(style.progress_chars("=> "));
         }
@@ -202,7 +210,16 @@ impl Bar {
 
     /// Prints a line on stdout without tearing the bar.
     fn println(&self, line: &str) {
-        self.bar.suspend(|| println!("{line}"));
+        self.bar.suspend(|| out(line));
+    }
+}
+
+/// Prints a line on stdout; if nobody reads it any more (a closed pipe),
+/// stops quietly instead of panicking as `println!` would.
+fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{line}").is_err() {
+        std::process::exit(1);
     }
 }
 
@@ -268,24 +285,32 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
+    if let Some(path) = &args.chart {
+        // Find out now, not after a long run, that the chart cannot be written.
+        std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     let json = args.json;
     let labelled: Vec<bool> = scenario.events.iter().map(|s| s.label.is_some()).collect();
     let title = match &args.scenario {
         Some(path) => format!(
-            "{}: {} peers ({:?}), seed {}",
+            "{}: {} peers ({}), seed {}",
             path.display(),
             scenario.peers,
-            scenario.topology.shape,
+            shape_name(scenario.topology.shape),
             scenario.seed
         ),
         None => format!(
-            "{} peers ({:?}), seed {}, duplicate {}, drop {}",
-            scenario.peers, scenario.topology.shape, scenario.seed, args.duplicate, args.drop
+            "{} peers ({}), seed {}, duplicate {}, drop {}",
+            scenario.peers,
+            shape_name(scenario.topology.shape),
+            scenario.seed,
+            args.duplicate,
+            args.drop
         ),
     };
     if !json {
-        println!("{title}");
-        println!("{}", header());
+        out(&title);
+        out(&header());
     }
     let mut bar = Bar::new(
         scenario.events.len(),
@@ -346,9 +371,9 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
             "peak_memory_bytes": end.peak_bytes,
             "correct": ok,
         });
-        println!("{summary}");
+        out(&summary.to_string());
     } else {
-        println!(
+        out(&format!(
             "whole run: {:.3} s simulated; {:.2} s wall, {:.2} s CPU (user + sys), {} peak memory; {}",
             report.end_ms / 1000.0,
             wall.as_secs_f64(),
@@ -359,12 +384,12 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
             } else {
                 "SOME VIEWS WRONG"
             }
-        );
+        ));
     }
     if let Some(path) = &args.chart {
         chart::draw(path, &title, &report)?;
         if !json {
-            println!("chart: {}", path.display());
+            out(&format!("chart: {}", path.display()));
         }
     }
     Ok(if ok {
