@@ -34,7 +34,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hyper_presence::sim::{sim_id, topology, Faults, Network};
+use hyper_presence::sim::{sim_id, topology, Faults, Latency, Network};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -231,10 +231,8 @@ struct OursRun {
 /// Ours: build the simulated network, open every link, run until quiet.
 fn run_ours(scenario: &Scenario, truth: &Truth) -> OursRun {
     let same_time = Faults {
-        min_latency: Duration::from_millis(1),
-        max_latency: Duration::from_millis(1),
-        duplicate: 0.0,
-        drop: 0.0,
+        latency: Latency::fixed(Duration::from_millis(1)),
+        ..Faults::default()
     };
     let encoded: Vec<Bytes> = scenario
         .data

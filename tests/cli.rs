@@ -79,28 +79,143 @@ fn sim_reports_every_phase_correct_and_exits_0() {
     ]);
     assert_eq!(code, 0, "{stdout}");
     let phases: Vec<&str> = stdout.lines().filter(|l| l.ends_with("yes")).collect();
-    assert_eq!(phases.len(), 3, "{stdout}");
+    assert_eq!(phases.len(), 4, "{stdout}");
+    for phase in [
+        "all join at once",
+        "one peer crashes",
+        "it restarts",
+        "one peer leaves",
+    ] {
+        assert!(stdout.contains(phase), "{stdout}");
+    }
+    assert!(
+        stdout.contains("CPU") && stdout.contains("peak memory"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn sim_replays_the_same_run_for_the_same_seed() {
-    // Every column but wall-clock time (the two tokens before the verdict).
-    let strip_wall = |s: String| -> Vec<String> {
+    // Every field but those measured on the machine.
+    let strip = |s: String| -> Vec<serde_json::Value> {
         s.lines()
             .map(|l| {
-                let mut words: Vec<&str> = l.split_whitespace().collect();
-                if l.ends_with("yes") || l.ends_with("NO") {
-                    let n = words.len();
-                    words.drain(n - 3..n - 1);
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let o = v.as_object_mut().unwrap();
+                for measured in ["wall_s", "cpu_s", "peak_memory_bytes"] {
+                    o.remove(measured);
                 }
-                words.join(" ")
+                v
             })
             .collect()
     };
-    let (_, a, _) = run(&["sim", "--peers", "25", "--seed", "9"]);
-    let (_, b, _) = run(&["sim", "--peers", "25", "--seed", "9"]);
-    assert_eq!(strip_wall(a.clone()).len(), 5, "{a}");
-    assert_eq!(strip_wall(a), strip_wall(b));
+    let args = [
+        "sim", "--peers", "25", "--seed", "9", "--drop", "0.01", "--json",
+    ];
+    let (_, a, _) = run(&args);
+    let (_, b, _) = run(&args);
+    assert_eq!(strip(a.clone()).len(), 5, "{a}");
+    assert_eq!(strip(a), strip(b));
+}
+
+#[test]
+fn sim_runs_a_scenario_file_as_json_rows() {
+    let (code, stdout, stderr) = run(&["sim", "--scenario", "scenarios/quick.json", "--json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (summary, rows) = lines.split_last().unwrap();
+    assert_eq!(rows.len(), 7, "{stdout}");
+    for row in rows {
+        assert_eq!(row["correct"], true, "{row}");
+        assert!(row["agreed_after_ms"].as_f64().is_some(), "{row}");
+        assert!(row["cpu_s"].as_f64().is_some(), "{row}");
+        assert!(row["peak_memory_bytes"].as_u64().unwrap() > 0, "{row}");
+        assert!(!row["agreement"].as_array().unwrap().is_empty(), "{row}");
+    }
+    assert_eq!(rows[0]["event"], "all join at once");
+    assert_eq!(summary["summary"], true);
+    assert_eq!(summary["correct"], true);
+    // A seed on the command line replaces the file's.
+    let (code, other, _) = run(&[
+        "sim",
+        "--scenario",
+        "scenarios/quick.json",
+        "--json",
+        "--seed",
+        "8",
+    ]);
+    assert_eq!(code, 0);
+    assert_ne!(other.lines().next(), stdout.lines().next());
+}
+
+#[test]
+fn sim_draws_an_svg_chart() {
+    let dir = std::env::temp_dir().join(format!("hp-chart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("agreement.svg");
+    let (code, stdout, _) = run(&["sim", "--peers", "20", "--chart", svg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{}", &text[..100.min(text.len())]);
+    assert!(text.contains("one peer crashes") && text.contains("<polyline"));
+    // The same seed draws the same chart.
+    let again = dir.join("again.svg");
+    run(&["sim", "--peers", "20", "--chart", again.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&again).unwrap(), text.as_bytes());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_bad_scenario_gets_a_one_line_error_and_status_2() {
+    let dir = std::env::temp_dir().join(format!("hp-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (
+            "typo.toml",
+            "peers = 5\n[[events]]\naction = \"explode\"\n",
+            "explode",
+        ),
+        ("syntax.toml", "peers = [\n", "line"),
+        (
+            "range.json",
+            r#"{"peers": 5, "faults": {"drop": 3}, "events": [{"action": "join-all"}]}"#,
+            "drop",
+        ),
+        (
+            "order.json",
+            r#"{"peers": 5, "events": [{"action": "join-all"}, {"action": "restart"}]}"#,
+            "no peer is stopped",
+        ),
+        ("not-json.json", "peers = 5", "line 1"),
+        ("scenario.yaml", "peers: 5", ".toml or .json"),
+    ];
+    for (name, text, expected) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let (code, stdout, stderr) = run(&["sim", "--scenario", path.to_str().unwrap()]);
+        assert_eq!(code, 2, "{name}: {stdout}{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+    let (code, _, stderr) = run(&[
+        "sim",
+        "--scenario",
+        dir.join("missing.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot read"), "{stderr}");
+    let (code, _, _) = run(&["sim", "--scenario", "scenarios/quick.json", "--peers", "5"]);
+    assert_eq!(code, 2);
+    let nowhere = dir.join("no-such-dir").join("chart.svg");
+    let (code, stdout, stderr) =
+        run(&["sim", "--peers", "5", "--chart", nowhere.to_str().unwrap()]);
+    assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -142,7 +257,7 @@ fn sim_prints_json_phases_on_every_topology() {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(phases.len(), 3, "{shape}");
+        assert_eq!(phases.len(), 5, "{shape}");
         assert!(
             phases.iter().all(|p| p["correct"] == true),
             "{shape}: {stdout}"

@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper_presence::sim::{sim_id, topology, Faults, Network};
+use hyper_presence::sim::{sim_id, topology, Faults, Latency, Network};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -162,10 +162,8 @@ impl Scenario {
 /// packets arrive in the order they were sent, as in the JavaScript harness.
 fn run_ours(scenario: &Scenario) -> Outcome {
     let same_time = Faults {
-        min_latency: Duration::from_millis(1),
-        max_latency: Duration::from_millis(1),
-        duplicate: 0.0,
-        drop: 0.0,
+        latency: Latency::fixed(Duration::from_millis(1)),
+        ..Faults::default()
     };
     let mut net = Network::new(0, same_time).without_event_log();
     for (i, d) in scenario.data.iter().enumerate() {

@@ -27,8 +27,10 @@ enum Command {
     /// hypercore-protocol), wait until all agree, kill one, restart it, and
     /// report how long each took. Exits 0 only if every check held.
     Demo(demo::DemoArgs),
-    /// Run peers in the deterministic in-memory network: all join at once,
-    /// then one crashes and restarts; report how fast everyone agrees.
+    /// Run peers in the deterministic in-memory network, through a scenario
+    /// file or the default (all join at once, one crashes, it restarts, one
+    /// leaves); report how fast everyone agrees after each event, and at
+    /// what cost; optionally chart agreement over time.
     Sim(sim::SimArgs),
     /// Decode a flood packet (hex) as a peer receives it, and print it as JSON.
     Decode(decode::DecodeArgs),

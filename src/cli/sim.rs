@@ -1,40 +1,54 @@
-//! `hyper-presence sim`: the protocol engine in the simulated network.
+//! `hyper-presence sim`: the protocol engine in the simulated network, a
+//! thin shell over [`hyper_presence::sim::scenario`].
 
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use hyper_presence::sim::{sim_id, topology, Faults, Network};
+use hyper_presence::sim::scenario::{
+    self, Action, EventReport, FaultSpec, Progress, Report, Scenario, Shape as LayoutShape, Step,
+    Topology,
+};
 
 /// Arguments of `sim`.
 #[derive(Debug, Args)]
 pub struct SimArgs {
     /// How many peers.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..=20_000))]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..=20_000), conflicts_with = "scenario")]
     peers: u32,
-    /// Seed of every random choice: the same seed replays the same run.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Seed of every random choice: the same seed replays the same run
+    /// [default: 1, or the scenario's].
+    #[arg(long)]
+    seed: Option<u64>,
     /// How peers are linked.
-    #[arg(long, value_enum, default_value_t = Shape::Random)]
+    #[arg(long, value_enum, default_value_t = Shape::Random, conflicts_with = "scenario")]
     shape: Shape,
     /// Links per peer for `regular` and `small-world` (nearest neighbours),
     /// new links per peer for `scale-free`.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64), conflicts_with = "scenario")]
     degree: u32,
-    /// Print one JSON object per phase instead of the table.
-    #[arg(long)]
-    json: bool,
     /// Chance that a packet is delivered twice.
-    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    #[arg(long, default_value_t = 0.0, value_parser = probability, conflicts_with = "scenario")]
     duplicate: f64,
     /// Chance that a packet is lost (its link dies and is redialled).
-    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    #[arg(long, default_value_t = 0.0, value_parser = probability, conflicts_with = "scenario")]
     drop: f64,
+    /// Run the scenario in this file (.toml or .json) instead of the one the
+    /// flags above describe (all join at once, one crashes, it restarts, one
+    /// leaves).
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Also draw agreement over simulated time as an SVG chart in this file.
+    #[arg(long, value_name = "FILE.svg")]
+    chart: Option<PathBuf>,
+    /// Print one JSON object per event, then one for the whole run, instead
+    /// of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -55,6 +69,28 @@ enum Shape {
     ScaleFree,
 }
 
+impl From<Shape> for LayoutShape {
+    fn from(shape: Shape) -> Self {
+        match shape {
+            Shape::Random => LayoutShape::Random,
+            Shape::Line => LayoutShape::Line,
+            Shape::Ring => LayoutShape::Ring,
+            Shape::Star => LayoutShape::Star,
+            Shape::Regular => LayoutShape::Regular,
+            Shape::SmallWorld => LayoutShape::SmallWorld,
+            Shape::ScaleFree => LayoutShape::ScaleFree,
+        }
+    }
+}
+
+/// The shape as scenario files and --shape spell it.
+fn shape_name(shape: LayoutShape) -> String {
+    serde_json::to_value(shape)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn probability(s: &str) -> Result<f64, String> {
     let p: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
     if (0.0..=0.5).contains(&p) {
@@ -64,102 +100,382 @@ fn probability(s: &str) -> Result<f64, String> {
     }
 }
 
-pub fn run(args: SimArgs) -> Result<ExitCode, String> {
-    let n = args.peers as usize;
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let links = match args.shape {
-        Shape::Random => topology::random_connected(n, n / 2, &mut rng),
-        Shape::Line => topology::line(n),
-        Shape::Ring => topology::ring(n),
-        Shape::Star => topology::star(n),
-        Shape::Regular => topology::random_regular(n, args.degree as usize, &mut rng),
-        Shape::SmallWorld => topology::small_world(n, args.degree as usize, 0.1, &mut rng),
-        Shape::ScaleFree => topology::scale_free(n, args.degree as usize, &mut rng),
+/// The scenario the flags describe.
+fn from_flags(args: &SimArgs) -> Scenario {
+    Scenario {
+        peers: args.peers as usize,
+        seed: args.seed.unwrap_or(1),
+        topology: Topology {
+            shape: args.shape.into(),
+            degree: args.degree as usize,
+        },
+        faults: FaultSpec {
+            duplicate: args.duplicate,
+            drop: args.drop,
+            ..FaultSpec::default()
+        },
+        sampling: Default::default(),
+        announce_window_ms: 5,
+        events: vec![
+            Step::new(Action::JoinAll).labelled("all join at once"),
+            Step::new(Action::Crash {
+                peer: None,
+                count: 1,
+            })
+            .labelled("one peer crashes"),
+            Step::new(Action::Restart {
+                peer: None,
+                count: 1,
+                same_incarnation: false,
+            })
+            .labelled("it restarts"),
+            Step::new(Action::Leave {
+                peer: None,
+                count: 1,
+            })
+            .labelled("one peer leaves"),
+        ],
+    }
+}
+
+/// CPU time (user + system) and peak resident memory of this process so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    cpu: Duration,
+    peak_bytes: u64,
+}
+
+#[cfg(unix)]
+fn usage() -> Usage {
+    let mut raw = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage only writes the struct it is handed, which is ours
+    // and of the type it expects.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, raw.as_mut_ptr()) };
+    if rc != 0 {
+        return Usage::default();
+    }
+    // SAFETY: zero is a valid rusage, and getrusage succeeded.
+    let raw = unsafe { raw.assume_init() };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
     };
-    let faults = Faults::lossy(args.duplicate, args.drop);
-    let mut net = Network::new(args.seed, faults)
-        .without_event_log()
-        .with_announce_window(std::time::Duration::from_millis(5));
-    let data = |i: usize, life: u32| Bytes::from(format!("{{\"peer\":{i},\"life\":{life}}}"));
+    // Linux counts the peak in KiB, macOS in bytes.
+    let unit = if cfg!(target_os = "macos") { 1 } else { 1024 };
+    Usage {
+        cpu: time(raw.ru_utime) + time(raw.ru_stime),
+        peak_bytes: (raw.ru_maxrss.max(0) as u64).saturating_mul(unit),
+    }
+}
+
+#[cfg(not(unix))]
+fn usage() -> Usage {
+    Usage::default()
+}
+
+/// A progress bar on stderr that appears only once a run has lasted a
+/// couple of seconds, and never when stderr is not a terminal.
+struct Bar {
+    bar: ProgressBar,
+    enabled: bool,
+    shown: bool,
+    started: Instant,
+}
+
+impl Bar {
+    fn new(events: usize, enabled: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(events as u64), ProgressDrawTarget::hidden());
+        if let Ok(style) =
+            ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} events done  {msg}")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Bar {
+            bar,
+            enabled,
+            shown: false,
+            started: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, event: usize, simulated: Duration) {
+        if self.enabled && !self.shown && self.started.elapsed() > Duration::from_secs(2) {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.shown = true;
+        }
+        if self.shown {
+            self.bar.set_position(event.saturating_sub(1) as u64);
+            self.bar
+                .set_message(format!("simulated {:.3} s", simulated.as_secs_f64()));
+        }
+    }
+
+    /// Prints a line on stdout without tearing the bar.
+    fn println(&self, line: &str) {
+        self.bar.suspend(|| out(line));
+    }
+}
+
+/// Prints a line on stdout; if nobody reads it any more (a closed pipe),
+/// stops quietly instead of panicking as `println!` would.
+fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{line}").is_err() {
+        std::process::exit(1);
+    }
+}
+
+const EVENT_WIDTH: usize = 30;
+
+fn header() -> String {
+    format!(
+        "{:>3} {:<EVENT_WIDTH$} {:>9} {:>12} {:>10} {:>12} {:>9} {:>8} {:>8} {:>9} {:>8}",
+        "#",
+        "event",
+        "at",
+        "agreed after",
+        "packets",
+        "bytes",
+        "per peer",
+        "wall",
+        "cpu",
+        "peak mem",
+        "correct"
+    )
+}
+
+fn table_row(row: &EventReport, labelled: bool, wall: Duration, usage: Usage) -> String {
+    // An unlabelled event is shown by what it did, which says more.
+    let mut name = if labelled {
+        row.event.clone()
+    } else {
+        row.detail.clone()
+    };
+    if name.chars().count() > EVENT_WIDTH {
+        name = name.chars().take(EVENT_WIDTH - 1).collect::<String>() + "…";
+    }
+    format!(
+        "{:>3} {:<EVENT_WIDTH$} {:>9} {:>12} {:>10} {:>12} {:>9.1} {:>8} {:>8} {:>9} {:>8}",
+        row.index,
+        name,
+        format!("{:.3} s", row.at_ms / 1000.0),
+        row.agreed_after_ms
+            .map_or("—".to_owned(), |a| format!("{:.3} s", a / 1000.0)),
+        row.packets,
+        row.bytes,
+        row.amplification,
+        format!("{:.2} s", wall.as_secs_f64()),
+        format!("{:.2} s", usage.cpu.as_secs_f64()),
+        megabytes(usage.peak_bytes),
+        match row.correct {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "next came",
+        }
+    )
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.0} MB", bytes as f64 / 1e6)
+}
+
+pub fn run(args: SimArgs) -> Result<ExitCode, String> {
+    let mut scenario = match &args.scenario {
+        Some(path) => Scenario::load(path).map_err(|e| e.to_string())?,
+        None => from_flags(&args),
+    };
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    if let Some(path) = &args.chart {
+        // Find out now, not after a long run, that the chart cannot be written.
+        std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     let json = args.json;
-    if !json {
-        println!(
-            "{n} peers, {} links ({:?}), seed {}, duplicate {}, drop {}",
-            links.len(),
-            args.shape,
-            args.seed,
+    let labelled: Vec<bool> = scenario.events.iter().map(|s| s.label.is_some()).collect();
+    let title = match &args.scenario {
+        Some(path) => format!(
+            "{}: {} peers ({}), seed {}",
+            path.display(),
+            scenario.peers,
+            shape_name(scenario.topology.shape),
+            scenario.seed
+        ),
+        None => format!(
+            "{} peers ({}), seed {}, duplicate {}, drop {}",
+            scenario.peers,
+            shape_name(scenario.topology.shape),
+            scenario.seed,
             args.duplicate,
             args.drop
-        );
-        println!(
-            "{:<28} {:>12} {:>10} {:>12} {:>10} {:>9}",
-            "phase", "agreed after", "packets", "bytes", "wall", "correct"
-        );
-    }
-    let mut all_ok = true;
-    let mut phase = |net: &mut Network, name: &str, act: &mut dyn FnMut(&mut Network)| {
-        let start = net.now();
-        let before = net.stats();
-        let wall = Instant::now();
-        act(net);
-        let quiet = net.run_until_quiet(u64::MAX);
-        let after = net.stats();
-        let agreed = after.last_delivery.saturating_sub(start);
-        let verdict = net.check_converged();
-        let ok = quiet && verdict.is_ok();
-        all_ok &= ok;
-        let packets = after.delivered - before.delivered;
-        if json {
-            let line = serde_json::json!({
-                "phase": name,
-                "peers": n,
-                "links": links.len(),
-                "agreed_after_s": agreed.as_secs_f64(),
-                "packets": packets,
-                "bytes": after.delivered_bytes - before.delivered_bytes,
-                "amplification": packets as f64 / (n.saturating_sub(1).max(1)) as f64,
-                "wall_s": wall.elapsed().as_secs_f64(),
-                "correct": ok,
-            });
-            println!("{line}");
-        } else {
-            println!(
-                "{:<28} {:>12} {:>10} {:>12} {:>10} {:>9}",
-                name,
-                format!("{:.3} s", agreed.as_secs_f64()),
-                packets,
-                after.delivered_bytes - before.delivered_bytes,
-                format!("{:.2} s", wall.elapsed().as_secs_f64()),
-                if ok { "yes" } else { "NO" }
-            );
-        }
-        if let Err(problems) = verdict {
-            for line in problems.lines().take(10) {
-                eprintln!("    {line}");
-            }
-        }
+        ),
     };
-    phase(&mut net, "all join at once", &mut |net| {
-        for i in 0..n {
-            net.start(sim_id(i), data(i, 0), false);
+    if !json {
+        out(&title);
+        out(&header());
+    }
+    let mut bar = Bar::new(
+        scenario.events.len(),
+        !json && std::io::stderr().is_terminal(),
+    );
+    let started = Instant::now();
+    let at_start = usage();
+    let mut last_wall = started;
+    let mut last_usage = at_start;
+    let mut problems_shown = 0;
+    let report: Report = scenario::run_with(&scenario, |progress| match progress {
+        Progress::Running { event, now, .. } => bar.update(event, now),
+        Progress::Done(row) => {
+            let now = usage();
+            let wall = last_wall.elapsed();
+            let cpu = now.cpu.saturating_sub(last_usage.cpu);
+            last_wall = Instant::now();
+            last_usage = now;
+            let this = Usage {
+                cpu,
+                peak_bytes: now.peak_bytes,
+            };
+            if json {
+                let mut line = serde_json::to_value(row).unwrap_or_default();
+                line["wall_s"] = wall.as_secs_f64().into();
+                line["cpu_s"] = cpu.as_secs_f64().into();
+                line["peak_memory_bytes"] = now.peak_bytes.into();
+                bar.println(&line.to_string());
+            } else {
+                let labelled = labelled.get(row.index - 1).copied().unwrap_or(false);
+                bar.println(&table_row(row, labelled, wall, this));
+                if problems_shown < 20 {
+                    for problem in &row.problems {
+                        bar.bar.suspend(|| eprintln!("    {problem}"));
+                        problems_shown += 1;
+                    }
+                }
+            }
+            bar.update(row.index + 1, Duration::from_secs_f64(row.at_ms / 1000.0));
         }
-        for &(a, b) in &links {
-            net.connect(sim_id(a), sim_id(b));
+    })
+    .map_err(|e| e.to_string())?;
+    bar.bar.finish_and_clear();
+    let end = usage();
+    let wall = started.elapsed();
+    let cpu = end.cpu.saturating_sub(at_start.cpu);
+    let ok = report.all_correct();
+    if json {
+        let summary = serde_json::json!({
+            "summary": true,
+            "events": report.rows.len(),
+            "peers": report.rows.last().map_or(0, |r| r.peers),
+            "simulated_s": report.end_ms / 1000.0,
+            "packets": report.rows.iter().map(|r| r.packets).sum::<u64>(),
+            "bytes": report.rows.iter().map(|r| r.bytes).sum::<u64>(),
+            "wall_s": wall.as_secs_f64(),
+            "cpu_s": cpu.as_secs_f64(),
+            "peak_memory_bytes": end.peak_bytes,
+            "correct": ok,
+        });
+        out(&summary.to_string());
+    } else {
+        out(&format!(
+            "whole run: {:.3} s simulated; {:.2} s wall, {:.2} s CPU (user + sys), {} peak memory; {}",
+            report.end_ms / 1000.0,
+            wall.as_secs_f64(),
+            cpu.as_secs_f64(),
+            megabytes(end.peak_bytes),
+            if ok {
+                "every view right"
+            } else {
+                "SOME VIEWS WRONG"
+            }
+        ));
+    }
+    if let Some(path) = &args.chart {
+        chart::draw(path, &title, &report)?;
+        if !json {
+            out(&format!("chart: {}", path.display()));
         }
-    });
-    let victim_index = rng.random_range(0..n);
-    let victim = sim_id(victim_index);
-    let neighbours = net.neighbours(&victim);
-    phase(&mut net, "one peer crashes", &mut |net| net.crash(victim));
-    phase(&mut net, "it restarts", &mut |net| {
-        net.start(victim, data(victim_index, 1), false);
-        for other in &neighbours {
-            net.connect(victim, *other);
-        }
-    });
-    Ok(if all_ok {
+    }
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+mod chart {
+    //! Agreement over simulated time, as SVG.
+
+    use super::*;
+    use plotters::prelude::*;
+
+    /// Most points drawn; longer series are thinned evenly.
+    const MAX_POINTS: usize = 4_000;
+
+    pub fn draw(path: &Path, title: &str, report: &Report) -> Result<(), String> {
+        let svg = render(title, report).map_err(|e| format!("cannot draw the chart: {e}"))?;
+        std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    fn render(title: &str, report: &Report) -> Result<String, Box<dyn std::error::Error>> {
+        let mut points: Vec<(f64, f64)> = Vec::new();
+        for row in &report.rows {
+            let at = row.at_ms / 1000.0;
+            // Agreement holds where it was until the event; then it drops at once.
+            if let Some(&(_, before)) = points.last() {
+                points.push((at, before));
+            }
+            for s in &row.agreement {
+                points.push((at + s.t_ms / 1000.0, s.agreement * 100.0));
+            }
+        }
+        if points.len() > MAX_POINTS {
+            let keep = points.len().div_ceil(MAX_POINTS);
+            let last = points.len() - 1;
+            points = points
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % keep == 0 || *i == last)
+                .map(|(_, p)| p)
+                .collect();
+        }
+        let end = points
+            .iter()
+            .map(|p| p.0)
+            .fold(report.end_ms / 1000.0, f64::max)
+            .max(0.001);
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (960, 440)).into_drawing_area();
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 18))
+                .margin(14)
+                .x_label_area_size(40)
+                .y_label_area_size(56)
+                .build_cartesian_2d(0f64..end * 1.02, 0f64..112f64)?;
+            chart
+                .configure_mesh()
+                .x_desc("simulated time (s)")
+                .y_desc("peers whose online list is right (%)")
+                .y_labels(6)
+                .disable_x_mesh()
+                .draw()?;
+            let marker = RGBColor(170, 170, 170);
+            let labels = report.rows.len() <= 16;
+            for (k, row) in report.rows.iter().enumerate() {
+                let at = row.at_ms / 1000.0;
+                chart.draw_series(LineSeries::new([(at, 0.0), (at, 100.0)], marker))?;
+                if labels {
+                    // Three heights in turn, so neighbouring labels do not overlap.
+                    let y = 110.0 - 3.5 * (k % 3) as f64;
+                    chart.draw_series(std::iter::once(Text::new(
+                        row.event.clone(),
+                        (at, y),
+                        ("sans-serif", 12).into_font().color(&RGBColor(80, 80, 80)),
+                    )))?;
+                }
+            }
+            chart.draw_series(LineSeries::new(points, BLUE.stroke_width(2)))?;
+            root.present()?;
+        }
+        Ok(svg)
+    }
 }

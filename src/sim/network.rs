@@ -10,15 +10,93 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::proto::{Config, Destination, Event, Output, PeerId, Presence, Raw};
 
+/// How long a packet takes on a link: a distribution each packet's one-way
+/// latency is drawn from, so packets overtake each other, on one link as
+/// across links. Every draw is clamped to between 0 and [`Latency::CAP`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Latency {
+    /// Uniform between `min` and `max` (drawn in whole microseconds).
+    Uniform {
+        /// Least latency.
+        min: Duration,
+        /// Greatest latency.
+        max: Duration,
+    },
+    /// Normal around `mean`; draws below zero become zero.
+    Normal {
+        /// Mean latency.
+        mean: Duration,
+        /// Standard deviation.
+        std_dev: Duration,
+    },
+    /// Log-normal: mostly near `median`, with a long tail of slow packets
+    /// (`sigma` 1 makes one packet in twenty over five times the median).
+    LogNormal {
+        /// Median latency.
+        median: Duration,
+        /// Standard deviation of the latency's logarithm.
+        sigma: f64,
+    },
+}
+
+impl Latency {
+    /// Longest latency any draw can give, so a long tail stays finite.
+    pub const CAP: Duration = Duration::from_secs(60);
+
+    /// Every packet takes exactly `latency`.
+    pub fn fixed(latency: Duration) -> Self {
+        Latency::Uniform {
+            min: latency,
+            max: latency,
+        }
+    }
+
+    /// One draw from the distribution.
+    pub fn sample(&self, rng: &mut ChaCha8Rng) -> Duration {
+        match *self {
+            // Drawn as before distributions existed, so seeded runs replay.
+            Latency::Uniform { min, max } => {
+                let (lo, hi) = (min, max.max(min));
+                let span = (hi - lo).as_micros() as u64;
+                (lo + Duration::from_micros(rng.random_range(0..=span))).min(Self::CAP)
+            }
+            Latency::Normal { mean, std_dev } => {
+                Self::seconds(mean.as_secs_f64() + std_dev.as_secs_f64() * standard_normal(rng))
+            }
+            Latency::LogNormal { median, sigma } => {
+                Self::seconds(median.as_secs_f64() * (sigma * standard_normal(rng)).exp())
+            }
+        }
+    }
+
+    fn seconds(s: f64) -> Duration {
+        if s.is_nan() || s <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(s.min(Self::CAP.as_secs_f64()))
+        }
+    }
+}
+
+/// A standard normal draw (Box–Muller), from two uniform draws.
+fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    // 1 - u lies in (0, 1], so its logarithm is finite.
+    let u1 = 1.0 - rng.random::<f64>();
+    let u2 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
 /// How packets travel: their latency, and what can go wrong with them
 /// (probabilities per packet).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Faults {
-    /// Least one-way latency of a packet.
-    pub min_latency: Duration,
-    /// Greatest one-way latency; each packet draws uniformly in between, so
-    /// packets overtake each other, on one link as across links.
-    pub max_latency: Duration,
+    /// Each packet's one-way latency.
+    pub latency: Latency,
+    /// When set, each pair of peers draws a base latency from this the first
+    /// time they connect and keeps it for every later connection (a slow
+    /// path stays slow, across redials and restarts); every packet between
+    /// them takes that plus its own draw from `latency`.
+    pub link_latency: Option<Latency>,
     /// Chance that a delivered packet stays in flight to be delivered again.
     pub duplicate: f64,
     /// Chance that a packet is lost; the link it was on then dies (both sides
@@ -28,11 +106,15 @@ pub struct Faults {
 }
 
 impl Default for Faults {
-    /// 1 to 50 ms of latency, no duplication, no loss.
+    /// 1 to 50 ms of latency, uniform, the same for every link; no
+    /// duplication, no loss.
     fn default() -> Self {
         Faults {
-            min_latency: Duration::from_millis(1),
-            max_latency: Duration::from_millis(50),
+            latency: Latency::Uniform {
+                min: Duration::from_millis(1),
+                max: Duration::from_millis(50),
+            },
+            link_latency: None,
             duplicate: 0.0,
             drop: 0.0,
         }
@@ -128,6 +210,11 @@ pub struct Network {
     record_events: bool,
     announce_window: Duration,
     stats: Stats,
+    /// Each pair's base latency under `Faults::link_latency`, drawn once.
+    link_base: HashMap<(Slot, Slot), Duration, FixedState>,
+    /// Links cut by [`Network::partition`], for [`Network::heal`], in the
+    /// order they were cut.
+    severed: Vec<(Slot, Slot)>,
 }
 
 /// The id of simulated peer `i`.
@@ -154,6 +241,8 @@ impl Network {
             record_events: true,
             announce_window: Duration::ZERO,
             stats: Stats::default(),
+            link_base: HashMap::default(),
+            severed: Vec::new(),
         }
     }
 
@@ -249,6 +338,12 @@ impl Network {
         if x == y || self.links.contains_key(&key) {
             return;
         }
+        if let Some(spread) = self.faults.link_latency {
+            if !self.link_base.contains_key(&key) {
+                let base = spread.sample(&mut self.rng);
+                self.link_base.insert(key, base);
+            }
+        }
         self.next_generation += 1;
         self.links.insert(key, self.next_generation);
         for (p, q) in [(x, y), (y, x)] {
@@ -278,11 +373,99 @@ impl Network {
         for other in self.peers[slot as usize].neighbours.clone() {
             self.unlink(slot, other);
         }
+        self.stop(slot);
+    }
+
+    fn stop(&mut self, slot: Slot) {
         let peer = &mut self.peers[slot as usize];
         peer.engine = None;
         peer.latest_data = None;
         peer.timer = None;
+        let id = peer.id;
         self.live.remove(&id);
+    }
+
+    /// Stops a peer cleanly: it says goodbye on each link before closing it,
+    /// so its neighbours announce its departure at once, without the grace
+    /// a silent loss gets.
+    pub fn leave(&mut self, id: PeerId) {
+        let Some(slot) = self.live_slot(&id) else {
+            return;
+        };
+        let now = self.now;
+        for other in std::mem::take(&mut self.peers[slot as usize].neighbours) {
+            self.links.remove(&(slot.min(other), slot.max(other)));
+            self.peers[other as usize].neighbours.retain(|n| *n != slot);
+            self.with_node(other, |n| n.peer_left(now, id));
+        }
+        self.stop(slot);
+    }
+
+    /// Cuts every live link between peers that `group` puts in different
+    /// groups (as a network split would), remembering them for
+    /// [`Network::heal`]. Returns how many links were cut.
+    pub fn partition(&mut self, group: impl Fn(&PeerId) -> usize) -> usize {
+        let mut cut: Vec<(Slot, Slot)> = self
+            .links
+            .keys()
+            .copied()
+            .filter(|&(a, b)| {
+                group(&self.peers[a as usize].id) != group(&self.peers[b as usize].id)
+            })
+            .collect();
+        // The map's order is its hasher's; cutting in slot order keeps runs
+        // replayable.
+        cut.sort_unstable();
+        for &(a, b) in &cut {
+            self.unlink(a, b);
+        }
+        self.severed.extend(cut.iter().copied());
+        cut.len()
+    }
+
+    /// Reopens the links cut by [`Network::partition`] whose two ends are
+    /// still live. Returns how many were reopened.
+    pub fn heal(&mut self) -> usize {
+        let mut reopened = 0;
+        for (a, b) in std::mem::take(&mut self.severed) {
+            let (a, b) = (self.peers[a as usize].id, self.peers[b as usize].id);
+            if self.is_live(&a) && self.is_live(&b) {
+                self.connect(a, b);
+                reopened += 1;
+            }
+        }
+        reopened
+    }
+
+    /// Whether `id` is running.
+    pub fn is_live(&self, id: &PeerId) -> bool {
+        self.live_slot(id).is_some()
+    }
+
+    /// How many peers are running.
+    pub fn live_count(&self) -> usize {
+        self.live.len()
+    }
+
+    /// How many links are open.
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Whether nothing is left to happen: no packet in flight, no timer due.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Packets sent and not yet delivered or lost.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// The data `id` set last, which every peer in its component must end
+    /// up seeing; `None` once it stopped.
+    pub fn latest_data(&self, id: &PeerId) -> Option<&Bytes> {
+        self.peer(id)?.latest_data.as_ref()
     }
 
     /// A live peer changes its data.
@@ -365,25 +548,39 @@ impl Network {
     /// it knows the latest data of every peer in it. Returns what is wrong.
     pub fn check_converged(&self) -> Result<(), String> {
         let mut problems = Vec::new();
+        // Each component is walked once, not once per member.
+        let mut component_of: HashMap<PeerId, usize, FixedState> = HashMap::default();
+        let mut components: Vec<BTreeSet<PeerId>> = Vec::new();
         for id in &self.live {
             let Some(engine) = self.node(id) else {
                 continue;
             };
-            let component = self.component(*id);
+            let index = match component_of.get(id) {
+                Some(&index) => index,
+                None => {
+                    let members = self.component(*id);
+                    for m in &members {
+                        component_of.insert(*m, components.len());
+                    }
+                    components.push(members);
+                    components.len() - 1
+                }
+            };
+            let component = &components[index];
             if engine.online_count() != component.len()
                 || !component.iter().all(|p| engine.is_online(p))
             {
                 let online: BTreeSet<PeerId> = engine.online().into_iter().collect();
                 let missing: Vec<String> =
                     component.difference(&online).map(|p| p.short()).collect();
-                let extra: Vec<String> = online.difference(&component).map(|p| p.short()).collect();
+                let extra: Vec<String> = online.difference(component).map(|p| p.short()).collect();
                 problems.push(format!(
                     "{}: online list wrong, missing {missing:?}, extra {extra:?}",
                     id.short()
                 ));
                 continue;
             }
-            for peer in &component {
+            for peer in component {
                 let seen = engine.peer_data(peer);
                 let latest = self.peer(peer).and_then(|p| p.latest_data.as_ref());
                 if seen != latest {
@@ -483,13 +680,12 @@ impl Network {
         what.map(|w| (at, w))
     }
 
-    fn latency(&mut self) -> Duration {
-        let (lo, hi) = (
-            self.faults.min_latency,
-            self.faults.max_latency.max(self.faults.min_latency),
-        );
-        let span = (hi - lo).as_micros() as u64;
-        lo + Duration::from_micros(self.rng.random_range(0..=span))
+    fn latency(&mut self, link: &(Slot, Slot)) -> Duration {
+        let own = self.faults.latency.sample(&mut self.rng);
+        match self.link_base.get(link) {
+            Some(base) => own + *base,
+            None => own,
+        }
     }
 
     fn deliver(&mut self, packet: InFlight) {
@@ -556,7 +752,8 @@ impl Network {
             if is_except != only {
                 continue;
             }
-            let Some(&generation) = self.links.get(&(from.min(target), from.max(target))) else {
+            let link = (from.min(target), from.max(target));
+            let Some(&generation) = self.links.get(&link) else {
                 continue;
             };
             let copies =
@@ -566,7 +763,7 @@ impl Network {
                     1
                 };
             for _ in 0..copies {
-                let at = self.now + self.latency();
+                let at = self.now + self.latency(&link);
                 let packet = InFlight {
                     from,
                     to: target,
