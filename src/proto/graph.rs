@@ -2,13 +2,17 @@
 //! connected to whom, and which nodes a path from us reaches (who is online).
 //!
 //! Two choices fix the original's defects here. Nodes that no path reaches
-//! are *kept* (and only collected after a grace period), because over a
+//! are *kept* (and only forgotten after a grace period), because over a
 //! gossip network the edge that will reach a node often arrives after the
 //! node's own news; the original dropped such nodes at once and so lost
 //! peers for good when messages crossed. And reachability is maintained
 //! incrementally: adding an edge from a reached node walks only what it newly
 //! reaches, and only removing an edge that leaves a reached node costs one
 //! full traversal, O(N + E), instead of one path search per node.
+//!
+//! Ids are interned: each node has a slot in a vector and edges are 4-byte
+//! slot numbers, so a traversal indexes arrays instead of hashing 32-byte
+//! keys, and an edge costs 4 bytes instead of 32 in every view.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,12 +21,26 @@ use foldhash::fast::RandomState;
 
 use super::PeerId;
 
+/// A node's place in the graph's vector.
+type Slot = u32;
+
+/// The root is always the first slot.
+const ROOT: Slot = 0;
+
 /// One node: its outgoing edges, whether we reach it, and what the layer above
 /// keeps about it.
 #[derive(Debug)]
 pub struct Node<N> {
-    out: Vec<PeerId>,
+    id: PeerId,
+    /// Slots of the targets, sorted by slot, without duplicates or self loops.
+    out: Vec<Slot>,
+    /// How many nodes list this one: a slot is only reused once nothing
+    /// points at it.
+    in_degree: u32,
     reachable: bool,
+    /// Forgotten (edges and payload dropped) but still listed by a node we
+    /// keep, so its slot stays until that edge goes.
+    forgotten: bool,
     /// When the node was last found unreachable (or created unreachable).
     unreachable_since: Duration,
     /// Full-traversal generation that last reached this node.
@@ -32,23 +50,23 @@ pub struct Node<N> {
 }
 
 impl<N> Node<N> {
-    /// The node's outgoing edges, sorted, without duplicates or self loops.
-    pub fn out(&self) -> &[PeerId] {
-        &self.out
-    }
-
     /// Whether a path from the root reaches this node.
     pub fn is_reachable(&self) -> bool {
         self.reachable
+    }
+
+    /// Whether the node lists any edge.
+    pub fn has_edges(&self) -> bool {
+        !self.out.is_empty()
     }
 }
 
 /// What a change of one node's edge list added and removed.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct EdgeDiff {
-    /// Targets newly listed.
+    /// Targets newly listed, in id order.
     pub added: Vec<PeerId>,
-    /// Targets no longer listed.
+    /// Targets no longer listed, in id order.
     pub removed: Vec<PeerId>,
 }
 
@@ -63,11 +81,13 @@ impl EdgeDiff {
 /// the root kept up to date.
 #[derive(Debug)]
 pub struct Graph<N> {
-    root: PeerId,
-    /// foldhash with a random seed per graph: several times faster than
-    /// SipHash on 32-byte keys, and still seeded, so a peer cannot choose ids
-    /// that collide in every node's table.
-    nodes: HashMap<PeerId, Node<N>, RandomState>,
+    /// Slot by id. foldhash with a random seed per graph: several times
+    /// faster than SipHash on 32-byte keys, and still seeded, so a peer
+    /// cannot choose ids that collide in every node's table.
+    index: HashMap<PeerId, Slot, RandomState>,
+    /// Node by slot; `None` for a free slot.
+    nodes: Vec<Option<Node<N>>>,
+    free: Vec<Slot>,
     reachable_count: usize,
     /// An edge out of a reached node was removed: only a full traversal can
     /// tell what is still reached.
@@ -80,13 +100,14 @@ pub struct Graph<N> {
 impl<N: Default> Graph<N> {
     /// A graph holding only the root.
     pub fn new(root: PeerId, now: Duration) -> Self {
-        let mut nodes = HashMap::with_hasher(RandomState::default());
-        let mut node = Node::new(now);
+        let mut node = Node::new(root, now);
         node.reachable = true;
-        nodes.insert(root, node);
+        let mut index = HashMap::with_hasher(RandomState::default());
+        index.insert(root, ROOT);
         Graph {
-            root,
-            nodes,
+            index,
+            nodes: vec![Some(node)],
+            free: Vec::new(),
             reachable_count: 1,
             needs_traversal: false,
             changed: false,
@@ -96,46 +117,63 @@ impl<N: Default> Graph<N> {
 
     /// The root's id.
     pub fn root(&self) -> PeerId {
-        self.root
+        self.node(ROOT).id
     }
 
     /// The node for `id`, if known.
     pub fn get(&self, id: &PeerId) -> Option<&Node<N>> {
-        self.nodes.get(id)
+        self.index.get(id).map(|&s| self.node(s))
+    }
+
+    /// The targets `id` lists, in id order (none if unknown).
+    pub fn edges(&self, id: &PeerId) -> Vec<PeerId> {
+        let Some(&slot) = self.index.get(id) else {
+            return Vec::new();
+        };
+        let mut list: Vec<PeerId> = self
+            .node(slot)
+            .out
+            .iter()
+            .map(|&t| self.node(t).id)
+            .collect();
+        list.sort_unstable();
+        list
     }
 
     /// The payload for `id`, creating an unreachable node if unknown.
     pub fn payload_mut(&mut self, now: Duration, id: PeerId) -> &mut N {
-        &mut self
-            .nodes
-            .entry(id)
-            .or_insert_with(|| Node::new(now))
-            .payload
+        let slot = self.slot_of(id, now);
+        let node = self.node_mut(slot);
+        node.forgotten = false;
+        &mut node.payload
     }
 
     /// The payload for `id` if the node exists.
     pub fn existing_payload_mut(&mut self, id: &PeerId) -> Option<&mut N> {
-        self.nodes.get_mut(id).map(|n| &mut n.payload)
+        let slot = *self.index.get(id)?;
+        let node = self.node_mut(slot);
+        node.forgotten = false;
+        Some(&mut node.payload)
     }
 
     /// Every node with its id.
     pub fn iter(&self) -> impl Iterator<Item = (&PeerId, &Node<N>)> {
-        self.nodes.iter()
+        self.nodes.iter().flatten().map(|n| (&n.id, n))
     }
 
     /// Number of nodes, reached or not.
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.index.len()
     }
 
     /// Always false: the root is a node.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.index.is_empty()
     }
 
     /// Whether `id` is reached from the root. Exact only after [`Graph::settle`].
     pub fn is_reachable(&self, id: &PeerId) -> bool {
-        self.nodes.get(id).is_some_and(|n| n.reachable)
+        self.get(id).is_some_and(|n| n.reachable)
     }
 
     /// How many nodes are reached, root included. Exact only after [`Graph::settle`].
@@ -145,42 +183,58 @@ impl<N: Default> Graph<N> {
 
     /// How many nodes are kept though no path reaches them.
     pub fn unreachable_count(&self) -> usize {
-        self.nodes.len() - self.reachable_count
+        self.len() - self.reachable_count
     }
 
     /// The reached nodes' ids, in no particular order.
     pub fn reachable(&self) -> impl Iterator<Item = &PeerId> {
         self.nodes
             .iter()
-            .filter(|(_, n)| n.reachable)
-            .map(|(id, _)| id)
+            .flatten()
+            .filter(|n| n.reachable)
+            .map(|n| &n.id)
     }
 
     /// Replaces `from`'s outgoing edges (creating nodes as needed) and says
     /// what changed. Self loops and duplicates in `edges` are dropped.
-    pub fn set_edges(&mut self, now: Duration, from: PeerId, mut edges: Vec<PeerId>) -> EdgeDiff {
-        edges.retain(|e| *e != from);
-        edges.sort_unstable();
-        edges.dedup();
-        let node = self.nodes.entry(from).or_insert_with(|| Node::new(now));
-        let diff = diff_sorted(&node.out, &edges);
-        if diff.is_empty() {
-            return diff;
+    pub fn set_edges(&mut self, now: Duration, from: PeerId, edges: Vec<PeerId>) -> EdgeDiff {
+        let source = self.slot_of(from, now);
+        let mut out: Vec<Slot> = edges
+            .into_iter()
+            .filter(|e| *e != from)
+            .map(|e| self.slot_of(e, now))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        let node = self.node_mut(source);
+        node.forgotten = false;
+        let (added, removed) = diff_sorted(&node.out, &out);
+        if added.is_empty() && removed.is_empty() {
+            return EdgeDiff::default();
         }
-        node.out = edges;
+        node.out = out;
         let from_reached = node.reachable;
-        for target in &diff.added {
-            self.nodes.entry(*target).or_insert_with(|| Node::new(now));
+        for &t in &added {
+            self.node_mut(t).in_degree += 1;
         }
+        let mut diff = EdgeDiff {
+            added: added.iter().map(|&t| self.node(t).id).collect(),
+            removed: removed.iter().map(|&t| self.node(t).id).collect(),
+        };
+        diff.added.sort_unstable();
+        diff.removed.sort_unstable();
         if from_reached {
-            if diff.removed.iter().any(|t| self.is_reachable(t)) {
+            if removed.iter().any(|&t| self.node(t).reachable) {
                 self.needs_traversal = true;
             }
             if !self.needs_traversal {
-                for target in &diff.added {
-                    self.reach_from(*target);
+                for &t in &added {
+                    self.reach_from(t);
                 }
             }
+        }
+        for &t in &removed {
+            self.release(t);
         }
         diff
     }
@@ -195,32 +249,102 @@ impl<N: Default> Graph<N> {
         std::mem::take(&mut self.changed)
     }
 
-    /// Removes nodes that have been unreachable since `before` or earlier and
-    /// returns how many went. Call after [`Graph::settle`].
+    /// Forgets nodes that have been unreachable since `before` or earlier
+    /// (their edges and payload go) and returns how many went. A forgotten
+    /// node that a kept node still lists keeps its slot, empty, until that
+    /// edge goes. Call after [`Graph::settle`].
     pub fn collect_garbage(&mut self, before: Duration) -> usize {
-        let start = self.nodes.len();
-        self.nodes
-            .retain(|_, n| n.reachable || n.unreachable_since > before);
-        start - self.nodes.len()
+        let due: Vec<Slot> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, n)| {
+                let n = n.as_ref()?;
+                let due = !n.reachable && !n.forgotten && n.unreachable_since <= before;
+                due.then_some(slot as Slot)
+            })
+            .collect();
+        for &slot in &due {
+            let node = self.node_mut(slot);
+            node.forgotten = true;
+            node.payload = N::default();
+            for t in std::mem::take(&mut node.out) {
+                self.release(t);
+            }
+        }
+        for &slot in &due {
+            self.free_if_unlisted(slot);
+        }
+        due.len()
+    }
+
+    /// One edge to `slot` fewer; a forgotten node nothing lists goes.
+    fn release(&mut self, slot: Slot) {
+        let node = self.node_mut(slot);
+        node.in_degree -= 1;
+        if node.forgotten {
+            self.free_if_unlisted(slot);
+        }
+    }
+
+    fn free_if_unlisted(&mut self, slot: Slot) {
+        let Some(node) = self.nodes[slot as usize].as_ref() else {
+            return;
+        };
+        if node.in_degree == 0 && node.forgotten && slot != ROOT {
+            let id = node.id;
+            self.index.remove(&id);
+            self.nodes[slot as usize] = None;
+            self.free.push(slot);
+        }
+    }
+
+    /// The slot of `id`, with a new unreachable node if unknown.
+    fn slot_of(&mut self, id: PeerId, now: Duration) -> Slot {
+        if let Some(&slot) = self.index.get(&id) {
+            return slot;
+        }
+        let node = Some(Node::new(id, now));
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.nodes[slot as usize] = node;
+                slot
+            }
+            None => {
+                self.nodes.push(node);
+                // The view is bounded far below this by max_known_peers.
+                Slot::try_from(self.nodes.len() - 1).expect("fewer than 2^32 nodes")
+            }
+        };
+        self.index.insert(id, slot);
+        slot
+    }
+
+    fn node(&self, slot: Slot) -> &Node<N> {
+        self.nodes[slot as usize]
+            .as_ref()
+            .expect("a listed slot holds a node")
+    }
+
+    fn node_mut(&mut self, slot: Slot) -> &mut Node<N> {
+        self.nodes[slot as usize]
+            .as_mut()
+            .expect("a listed slot holds a node")
     }
 
     /// Marks everything newly reachable through `start` (incremental case).
-    fn reach_from(&mut self, start: PeerId) {
+    fn reach_from(&mut self, start: Slot) {
         let mut stack = vec![start];
-        while let Some(id) = stack.pop() {
-            // A target can be missing after garbage collection removed it
-            // while its lister was unreachable too; reached now, it exists again.
-            let node = self
-                .nodes
-                .entry(id)
-                .or_insert_with(|| Node::new(Duration::ZERO));
+        while let Some(slot) = stack.pop() {
+            let node = self.node_mut(slot);
             if node.reachable {
                 continue;
             }
             node.reachable = true;
+            node.forgotten = false;
             self.reachable_count += 1;
             self.changed = true;
-            stack.extend(node.out.iter().copied());
+            stack.extend_from_slice(&self.node(slot).out);
         }
     }
 
@@ -228,50 +352,53 @@ impl<N: Default> Graph<N> {
     fn traverse(&mut self, now: Duration) {
         self.generation += 1;
         let generation = self.generation;
-        let mut stack = vec![self.root];
-        if let Some(root) = self.nodes.get_mut(&self.root) {
-            root.mark = generation;
-        }
-        while let Some(id) = stack.pop() {
-            // Taken out and put back so that targets can be marked while the
-            // list is read, without cloning it.
-            let out = match self.nodes.get_mut(&id) {
-                Some(node) => std::mem::take(&mut node.out),
-                None => continue,
-            };
-            for target in &out {
-                // Missing only after garbage collection; see `reach_from`.
-                let t = self.nodes.entry(*target).or_insert_with(|| Node::new(now));
-                if t.mark != generation {
-                    t.mark = generation;
-                    stack.push(*target);
+        self.node_mut(ROOT).mark = generation;
+        let mut stack = vec![ROOT];
+        while let Some(slot) = stack.pop() {
+            // Targets go on the stack, then those already marked come off
+            // again: each node is pushed once, and no list is cloned.
+            let start = stack.len();
+            stack.extend_from_slice(&self.node(slot).out);
+            let mut keep = start;
+            for i in start..stack.len() {
+                let t = stack[i];
+                let target = self.node_mut(t);
+                if target.mark != generation {
+                    target.mark = generation;
+                    stack[keep] = t;
+                    keep += 1;
                 }
             }
-            if let Some(node) = self.nodes.get_mut(&id) {
-                node.out = out;
-            }
+            stack.truncate(keep);
         }
         let mut count = 0;
-        for node in self.nodes.values_mut() {
+        let mut changed = false;
+        for node in self.nodes.iter_mut().flatten() {
             let reached = node.mark == generation;
             if reached != node.reachable {
-                self.changed = true;
+                changed = true;
                 node.reachable = reached;
-                if !reached {
+                if reached {
+                    node.forgotten = false;
+                } else {
                     node.unreachable_since = now;
                 }
             }
             count += usize::from(reached);
         }
+        self.changed |= changed;
         self.reachable_count = count;
     }
 }
 
 impl<N: Default> Node<N> {
-    fn new(now: Duration) -> Self {
+    fn new(id: PeerId, now: Duration) -> Self {
         Node {
+            id,
             out: Vec::new(),
+            in_degree: 0,
             reachable: false,
+            forgotten: false,
             unreachable_since: now,
             mark: 0,
             payload: N::default(),
@@ -280,8 +407,8 @@ impl<N: Default> Node<N> {
 }
 
 /// Added and removed elements between two sorted, deduplicated lists.
-fn diff_sorted(old: &[PeerId], new: &[PeerId]) -> EdgeDiff {
-    let mut diff = EdgeDiff::default();
+fn diff_sorted(old: &[Slot], new: &[Slot]) -> (Vec<Slot>, Vec<Slot>) {
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
         match (old.get(i), new.get(j)) {
@@ -290,25 +417,25 @@ fn diff_sorted(old: &[PeerId], new: &[PeerId]) -> EdgeDiff {
                 j += 1;
             }
             (Some(a), Some(b)) if a < b => {
-                diff.removed.push(*a);
+                removed.push(*a);
                 i += 1;
             }
             (Some(_), Some(b)) => {
-                diff.added.push(*b);
+                added.push(*b);
                 j += 1;
             }
             (Some(a), None) => {
-                diff.removed.push(*a);
+                removed.push(*a);
                 i += 1;
             }
             (None, Some(b)) => {
-                diff.added.push(*b);
+                added.push(*b);
                 j += 1;
             }
             (None, None) => break,
         }
     }
-    diff
+    (added, removed)
 }
 
 #[cfg(test)]
@@ -374,7 +501,7 @@ mod tests {
         let t = Duration::ZERO;
         let diff = g.set_edges(t, id(1), vec![id(3), id(1), id(2), id(3)]);
         assert_eq!(diff.added, vec![id(2), id(3)]);
-        assert_eq!(g.get(&id(1)).unwrap().out(), &[id(2), id(3)]);
+        assert_eq!(g.edges(&id(1)), vec![id(2), id(3)]);
         let diff = g.set_edges(t, id(1), vec![id(4), id(2)]);
         assert_eq!(
             diff,
@@ -400,16 +527,44 @@ mod tests {
     }
 
     #[test]
-    fn a_collected_target_comes_back_when_its_lister_is_reached() {
+    fn a_forgotten_target_comes_back_when_its_lister_is_reached() {
         let mut g = graph();
         g.set_edges(Duration::ZERO, id(1), vec![id(2)]);
         g.settle(Duration::ZERO);
         // Forget 2 but keep 1 (pretend 1 was refreshed later).
-        g.nodes.get_mut(&id(1)).unwrap().unreachable_since = Duration::from_secs(100);
+        let one = g.index[&id(1)];
+        g.node_mut(one).unreachable_since = Duration::from_secs(100);
         assert_eq!(g.collect_garbage(Duration::from_secs(50)), 1);
+        // 1 still lists 2: its slot stays, empty, and is not forgotten twice.
+        assert_eq!(g.len(), 3);
+        assert_eq!(g.collect_garbage(Duration::from_secs(50)), 0);
         g.set_edges(Duration::from_secs(101), id(0), vec![id(1)]);
         g.settle(Duration::from_secs(101));
         assert!(g.is_reachable(&id(2)));
+    }
+
+    #[test]
+    fn slots_are_reused_only_once_nothing_lists_them() {
+        let mut g = graph();
+        let t = Duration::ZERO;
+        // An unreachable cycle 1 <-> 2, and 3 -> 1 kept longer.
+        g.set_edges(t, id(1), vec![id(2)]);
+        g.set_edges(t, id(2), vec![id(1)]);
+        g.set_edges(t, id(3), vec![id(1)]);
+        g.settle(t);
+        let three = g.index[&id(3)];
+        g.node_mut(three).unreachable_since = Duration::from_secs(100);
+        assert_eq!(g.collect_garbage(Duration::from_secs(50)), 2);
+        // 2 was listed only by 1, which is forgotten: gone. 1 is listed by 3.
+        assert!(g.get(&id(2)).is_none());
+        assert!(g.get(&id(1)).is_some());
+        // A new node takes 2's slot; 3's edge still means 1.
+        g.set_edges(t, id(0), vec![id(7)]);
+        assert_eq!(g.edges(&id(3)), vec![id(1)]);
+        assert_eq!(g.collect_garbage(Duration::from_secs(200)), 1);
+        assert_eq!(g.len(), 2, "the root and 7 are left");
+        g.settle(t);
+        assert_eq!(reached(&g), BTreeSet::from([id(0), id(7)]));
     }
 
     /// Reference: breadth-first search from scratch over the same edges.
@@ -442,6 +597,40 @@ mod tests {
                 g.settle(t);
                 prop_assert_eq!(reached(&g), reference(&edges));
                 prop_assert_eq!(g.reachable_count(), reference(&edges).len());
+            }
+        }
+
+        /// Forgetting unreachable nodes between changes (and so reusing
+        /// their slots) never changes what the edges mean: the graph agrees
+        /// with a model where forgetting drops the unreachable nodes' lists.
+        #[test]
+        fn forgetting_and_slot_reuse_keep_every_edge_meaning_the_same(
+            ops in prop::collection::vec(
+                (0u8..12, prop::collection::vec(0u8..12, 0..4), any::<bool>()),
+                1..60,
+            )
+        ) {
+            let mut g = graph();
+            let mut edges: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
+            for (step, (from, to, forget)) in ops.into_iter().enumerate() {
+                let t = Duration::from_millis(step as u64);
+                g.set_edges(t, id(from), to.iter().map(|n| id(*n)).collect());
+                let mut list: Vec<u8> = to.into_iter().filter(|n| *n != from).collect();
+                list.sort_unstable();
+                list.dedup();
+                edges.insert(from, list);
+                g.settle(t);
+                if forget {
+                    g.collect_garbage(t);
+                    let reached = reference(&edges);
+                    edges.retain(|n, _| reached.contains(&id(*n)));
+                }
+                prop_assert_eq!(reached(&g), reference(&edges));
+                for (n, list) in &edges {
+                    let want: Vec<PeerId> = list.iter().map(|m| id(*m)).collect();
+                    prop_assert_eq!(g.edges(&id(*n)), want);
+                }
+                prop_assert!(g.len() <= 12);
             }
         }
     }

@@ -308,9 +308,11 @@ impl<C: DataCodec> Presence<C> {
         self.graph.get(id)?.payload.value.as_ref()
     }
 
-    /// The peers `id` says it is connected to (for us: our direct peers).
-    pub fn peer_edges(&self, id: &PeerId) -> Option<&[PeerId]> {
-        self.graph.get(id).map(|n| n.out())
+    /// The peers `id` says it is connected to, in id order (for us: our
+    /// direct peers); `None` if we know nothing of `id`.
+    pub fn peer_edges(&self, id: &PeerId) -> Option<Vec<PeerId>> {
+        self.graph.get(id)?;
+        Some(self.graph.edges(id))
     }
 
     /// Peers we hold a connection to, or lost less than the grace ago.
@@ -719,6 +721,7 @@ impl<C: DataCodec> Presence<C> {
             return;
         };
         let own = &node.payload;
+        let own_edges = self.graph.edges(&self.id);
         let stale = |theirs: Stamp, ours: Option<Stamp>, same: bool| {
             Some(theirs) > ours || (Some(theirs) == ours && !same)
         };
@@ -726,7 +729,7 @@ impl<C: DataCodec> Presence<C> {
         if let Some((stamp, mut list)) = edges {
             list.sort_unstable();
             list.dedup();
-            if stale(stamp, own.edges_stamp, list == node.out()) {
+            if stale(stamp, own.edges_stamp, list == own_edges) {
                 highest = highest.max(Some(stamp.incarnation));
             }
         }
@@ -791,10 +794,7 @@ impl<C: DataCodec> Presence<C> {
     }
 
     fn edges_of(&self, id: &PeerId) -> Vec<PeerId> {
-        self.graph
-            .get(id)
-            .map(|n| n.out().to_vec())
-            .unwrap_or_default()
+        self.graph.edges(id)
     }
 
     /// What a view says of one node; nothing for nodes we only know as the
@@ -802,7 +802,7 @@ impl<C: DataCodec> Presence<C> {
     fn entry_of(&self, id: PeerId) -> Option<(PeerId, StateEntry)> {
         let node = self.graph.get(&id)?;
         let r = &node.payload;
-        if node.out().is_empty()
+        if !node.has_edges()
             && r.data.is_none()
             && r.edges_stamp.is_none()
             && r.data_stamp.is_none()
@@ -812,7 +812,7 @@ impl<C: DataCodec> Presence<C> {
         Some((
             id,
             StateEntry {
-                connected_to: node.out().to_vec(),
+                connected_to: self.graph.edges(&id),
                 data: r.data.clone(),
                 edges_stamp: r.edges_stamp,
                 data_stamp: r.data_stamp,
