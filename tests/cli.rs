@@ -58,10 +58,13 @@ fn bad_input_gets_a_one_line_error_and_status_2() {
         let (code, stdout, stderr) = run(args);
         assert_eq!(code, 2, "{args:?}");
         assert!(stdout.is_empty(), "{args:?}");
-        assert!(!stderr.trim().is_empty(), "{args:?}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("hyper-presence: "), "{args:?}: {stderr}");
     }
-    let (_, _, stderr) = run(&["decode", "0a05"]);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    // Asking for help is no error.
+    let (code, stdout, _) = run(&["sim", "--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("--scenario"));
 }
 
 #[test]
