@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use hyper_presence::sim::scenario::{
-    self, Action, EventReport, FaultSpec, Progress, Report, Scenario, Shape as LayoutShape, Step,
-    Topology,
+    self, Action, EventReport, FaultSpec, Progress, Report, Scenario, Shape, Step, Topology,
 };
 
 /// Arguments of `sim`.
@@ -51,40 +50,8 @@ pub struct SimArgs {
     json: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Shape {
-    /// A random connected graph with about 3 links per peer.
-    Random,
-    /// A line.
-    Line,
-    /// A ring.
-    Ring,
-    /// Everyone linked to one hub.
-    Star,
-    /// Random, every peer with exactly --degree links.
-    Regular,
-    /// Watts–Strogatz: a ring lattice of --degree nearest neighbours, 10% rewired.
-    SmallWorld,
-    /// Barabási–Albert: each peer links to --degree earlier peers, preferring hubs.
-    ScaleFree,
-}
-
-impl From<Shape> for LayoutShape {
-    fn from(shape: Shape) -> Self {
-        match shape {
-            Shape::Random => LayoutShape::Random,
-            Shape::Line => LayoutShape::Line,
-            Shape::Ring => LayoutShape::Ring,
-            Shape::Star => LayoutShape::Star,
-            Shape::Regular => LayoutShape::Regular,
-            Shape::SmallWorld => LayoutShape::SmallWorld,
-            Shape::ScaleFree => LayoutShape::ScaleFree,
-        }
-    }
-}
-
 /// The shape as scenario files and --shape spell it.
-fn shape_name(shape: LayoutShape) -> String {
+fn shape_name(shape: Shape) -> String {
     serde_json::to_value(shape)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -106,7 +73,7 @@ fn from_flags(args: &SimArgs) -> Scenario {
         peers: args.peers as usize,
         seed: args.seed.unwrap_or(1),
         topology: Topology {
-            shape: args.shape.into(),
+            shape: args.shape,
             degree: args.degree as usize,
         },
         faults: FaultSpec {

@@ -5,8 +5,10 @@
 //! may be duplicated, and may be lost (a loss kills the link, as a lost TCP
 //! segment would, and the link is redialled). Peers join, leave cleanly,
 //! crash and restart; the network splits and heals. [`scenario`] runs all
-//! of that from a file, event by event. Same seed, same run.
+//! of that from a file, event by event. Same seed, same run. [`interop`]
+//! runs a scenario through the JavaScript original beside ours.
 
+pub mod interop;
 mod network;
 pub mod scenario;
 pub mod topology;

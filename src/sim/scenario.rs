@@ -111,23 +111,33 @@ impl Default for Topology {
 }
 
 /// Kinds of graph the starting peers can be linked in (see [`topology`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Also the values of `hyper-presence sim --shape`: clap's names for the
+/// variants are the same kebab-case ones serde uses in scenario files, and
+/// a `help` gives the line `--help` shows where it is worded for the
+/// command line (flags rather than fields); elsewhere the doc line serves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Shape {
     /// A random spanning tree plus about N/2 more random links.
     #[default]
+    #[value(help = "A random connected graph with about 3 links per peer")]
     Random,
     /// A line.
     Line,
     /// A ring.
     Ring,
     /// Everyone linked to peer 0.
+    #[value(help = "Everyone linked to one hub")]
     Star,
     /// Random, every peer with exactly `degree` links.
+    #[value(help = "Random, every peer with exactly --degree links")]
     Regular,
     /// Watts–Strogatz: a ring lattice of `degree` nearest neighbours, 10 % rewired.
+    #[value(help = "Watts–Strogatz: a ring lattice of --degree nearest neighbours, 10% rewired")]
     SmallWorld,
     /// Barabási–Albert: each peer links to `degree` earlier peers, preferring hubs.
+    #[value(help = "Barabási–Albert: each peer links to --degree earlier peers, preferring hubs")]
     ScaleFree,
 }
 
