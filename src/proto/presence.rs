@@ -609,12 +609,12 @@ impl<C: DataCodec> Presence<C> {
                 self.apply_data(origin, None, message.data);
             }
             (Kind::Connected, Some(id)) if record.edges_stamp.is_none() => {
-                let mut edges = self.edges_of(&origin);
+                let mut edges = self.graph.edges(&origin);
                 edges.push(id);
                 self.replace_edges(origin, edges);
             }
             (Kind::Disconnected, Some(id)) if record.edges_stamp.is_none() => {
-                let mut edges = self.edges_of(&origin);
+                let mut edges = self.graph.edges(&origin);
                 edges.retain(|e| *e != id);
                 self.replace_edges(origin, edges);
             }
@@ -682,7 +682,7 @@ impl<C: DataCodec> Presence<C> {
             }
             None if edges_stamp.is_none() => {
                 // A JavaScript peer's view: no order, so only add, as the original.
-                let mut edges = self.edges_of(&id);
+                let mut edges = self.graph.edges(&id);
                 let before = edges.len();
                 edges.extend(entry.connected_to);
                 edges.sort_unstable();
@@ -721,7 +721,6 @@ impl<C: DataCodec> Presence<C> {
             return;
         };
         let own = &node.payload;
-        let own_edges = self.graph.edges(&self.id);
         let stale = |theirs: Stamp, ours: Option<Stamp>, same: bool| {
             Some(theirs) > ours || (Some(theirs) == ours && !same)
         };
@@ -729,7 +728,7 @@ impl<C: DataCodec> Presence<C> {
         if let Some((stamp, mut list)) = edges {
             list.sort_unstable();
             list.dedup();
-            if stale(stamp, own.edges_stamp, list == own_edges) {
+            if stale(stamp, own.edges_stamp, list == self.graph.edges(&self.id)) {
                 highest = highest.max(Some(stamp.incarnation));
             }
         }
@@ -791,10 +790,6 @@ impl<C: DataCodec> Presence<C> {
         for to in removed {
             self.event(Event::PeerRemoveSeen { from: origin, to });
         }
-    }
-
-    fn edges_of(&self, id: &PeerId) -> Vec<PeerId> {
-        self.graph.edges(id)
     }
 
     /// What a view says of one node; nothing for nodes we only know as the
@@ -861,7 +856,7 @@ impl<C: DataCodec> Presence<C> {
         let mut message = Message::new(kind);
         message.id = Some(peer);
         message.stamp = Some(stamp);
-        message.edges = self.edges_of(&self.id);
+        message.edges = self.graph.edges(&self.id);
         self.broadcast(message.encode());
     }
 
