@@ -39,13 +39,14 @@ fn links(shape: Shape, n: usize, rng: &mut ChaCha8Rng) -> Vec<(usize, usize)> {
 fn join_at_once(
     seed: u64,
     faults: Faults,
-    window: Duration,
+    (window, gossip): (Duration, Duration),
     n: usize,
     links: &[(usize, usize)],
 ) -> Network {
     let mut net = Network::new(seed, faults)
         .without_event_log()
-        .with_announce_window(window);
+        .with_announce_window(window)
+        .with_gossip_window(gossip);
     for i in 0..n {
         net.start(sim_id(i), data(i, 0), false);
     }
@@ -77,7 +78,10 @@ fn scenario(seed: u64, shape: Shape, n: usize, faults: Faults) {
     let links = links(shape, n, &mut rng);
     // Half the runs batch own announcements, up to the latency's scale.
     let window = Duration::from_millis(rng.random_range(0..2) * rng.random_range(1..60));
-    let mut net = join_at_once(seed, faults, window, n, &links);
+    // A third pass news on at once, the others batch it, up to the
+    // latency's scale.
+    let gossip = Duration::from_millis(rng.random_range(0..3).min(1) * rng.random_range(1..60));
+    let mut net = join_at_once(seed, faults, (window, gossip), n, &links);
     settle(&mut net, "join at once");
 
     // Several peers change data twice without waiting: the second value must win.
@@ -193,7 +197,7 @@ fn a_50_peer_line_joining_at_once_is_right_everywhere() {
         let mut net = join_at_once(
             seed,
             Faults::default(),
-            Duration::ZERO,
+            (Duration::ZERO, Duration::from_millis(10)),
             50,
             &topology::line(50),
         );
@@ -220,7 +224,13 @@ fn joining_one_at_a_time_converges_at_every_step() {
 fn many_peers_leaving_at_once_converges() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let links = topology::random_connected(60, 40, &mut rng);
-    let mut net = join_at_once(11, Faults::default(), Duration::from_millis(5), 60, &links);
+    let mut net = join_at_once(
+        11,
+        Faults::default(),
+        (Duration::from_millis(5), Duration::from_millis(10)),
+        60,
+        &links,
+    );
     settle(&mut net, "join");
     for i in (0..60).step_by(3) {
         net.crash(sim_id(i));

@@ -55,6 +55,18 @@ pub struct Config<C: DataCodec = Json> {
     /// they learn the other changes of a batch only from a whole-view
     /// exchange. Zero floods every change at once. Default 0.
     pub announce_window: Duration,
+    /// How long news of other peers waits before it is passed on to a
+    /// neighbour that takes batches (one of ours; JavaScript peers get each
+    /// flood packet relayed at once). Within the window, every node whose
+    /// state changed is queued once per neighbour, and at its end the
+    /// neighbour gets one packet with their current state: many changes
+    /// cost one entry, and what the neighbour told us itself is not sent
+    /// back. Each neighbour gets at most one packet of
+    /// [`Config::max_send_bytes`] per window; the rest waits for the next,
+    /// which bounds what a burst of news puts on a link. Zero passes
+    /// everything on at the end of each input, without that bound. Default
+    /// 10 ms: news crosses a hop at most that much later.
+    pub gossip_window: Duration,
     /// Most nodes the view may hold, online or kept while unreachable. A
     /// message that would take the view past it first makes room by
     /// forgetting unreachable nodes early; if there is still no room it is
@@ -101,6 +113,7 @@ impl<C: DataCodec> Config<C> {
             forget_after: Duration::from_secs(60),
             online_debounce: Duration::ZERO,
             announce_window: Duration::ZERO,
+            gossip_window: Duration::from_millis(10),
             max_known_peers: 100_000,
             dedupe_capacity: NonZeroUsize::MIN.saturating_add(4095),
             limits: Limits::default(),

@@ -22,7 +22,7 @@ use foldhash::fast::RandomState;
 use super::PeerId;
 
 /// A node's place in the graph's vector.
-type Slot = u32;
+pub type Slot = u32;
 
 /// The root is always the first slot.
 const ROOT: Slot = 0;
@@ -123,6 +123,17 @@ impl<N: Default> Graph<N> {
     /// The node for `id`, if known.
     pub fn get(&self, id: &PeerId) -> Option<&Node<N>> {
         self.index.get(id).map(|&s| self.node(s))
+    }
+
+    /// The slot of `id`, if known. A slot outlives its node only while the
+    /// node is known: once forgotten, another node may take it.
+    pub fn slot(&self, id: &PeerId) -> Option<Slot> {
+        self.index.get(id).copied()
+    }
+
+    /// The id of the node in `slot`, if the slot holds one.
+    pub fn id_at(&self, slot: Slot) -> Option<&PeerId> {
+        self.nodes.get(slot as usize)?.as_ref().map(|n| &n.id)
     }
 
     /// The targets `id` lists, in id order (none if unknown).

@@ -45,6 +45,23 @@ impl PeerId {
         hex::encode(self.0)
     }
 
+    /// The 64 lowercase hex digits as ASCII bytes, without allocating (for
+    /// encoders that write many ids).
+    pub fn hex_bytes(&self) -> [u8; 64] {
+        let mut buf = [0u8; 64];
+        // Cannot fail: the buffer is exactly twice the input.
+        let _ = hex::encode_to_slice(self.0, &mut buf);
+        buf
+    }
+
+    /// The id from 64 hex digits (either case) given as bytes; `None` if
+    /// they are not.
+    pub fn from_hex_bytes(hex: &[u8]) -> Option<PeerId> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(hex, &mut out).ok()?;
+        Some(PeerId(out))
+    }
+
     /// The first 8 hex digits, for humans.
     pub fn short(&self) -> String {
         hex::encode(&self.0[..4])

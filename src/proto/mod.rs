@@ -7,6 +7,7 @@ pub mod data;
 pub mod flood;
 pub mod graph;
 mod id;
+mod outbox;
 mod presence;
 pub mod wire;
 

@@ -19,6 +19,7 @@ use super::config::Config;
 use super::data::{DataCodec, DataError, Json};
 use super::flood::Flood;
 use super::graph::{EdgeDiff, Graph};
+use super::outbox::Outbox;
 use super::wire::{DecodeError, FloodPacket, Kind, Limits, Message, Stamp, StateEntry};
 use super::PeerId;
 
@@ -176,12 +177,26 @@ impl<V> Default for Record<V> {
     }
 }
 
-/// Our side of a direct peer: how many live connections we have to it, and
-/// when we give up on it if none.
+/// Our side of a direct peer: how many live connections we have to it, when
+/// we give up on it if none, and how it takes news of others.
 #[derive(Debug, Default)]
 struct Link {
     connections: u32,
     lost_at: Option<Duration>,
+    /// It said it takes batches ([`Message::BATCHES`]): news goes through
+    /// its outbox instead of as relayed flood packets. False until its
+    /// request says so, on every new connection.
+    batches: bool,
+    /// Nodes whose state it should hear of: for a peer that takes batches,
+    /// all news; for a JavaScript peer, what we learned from views (flood
+    /// news reaches it as relayed packets), and our whole view when it asks.
+    outbox: Outbox,
+}
+
+impl Link {
+    fn is_up(&self) -> bool {
+        self.connections > 0
+    }
 }
 
 /// The presence engine of one peer: its view of the network, its own state
@@ -196,6 +211,7 @@ pub struct Presence<C: DataCodec = Json> {
     forget_after: Duration,
     online_debounce: Duration,
     announce_window: Duration,
+    gossip_window: Duration,
     max_known_peers: usize,
     max_send_bytes: usize,
 
@@ -212,6 +228,8 @@ pub struct Presence<C: DataCodec = Json> {
     /// Our edge list changed and its flood waits for the end of the
     /// announce window: the kind and peer of the last change, and when.
     pending_edges: Option<(Kind, PeerId, Duration)>,
+    /// When the outboxes go out next; `None` while they are empty.
+    flush_due: Option<Duration>,
     online_dirty: bool,
     last_online_event: Option<Duration>,
     next_sweep: Option<Duration>,
@@ -247,6 +265,7 @@ impl<C: DataCodec> Presence<C> {
             forget_after: config.forget_after,
             online_debounce: config.online_debounce,
             announce_window: config.announce_window,
+            gossip_window: config.gossip_window,
             max_known_peers: config.max_known_peers.max(1),
             max_send_bytes: config.max_send_bytes,
             incarnation,
@@ -257,6 +276,7 @@ impl<C: DataCodec> Presence<C> {
             bootstrapped: false,
             data_announced: false,
             pending_edges: None,
+            flush_due: None,
             online_dirty: false,
             last_online_event: None,
             next_sweep: None,
@@ -340,7 +360,7 @@ impl<C: DataCodec> Presence<C> {
         let lost = self.links.values().filter_map(|l| l.lost_at).min();
         let online = self.online_dirty.then(|| self.online_due());
         let announce = self.pending_edges.map(|(_, _, due)| due);
-        [lost, self.next_sweep, online, announce]
+        [lost, self.next_sweep, online, announce, self.flush_due]
             .into_iter()
             .flatten()
             .min()
@@ -383,6 +403,9 @@ impl<C: DataCodec> Presence<C> {
         link.connections += 1;
         if link.connections == 1 {
             link.lost_at = None;
+            // Whatever is at the other end now says again what it takes.
+            link.batches = false;
+            link.outbox.clear();
             if is_new {
                 self.event(Event::PeerAdd(peer));
                 self.own_edges_changed(Kind::Connected, peer);
@@ -393,8 +416,9 @@ impl<C: DataCodec> Presence<C> {
             // On every new link, even one back within the grace: packets may
             // have been lost while it was down, and the other side may come
             // from a network we have never been part of.
-            let request = Message::new(Kind::BootstrapRequest).encode();
-            self.send(Destination::Peer(peer), request, true);
+            let mut request = Message::new(Kind::BootstrapRequest);
+            request.features = Message::BATCHES;
+            self.send(Destination::Peer(peer), request.encode(), true);
         }
         self.finish();
     }
@@ -422,6 +446,9 @@ impl<C: DataCodec> Presence<C> {
                 link.connections -= 1;
                 if link.connections == 0 {
                     link.lost_at = Some(self.now + grace);
+                    // A new connection starts with a whole-view exchange.
+                    link.batches = false;
+                    link.outbox.clear();
                 }
             }
         }
@@ -500,7 +527,12 @@ impl<C: DataCodec> Presence<C> {
             return Ok(());
         }
         match message.kind {
-            Kind::BootstrapRequest => self.answer_bootstrap(from),
+            Kind::BootstrapRequest => {
+                if let Some(link) = self.links.get_mut(&from) {
+                    link.batches = message.features & Message::BATCHES != 0;
+                }
+                self.answer_bootstrap(from);
+            }
             Kind::BootstrapResponse => self.merge_bootstrap(from, message.bootstrap),
             Kind::Connected | Kind::Disconnected | Kind::State => match message.stamp {
                 Some(stamp) => self.on_stamped(from, &packet, message, stamp),
@@ -571,7 +603,8 @@ impl<C: DataCodec> Presence<C> {
             if !is_state {
                 record.edges_stamp = Some(stamp);
             }
-            self.relay(from, packet, true);
+            self.relay_to_legacy(from, packet);
+            self.queue_news(origin, Some(from), true);
             if is_state {
                 // Without data the message still supersedes older data:
                 // the origin has none we could use.
@@ -624,13 +657,18 @@ impl<C: DataCodec> Presence<C> {
     }
 
     /// Someone asked for our view: it goes to them alone (the original sent
-    /// it to every neighbour), split into packets that fit a frame.
+    /// it to every neighbour), through their outbox, so a large view is paced
+    /// like any news.
     fn answer_bootstrap(&mut self, to: PeerId) {
-        let mut ids: Vec<PeerId> = self.graph.iter().map(|(id, _)| *id).collect();
-        // Sorted so that a run replays byte for byte whatever the hasher does.
-        ids.sort_unstable();
-        let entries = ids.into_iter().filter_map(|id| self.entry_of(id)).collect();
-        self.send_entries(Destination::Peer(to), entries);
+        let Some(link) = self.links.get_mut(&to) else {
+            return;
+        };
+        for (id, _) in self.graph.iter() {
+            if let Some(slot) = self.graph.slot(id) {
+                link.outbox.push(slot);
+            }
+        }
+        self.schedule_flush();
     }
 
     /// A neighbour's view: each register is taken if newer. What was news to
@@ -641,28 +679,48 @@ impl<C: DataCodec> Presence<C> {
             self.bootstrapped = true;
             self.event(Event::Bootstrapped);
         }
-        let mut news = Vec::new();
         for (id, entry) in entries {
+            let theirs = (entry.edges_stamp, entry.data_stamp);
             if id == self.id {
                 let edges = entry.edges_stamp.map(|s| (s, entry.connected_to));
                 let data = entry.data_stamp.map(|s| (s, entry.data));
                 self.hear_of_self(edges, data);
-                continue;
+            } else if self.merge_entry(id, entry) {
+                // Passed on as a relay of its flood would be; when the flood
+                // copies come they are no longer news and go no further, so
+                // each neighbour hears of each register once, by one route
+                // or the other.
+                self.queue_news(id, Some(from), false);
             }
-            if self.merge_entry(id, entry) {
-                news.push(id);
-            }
+            self.strike_off_known(from, id, theirs);
         }
-        // The push passes news on as a relay of its flood would; when the
-        // flood copies come they are no longer news and go no further, so
-        // each neighbour hears of each register once, by one route or the
-        // other.
-        if !news.is_empty() {
-            let entries = news
-                .into_iter()
-                .filter_map(|id| self.entry_of(id))
-                .collect();
-            self.send_entries(Destination::Broadcast { except: Some(from) }, entries);
+    }
+
+    /// `from` told us of `id` with these stamps: if that is all we know, it
+    /// need not hear of `id` from us. Never for `from` itself: a peer that
+    /// restarted without a larger incarnation shows stamps equal to its
+    /// previous life's over other contents, and hearing what we know of it
+    /// is how it finds out and moves past them.
+    fn strike_off_known(
+        &mut self,
+        from: PeerId,
+        id: PeerId,
+        theirs: (Option<Stamp>, Option<Stamp>),
+    ) {
+        let (Some(edges), Some(data)) = theirs else {
+            return;
+        };
+        if id == from {
+            return;
+        }
+        let Some(node) = self.graph.get(&id) else {
+            return;
+        };
+        let ours = &node.payload;
+        if Some(edges) >= ours.edges_stamp && Some(data) >= ours.data_stamp {
+            if let (Some(slot), Some(link)) = (self.graph.slot(&id), self.links.get_mut(&from)) {
+                link.outbox.remove(slot);
+            }
         }
     }
 
@@ -794,8 +852,8 @@ impl<C: DataCodec> Presence<C> {
 
     /// What a view says of one node; nothing for nodes we only know as the
     /// target of someone's edge.
-    fn entry_of(&self, id: PeerId) -> Option<(PeerId, StateEntry)> {
-        let node = self.graph.get(&id)?;
+    fn entry_of(graph: &Graph<Record<C::Value>>, id: PeerId) -> Option<(PeerId, StateEntry)> {
+        let node = graph.get(&id)?;
         let r = &node.payload;
         if !node.has_edges()
             && r.data.is_none()
@@ -807,7 +865,7 @@ impl<C: DataCodec> Presence<C> {
         Some((
             id,
             StateEntry {
-                connected_to: self.graph.edges(&id),
+                connected_to: graph.edges(&id),
                 data: r.data.clone(),
                 edges_stamp: r.edges_stamp,
                 data_stamp: r.data_stamp,
@@ -824,6 +882,7 @@ impl<C: DataCodec> Presence<C> {
         let edges = self.links.keys().copied().collect();
         self.graph.set_edges(self.now, self.id, edges);
         self.stamp_own_edges();
+        self.queue_news(self.id, None, true);
         if self.announce_window.is_zero() {
             self.flood_edges(kind, peer);
         } else {
@@ -857,7 +916,7 @@ impl<C: DataCodec> Presence<C> {
         message.id = Some(peer);
         message.stamp = Some(stamp);
         message.edges = self.graph.edges(&self.id);
-        self.broadcast(message.encode());
+        self.originate_to_legacy(message.encode());
     }
 
     /// Floods STATE with our data, or remembers to once we have a link.
@@ -866,12 +925,13 @@ impl<C: DataCodec> Presence<C> {
         let own = self.graph.payload_mut(self.now, self.id);
         own.data_stamp = Some(stamp);
         let data = own.data.clone();
-        self.data_announced = self.links.values().any(|l| l.connections > 0);
+        self.data_announced = self.links.values().any(Link::is_up);
         if self.data_announced {
+            self.queue_news(self.id, None, true);
             let mut message = Message::new(Kind::State);
             message.data = data;
             message.stamp = Some(stamp);
-            self.broadcast(message.encode());
+            self.originate_to_legacy(message.encode());
         }
     }
 
@@ -902,9 +962,135 @@ impl<C: DataCodec> Presence<C> {
         self.outputs.push_back(Output::Send { to, packet });
     }
 
-    fn broadcast(&mut self, message: Bytes) {
-        if self.links.values().any(|l| l.connections > 0) {
-            self.send(Destination::Broadcast { except: None }, message, false);
+    /// Direct peers that take flood packets (not batches), but `except`;
+    /// `None` when that is every direct peer but `except`, so one broadcast
+    /// will do.
+    fn legacy_peers(&self, except: Option<PeerId>) -> Option<Vec<PeerId>> {
+        let mut all = true;
+        let mut legacy = Vec::new();
+        for (peer, link) in &self.links {
+            if !link.is_up() || Some(*peer) == except {
+                continue;
+            }
+            if link.batches {
+                all = false;
+            } else {
+                legacy.push(*peer);
+            }
+        }
+        (!all).then_some(legacy)
+    }
+
+    /// Floods a message of ours to the peers that take flood packets.
+    fn originate_to_legacy(&mut self, message: Bytes) {
+        match self.legacy_peers(None) {
+            None => {
+                if self.links.values().any(Link::is_up) {
+                    self.send(Destination::Broadcast { except: None }, message, false);
+                }
+            }
+            Some(peers) if peers.is_empty() => {}
+            Some(peers) => {
+                let packet = self.flood.originate(message, false);
+                for peer in peers {
+                    self.outputs.push_back(Output::Send {
+                        to: Destination::Peer(peer),
+                        packet: packet.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Relays a stamped packet (past its TTL) to the peers that take flood
+    /// packets; the others hear of it through their outboxes.
+    fn relay_to_legacy(&mut self, from: PeerId, packet: &FloodPacket) {
+        let Some(peers) = self.legacy_peers(Some(from)) else {
+            self.relay(from, packet, true);
+            return;
+        };
+        if peers.is_empty() {
+            return;
+        }
+        if let Some(bytes) = Flood::relay(packet, true) {
+            for peer in peers {
+                self.outputs.push_back(Output::Send {
+                    to: Destination::Peer(peer),
+                    packet: bytes.clone(),
+                });
+            }
+        }
+    }
+
+    /// Queues news of `id` for every direct peer but `except` (only those
+    /// that take batches when `batches_only`: the others got a flood packet).
+    fn queue_news(&mut self, id: PeerId, except: Option<PeerId>, batches_only: bool) {
+        let Some(slot) = self.graph.slot(&id) else {
+            return;
+        };
+        let mut queued = false;
+        for (peer, link) in &mut self.links {
+            if link.is_up() && Some(*peer) != except && (link.batches || !batches_only) {
+                link.outbox.push(slot);
+                queued = true;
+            }
+        }
+        if queued {
+            self.schedule_flush();
+        }
+    }
+
+    fn schedule_flush(&mut self) {
+        if self.flush_due.is_none() {
+            self.flush_due = Some(self.now + self.gossip_window);
+        }
+    }
+
+    /// Sends every direct peer what waits in its outbox: with a window, one
+    /// packet each (the rest waits for the next window); without, all of it.
+    fn flush(&mut self) {
+        self.flush_due = None;
+        let budget = if self.gossip_window.is_zero() {
+            usize::MAX
+        } else {
+            self.max_send_bytes.saturating_sub(PACKET_OVERHEAD)
+        };
+        let base = Message::new(Kind::BootstrapResponse).encoded_len();
+        let peers: Vec<PeerId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| !l.outbox.is_empty())
+            .map(|(p, _)| *p)
+            .collect();
+        let mut left = false;
+        for peer in peers {
+            let Some(link) = self.links.get_mut(&peer) else {
+                continue;
+            };
+            let mut entries = Vec::new();
+            let mut size = base;
+            while let Some(slot) = link.outbox.peek() {
+                let entry = self
+                    .graph
+                    .id_at(slot)
+                    .and_then(|id| Self::entry_of(&self.graph, *id));
+                let Some((id, entry)) = entry else {
+                    link.outbox.pop();
+                    continue;
+                };
+                let len = Message::bootstrap_entry_len(&id, &entry);
+                if !entries.is_empty() && size + len > budget {
+                    break;
+                }
+                link.outbox.pop();
+                size += len;
+                entries.push((id, entry));
+            }
+            left |= !link.outbox.is_empty();
+            self.send_entries(Destination::Peer(peer), entries);
+        }
+        if left {
+            self.schedule_flush();
         }
     }
 
@@ -943,6 +1129,9 @@ impl<C: DataCodec> Presence<C> {
     /// End of every input: settle who is online, report it (debounced), and
     /// schedule forgetting unreachable nodes.
     fn finish(&mut self) {
+        if self.flush_due.is_some_and(|t| t <= self.now) {
+            self.flush();
+        }
         if self.graph.settle(self.now) {
             self.online_dirty = true;
         }

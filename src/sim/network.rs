@@ -209,6 +209,10 @@ pub struct Network {
     in_flight: usize,
     record_events: bool,
     announce_window: Duration,
+    /// `None` leaves [`Config::gossip_window`] at its default.
+    gossip_window: Option<Duration>,
+    /// `None` leaves [`Config::max_send_bytes`] at its default.
+    max_send_bytes: Option<usize>,
     stats: Stats,
     /// Each pair's base latency under `Faults::link_latency`, drawn once.
     link_base: HashMap<(Slot, Slot), Duration, FixedState>,
@@ -240,6 +244,8 @@ impl Network {
             in_flight: 0,
             record_events: true,
             announce_window: Duration::ZERO,
+            gossip_window: None,
+            max_send_bytes: None,
             stats: Stats::default(),
             link_base: HashMap::default(),
             severed: Vec::new(),
@@ -257,6 +263,21 @@ impl Network {
     /// together.
     pub fn with_announce_window(mut self, window: Duration) -> Self {
         self.announce_window = window;
+        self
+    }
+
+    /// Gives every engine started from now on this
+    /// [`Config::gossip_window`]: news of others is passed on in batches.
+    pub fn with_gossip_window(mut self, window: Duration) -> Self {
+        self.gossip_window = Some(window);
+        self
+    }
+
+    /// Gives every engine started from now on this
+    /// [`Config::max_send_bytes`]: with a gossip window, what one link
+    /// carries per window, so what a burst of news can put in flight.
+    pub fn with_max_send_bytes(mut self, bytes: usize) -> Self {
+        self.max_send_bytes = Some(bytes);
         self
     }
 
@@ -316,6 +337,12 @@ impl Network {
         let mut config = Config::with_codec(id, Raw, data.clone());
         config.incarnation = peer.incarnation;
         config.announce_window = self.announce_window;
+        if let Some(window) = self.gossip_window {
+            config.gossip_window = window;
+        }
+        if let Some(bytes) = self.max_send_bytes {
+            config.max_send_bytes = bytes;
+        }
         if !record_events {
             // Nobody reads the events: spare every engine building an
             // N-long online list on each change.

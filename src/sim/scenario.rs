@@ -72,6 +72,16 @@ pub struct Scenario {
     /// announcement. Default 5.
     #[serde(default = "default_announce_window_ms")]
     pub announce_window_ms: u64,
+    /// Every engine's [`crate::proto::Config::gossip_window`], in
+    /// milliseconds: news of others is passed on in one batch per
+    /// neighbour per window. Default 10, as the engine's.
+    #[serde(default = "default_gossip_window_ms")]
+    pub gossip_window_ms: u64,
+    /// Every engine's [`crate::proto::Config::max_send_bytes`]: the largest
+    /// packet, so what one link carries per gossip window. Default 60,000,
+    /// as the engine's.
+    #[serde(default = "default_max_send_bytes")]
+    pub max_send_bytes: usize,
     /// What happens, in order.
     pub events: Vec<Step>,
 }
@@ -82,6 +92,14 @@ fn default_seed() -> u64 {
 
 fn default_announce_window_ms() -> u64 {
     5
+}
+
+fn default_gossip_window_ms() -> u64 {
+    10
+}
+
+fn default_max_send_bytes() -> usize {
+    60_000
 }
 
 /// The layout of the starting peers' links.
@@ -887,7 +905,9 @@ impl Runner {
         let mut runner = Runner {
             net: Network::new(scenario.seed, faults)
                 .without_event_log()
-                .with_announce_window(Duration::from_millis(scenario.announce_window_ms)),
+                .with_announce_window(Duration::from_millis(scenario.announce_window_ms))
+                .with_gossip_window(Duration::from_millis(scenario.gossip_window_ms))
+                .with_max_send_bytes(scenario.max_send_bytes),
             rng,
             sampling: scenario.sampling,
             degree,

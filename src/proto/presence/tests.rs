@@ -17,9 +17,12 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// Engine `n`, passing news on at the end of each input (no gossip window)
+/// so that each test sees every consequence of an input at once.
 fn engine(n: u8) -> Presence<Json> {
     let mut config = Config::new(id(n));
     config.incarnation = 100;
+    config.gossip_window = Duration::ZERO;
     Presence::new(config, Duration::ZERO).unwrap()
 }
 
@@ -315,12 +318,7 @@ fn view_news_is_passed_on_to_other_neighbours_only() {
     p.receive(ms(1), id(2), packet(id(2), 1, &view));
     let sent = sent(&outputs(&mut p));
     assert_eq!(sent.len(), 1);
-    assert_eq!(
-        sent[0].0,
-        Destination::Broadcast {
-            except: Some(id(2))
-        }
-    );
+    assert_eq!(sent[0].0, Destination::Peer(id(3)));
     assert_eq!(sent[0].2.bootstrap[0].0, id(9));
     // Nothing new the second time: nothing passed on.
     p.receive(ms(2), id(2), packet(id(2), 2, &view));
@@ -498,6 +496,7 @@ fn too_large_data_is_refused() {
 fn large_views_are_split_into_packets_that_fit() {
     let mut config = Config::new(id(1));
     config.max_send_bytes = 1000;
+    config.gossip_window = Duration::ZERO;
     let mut p = Presence::new(config, ms(0)).unwrap();
     p.peer_connected(ms(0), id(2));
     outputs(&mut p);
@@ -624,6 +623,7 @@ fn links_opened_within_the_announce_window_go_out_as_one_announcement() {
     let mut config = Config::new(id(1));
     config.incarnation = 100;
     config.announce_window = ms(5);
+    config.gossip_window = Duration::ZERO;
     let mut p = Presence::new(config, Duration::ZERO).unwrap();
     p.peer_connected(ms(0), id(2));
     p.peer_connected(ms(1), id(3));
@@ -744,4 +744,211 @@ fn unreachable_nodes_are_forgotten_early_to_make_room() {
     assert!(!events(&outputs(&mut p))
         .iter()
         .any(|e| matches!(e, Event::ViewFull { .. })));
+}
+
+// ----- batches ----------------------------------------------------------
+
+fn request(features: u64) -> Message {
+    let mut m = Message::new(Kind::BootstrapRequest);
+    m.features = features;
+    m
+}
+
+fn stamped_view(id_: PeerId, edges: Vec<PeerId>, edges_v: u64, data_v: u64) -> Message {
+    let stamp = |version| Stamp {
+        incarnation: 1,
+        version,
+    };
+    let mut view = Message::new(Kind::BootstrapResponse);
+    view.bootstrap.push((
+        id_,
+        StateEntry {
+            connected_to: edges,
+            data: Some(Bytes::from_static(b"{}")),
+            edges_stamp: Some(stamp(edges_v)),
+            data_stamp: Some(stamp(data_v)),
+        },
+    ));
+    view
+}
+
+/// Engine 1 linked to 2 (JavaScript: it never says it takes batches) and 3
+/// (ours: its request says so), with `window`, outputs discarded.
+fn mixed(window: Duration) -> Presence<Json> {
+    let mut config = Config::new(id(1));
+    config.incarnation = 100;
+    config.gossip_window = window;
+    let mut p = Presence::new(config, Duration::ZERO).unwrap();
+    p.peer_connected(ms(0), id(2));
+    p.peer_connected(ms(0), id(3));
+    p.receive(ms(0), id(2), packet(id(2), 1, &request(0)));
+    p.receive(ms(0), id(3), packet(id(3), 1, &request(Message::BATCHES)));
+    p.tick(ms(0) + window);
+    outputs(&mut p);
+    p
+}
+
+#[test]
+fn our_requests_say_we_take_batches() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    let requests = sent_of_kind(&mut p, Kind::BootstrapRequest);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].features, Message::BATCHES);
+}
+
+/// A stamped flood is relayed as a packet to the JavaScript peer only; the
+/// peer that takes batches gets the origin's state in its next batch.
+#[test]
+fn flood_news_goes_to_batch_takers_as_entries_and_to_others_as_packets() {
+    let mut p = mixed(ms(10));
+    let news = stamped(Kind::Connected, 1, Some(id(1)), vec![id(1)]);
+    p.receive(ms(20), id(3), packet(id(9), 1, &news));
+    let now = sent(&outputs(&mut p));
+    assert_eq!(now.len(), 1, "{now:?}");
+    // Every peer but 3 takes packets: one broadcast reaches exactly them.
+    assert_eq!(
+        now[0].0,
+        Destination::Broadcast {
+            except: Some(id(3))
+        }
+    );
+    assert_eq!((now[0].1.origin, now[0].2.kind), (id(9), Kind::Connected));
+    // Nothing goes back to 3, which told us: no flush is due (only the
+    // sweep of unreachable nodes, seconds away).
+    assert!(p.poll_timeout().is_none_or(|t| t > ms(1000)));
+
+    let view = stamped_view(id(8), vec![id(3)], 1, 1);
+    p.receive(ms(21), id(2), packet(id(2), 2, &view));
+    assert!(sent(&outputs(&mut p)).is_empty(), "waits for the window");
+    assert_eq!(p.poll_timeout(), Some(ms(31)));
+    p.tick(ms(31));
+    let batch = sent(&outputs(&mut p));
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].0, Destination::Peer(id(3)));
+    assert_eq!(batch[0].1.ttl, 0);
+    let ids: Vec<PeerId> = batch[0].2.bootstrap.iter().map(|(i, _)| *i).collect();
+    assert_eq!(ids, vec![id(8)]);
+}
+
+/// Several changes of one node within a window cost one entry, with the
+/// latest state; what the neighbour itself told us is not sent back.
+#[test]
+fn a_window_sends_each_node_once_and_not_what_the_neighbour_knows() {
+    let mut config = Config::new(id(1));
+    config.gossip_window = ms(10);
+    let mut p = Presence::new(config, Duration::ZERO).unwrap();
+    for n in [3, 4] {
+        p.peer_connected(ms(0), id(n));
+        p.receive(ms(0), id(n), packet(id(n), 1, &request(Message::BATCHES)));
+    }
+    p.tick(ms(10));
+    outputs(&mut p);
+    p.receive(
+        ms(11),
+        id(3),
+        packet(id(3), 2, &stamped_view(id(9), vec![], 1, 1)),
+    );
+    p.receive(
+        ms(12),
+        id(3),
+        packet(id(3), 3, &stamped_view(id(9), vec![], 2, 2)),
+    );
+    // 4 tells us of 9 as we know it: it need not hear of 9 from us.
+    p.receive(
+        ms(13),
+        id(4),
+        packet(id(4), 2, &stamped_view(id(9), vec![], 2, 2)),
+    );
+    p.receive(
+        ms(14),
+        id(3),
+        packet(id(3), 4, &stamped_view(id(7), vec![], 1, 1)),
+    );
+    assert_eq!(p.poll_timeout(), Some(ms(21)));
+    p.tick(ms(21));
+    let batches = sent(&outputs(&mut p));
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    assert_eq!(batches[0].0, Destination::Peer(id(4)));
+    let entries = &batches[0].2.bootstrap;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0, id(7));
+}
+
+/// Our own changes reach batch takers in their batch and JavaScript peers
+/// as the original's flood packets.
+#[test]
+fn our_own_news_is_flooded_to_javascript_peers_and_batched_to_ours() {
+    let mut p = mixed(ms(10));
+    p.set_data(ms(20), json!({"v": 2})).unwrap();
+    let now = sent(&outputs(&mut p));
+    assert_eq!(now.len(), 1);
+    assert_eq!(now[0].0, Destination::Peer(id(2)));
+    assert_eq!(now[0].2.kind, Kind::State);
+    p.tick(ms(30));
+    let batch = sent(&outputs(&mut p));
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].0, Destination::Peer(id(3)));
+    let (who, entry) = &batch[0].2.bootstrap[0];
+    assert_eq!(*who, id(1));
+    assert_eq!(entry.data.as_deref(), Some(&b"{\"v\":2}"[..]));
+    assert_eq!(entry.connected_to, vec![id(2), id(3)]);
+}
+
+/// With a window, a neighbour gets at most one packet per window: a large
+/// view answer is paced, and every entry still goes exactly once.
+#[test]
+fn a_large_answer_is_paced_one_packet_per_window() {
+    let mut config = Config::new(id(1));
+    config.max_send_bytes = 1000;
+    config.gossip_window = ms(10);
+    let mut p = Presence::new(config, ms(0)).unwrap();
+    p.peer_connected(ms(0), id(2));
+    for n in 10..60u8 {
+        let view = stamped_view(id(n), vec![id(n + 1)], 1, 1);
+        p.receive(ms(1), id(2), packet(id(2), n.into(), &view));
+    }
+    p.tick(ms(10));
+    outputs(&mut p);
+    p.receive(ms(11), id(2), packet(id(2), 99, &request(Message::BATCHES)));
+    let mut entries = Vec::new();
+    let mut t = 11;
+    // Until the next timer is the sweep of unreachable nodes, seconds away.
+    while let Some(due) = p.poll_timeout().filter(|d| *d < ms(1000)) {
+        assert_eq!(due, ms(t + 10), "one window after the last");
+        t += 10;
+        p.tick(due);
+        let out = sent(&outputs(&mut p));
+        assert_eq!(out.len(), 1, "one packet per window");
+        entries.extend(out[0].2.bootstrap.iter().map(|(i, _)| *i));
+    }
+    assert!(t > 41, "the answer took several windows");
+    let mut unique = entries.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), entries.len(), "no entry twice");
+    assert_eq!(entries.len(), 51, "50 learned and ours");
+}
+
+/// A link that drops forgets its outbox and what it said it takes: the new
+/// connection starts again with a whole-view exchange.
+#[test]
+fn a_dropped_link_forgets_its_outbox() {
+    let mut p = mixed(ms(10));
+    p.receive(
+        ms(20),
+        id(2),
+        packet(id(2), 2, &stamped_view(id(8), vec![], 1, 1)),
+    );
+    p.peer_disconnected(ms(21), id(3));
+    p.peer_connected(ms(22), id(3));
+    outputs(&mut p);
+    p.tick(ms(30));
+    let out = sent(&outputs(&mut p));
+    assert!(out.is_empty(), "{out:?}");
+    // Until it says otherwise, 3 is sent flood packets.
+    p.set_data(ms(31), json!({"v": 3})).unwrap();
+    let floods = sent(&outputs(&mut p));
+    assert_eq!(floods.len(), 1);
+    assert_eq!(floods[0].0, Destination::Broadcast { except: None });
 }

@@ -14,6 +14,7 @@ mod field {
     pub const ID: u64 = 3;
     pub const STAMP: u64 = 8;
     pub const EDGES: u64 = 9;
+    pub const FEATURES: u64 = 10;
 
     pub const ENTRY_KEY: u64 = 1;
     pub const ENTRY_VALUE: u64 = 2;
@@ -122,9 +123,17 @@ pub struct Message {
     /// DISCONNECTED, the origin's *whole* outgoing edge list after the change,
     /// so that the message replaces rather than patches what a receiver knows.
     pub edges: Vec<PeerId>,
+    /// Field 10 (extension, varint bit set): on BOOTSTRAP_REQUEST, what the
+    /// sender understands beyond the original protocol ([`Message::BATCHES`]).
+    /// Zero (not written) from JavaScript peers.
+    pub features: u64,
 }
 
 impl Message {
+    /// Feature bit: the sender takes news of other peers as batches of
+    /// stamped view entries instead of relayed flood packets.
+    pub const BATCHES: u64 = 1;
+
     /// A message of `kind` with every other field empty.
     pub fn new(kind: Kind) -> Self {
         Message {
@@ -134,6 +143,7 @@ impl Message {
             id: None,
             stamp: None,
             edges: Vec::new(),
+            features: 0,
         }
     }
 
@@ -145,7 +155,7 @@ impl Message {
         for (id, entry) in &self.bootstrap {
             pb::put_tag(&mut out, field::BOOTSTRAP, LEN);
             pb::put_varint(&mut out, entry_body_len(entry) as u64);
-            pb::put_len_delimited(&mut out, field::ENTRY_KEY, id.to_hex().as_bytes());
+            pb::put_len_delimited(&mut out, field::ENTRY_KEY, &id.hex_bytes());
             pb::put_tag(&mut out, field::ENTRY_VALUE, LEN);
             pb::put_varint(&mut out, entry.encoded_len() as u64);
             entry.encode_to(&mut out);
@@ -161,6 +171,9 @@ impl Message {
         }
         for id in &self.edges {
             pb::put_len_delimited(&mut out, field::EDGES, id.as_bytes());
+        }
+        if self.features != 0 {
+            pb::put_varint_field(&mut out, field::FEATURES, self.features);
         }
         Bytes::from(out)
     }
@@ -184,6 +197,11 @@ impl Message {
                 .stamp
                 .map_or(0, |s| pb::len_delimited_len(field::STAMP, s.encoded_len()))
             + self.edges.len() * pb::len_delimited_len(field::EDGES, PeerId::LEN)
+            + if self.features != 0 {
+                pb::varint_field_len(field::FEATURES, self.features)
+            } else {
+                0
+            }
     }
 
     /// How many bytes one bootstrap entry adds to an encoded message
@@ -220,8 +238,9 @@ impl Message {
                             limit: limits.max_bootstrap_entries,
                         });
                     }
-                    let entry = r.read_len_delimited()?;
-                    message.bootstrap.push(decode_entry(&entry, limits)?);
+                    message
+                        .bootstrap
+                        .push(decode_entry(r.read_nested()?, limits)?);
                 }
                 field::DATA => {
                     pb::expect_wire_type(number, wire_type, LEN)?;
@@ -233,11 +252,15 @@ impl Message {
                 }
                 field::STAMP => {
                     pb::expect_wire_type(number, wire_type, LEN)?;
-                    message.stamp = Some(Stamp::decode(&r.read_len_delimited()?)?);
+                    message.stamp = Some(Stamp::decode(r.read_nested()?)?);
                 }
                 field::EDGES => {
                     pb::expect_wire_type(number, wire_type, LEN)?;
                     push_id(&mut message.edges, read_id(&mut r)?, limits)?;
+                }
+                field::FEATURES => {
+                    pb::expect_wire_type(number, wire_type, VARINT)?;
+                    message.features = r.read_varint()?;
                 }
                 _ => r.skip(wire_type)?,
             }
@@ -260,9 +283,8 @@ impl Stamp {
         pb::put_varint_field(out, field::STAMP_VERSION, self.version);
     }
 
-    fn decode(bytes: &Bytes) -> Result<Self, DecodeError> {
+    fn decode(mut r: Reader<'_>) -> Result<Self, DecodeError> {
         let mut stamp = Stamp::default();
-        let mut r = Reader::new(bytes);
         while !r.is_empty() {
             let (number, wire_type) = r.read_tag()?;
             match number {
@@ -312,9 +334,8 @@ impl StateEntry {
         }
     }
 
-    fn decode(bytes: &Bytes, limits: &Limits) -> Result<Self, DecodeError> {
+    fn decode(mut r: Reader<'_>, limits: &Limits) -> Result<Self, DecodeError> {
         let mut entry = StateEntry::default();
-        let mut r = Reader::new(bytes);
         while !r.is_empty() {
             let (number, wire_type) = r.read_tag()?;
             match number {
@@ -328,11 +349,11 @@ impl StateEntry {
                 }
                 field::STATE_EDGES_STAMP => {
                     pb::expect_wire_type(number, wire_type, LEN)?;
-                    entry.edges_stamp = Some(Stamp::decode(&r.read_len_delimited()?)?);
+                    entry.edges_stamp = Some(Stamp::decode(r.read_nested()?)?);
                 }
                 field::STATE_DATA_STAMP => {
                     pb::expect_wire_type(number, wire_type, LEN)?;
-                    entry.data_stamp = Some(Stamp::decode(&r.read_len_delimited()?)?);
+                    entry.data_stamp = Some(Stamp::decode(r.read_nested()?)?);
                 }
                 _ => r.skip(wire_type)?,
             }
@@ -347,22 +368,19 @@ fn entry_body_len(entry: &StateEntry) -> usize {
         + pb::len_delimited_len(field::ENTRY_VALUE, entry.encoded_len())
 }
 
-fn decode_entry(bytes: &Bytes, limits: &Limits) -> Result<(PeerId, StateEntry), DecodeError> {
+fn decode_entry(mut r: Reader<'_>, limits: &Limits) -> Result<(PeerId, StateEntry), DecodeError> {
     let mut key = None;
     let mut value = None;
-    let mut r = Reader::new(bytes);
     while !r.is_empty() {
         let (number, wire_type) = r.read_tag()?;
         match number {
             field::ENTRY_KEY => {
                 pb::expect_wire_type(number, wire_type, LEN)?;
-                let raw = r.read_len_delimited()?;
-                let text = std::str::from_utf8(&raw).map_err(|_| DecodeError::BadKey)?;
-                key = Some(text.parse::<PeerId>().map_err(|_| DecodeError::BadKey)?);
+                key = Some(PeerId::from_hex_bytes(r.read_slice()?).ok_or(DecodeError::BadKey)?);
             }
             field::ENTRY_VALUE => {
                 pb::expect_wire_type(number, wire_type, LEN)?;
-                value = Some(StateEntry::decode(&r.read_len_delimited()?, limits)?);
+                value = Some(StateEntry::decode(r.read_nested()?, limits)?);
             }
             _ => r.skip(wire_type)?,
         }
@@ -372,8 +390,8 @@ fn decode_entry(bytes: &Bytes, limits: &Limits) -> Result<(PeerId, StateEntry), 
 }
 
 fn read_id(r: &mut Reader<'_>) -> Result<PeerId, DecodeError> {
-    let raw = r.read_len_delimited()?;
-    PeerId::from_slice(&raw).map_err(|_| DecodeError::BadId(raw.len()))
+    let raw = r.read_slice()?;
+    PeerId::from_slice(raw).map_err(|_| DecodeError::BadId(raw.len()))
 }
 
 fn read_data(r: &mut Reader<'_>, limits: &Limits) -> Result<Bytes, DecodeError> {
@@ -530,7 +548,7 @@ mod tests {
         entry.encode_to(&mut state);
         pb::put_varint_field(&mut state, 7, 1);
         assert_eq!(
-            StateEntry::decode(&Bytes::from(state), &Limits::default()),
+            StateEntry::decode(Reader::new(&Bytes::from(state)), &Limits::default()),
             Ok(entry)
         );
     }
@@ -569,7 +587,7 @@ mod tests {
         let mut state = Vec::new();
         pb::put_varint_field(&mut state, 0, 1);
         assert_eq!(
-            StateEntry::decode(&Bytes::from(state), &Limits::default()),
+            StateEntry::decode(Reader::new(&Bytes::from(state)), &Limits::default()),
             Err(DecodeError::WrongWireType {
                 field: 0,
                 got: VARINT,
@@ -586,6 +604,22 @@ mod tests {
         assert_eq!(m.stamp, Some(Stamp::default()));
         // Both sub-fields, even when zero: tag 0x42, length 4, 08 00 10 00.
         assert_eq!(hex::encode(m.encode()), "0001420408001000");
+    }
+
+    /// The feature bits ride after every original field, so the request
+    /// starts with the original's bytes and a JavaScript decoder skips them.
+    #[test]
+    fn a_request_with_features_extends_the_original_bytes() {
+        let mut m = Message::new(Kind::BootstrapRequest);
+        assert_eq!(hex::encode(m.encode()), BOOTSTRAP_REQUEST);
+        m.features = Message::BATCHES;
+        assert_eq!(hex::encode(m.encode()), "00015001");
+        assert_eq!(
+            Message::decode(&m.encode(), &Limits::default())
+                .unwrap()
+                .features,
+            Message::BATCHES
+        );
     }
 
     #[test]
@@ -721,15 +755,19 @@ mod tests {
             prop::option::of(id()),
             prop::option::of(stamp()),
             prop::collection::vec(id(), 0..5),
+            prop_oneof![Just(0u64), any::<u64>()],
         )
-            .prop_map(|(kind, bootstrap, data, id, stamp, edges)| Message {
-                kind,
-                bootstrap,
-                data,
-                id,
-                stamp,
-                edges,
-            })
+            .prop_map(
+                |(kind, bootstrap, data, id, stamp, edges, features)| Message {
+                    kind,
+                    bootstrap,
+                    data,
+                    id,
+                    stamp,
+                    edges,
+                    features,
+                },
+            )
     }
 
     proptest! {

@@ -19,29 +19,40 @@ pub const LEN: u8 = 2;
 /// Wire type of 32-bit fixed fields.
 pub const FIXED32: u8 = 5;
 
-/// A cursor over one encoded message.
+/// A cursor over one encoded message: the whole of `buf`, or a nested
+/// message inside it (a window ending at `end`). Nested messages and small
+/// fields are read as windows and borrowed slices, so only fields kept past
+/// decoding (peer data, a packet's payload) touch the buffer's reference
+/// count.
 #[derive(Debug)]
 pub struct Reader<'a> {
     buf: &'a Bytes,
     pos: usize,
+    end: usize,
 }
 
 impl<'a> Reader<'a> {
     /// A reader at the start of `buf`.
     pub fn new(buf: &'a Bytes) -> Self {
-        Reader { buf, pos: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            end: buf.len(),
+        }
     }
 
     /// True when every byte has been read.
     pub fn is_empty(&self) -> bool {
-        self.pos >= self.buf.len()
+        self.pos >= self.end
     }
 
     /// Reads a varint of at most 10 bytes and 64 bits.
     pub fn read_varint(&mut self) -> Result<u64, DecodeError> {
         let mut value: u64 = 0;
         for i in 0..10 {
-            let byte = *self.buf.get(self.pos).ok_or(DecodeError::Truncated)?;
+            let byte = *self.buf[..self.end]
+                .get(self.pos)
+                .ok_or(DecodeError::Truncated)?;
             self.pos += 1;
             let bits = u64::from(byte & 0x7f);
             // The tenth byte may only carry the 64th bit.
@@ -67,17 +78,42 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads a length-delimited field's contents as a slice of the input.
+    /// Reads a length-delimited field's contents as a slice of the input
+    /// that can outlive the reader.
     pub fn read_len_delimited(&mut self) -> Result<Bytes, DecodeError> {
+        let (start, end) = self.read_len()?;
+        Ok(self.buf.slice(start..end))
+    }
+
+    /// Reads a length-delimited field's contents as a borrowed slice.
+    pub fn read_slice(&mut self) -> Result<&'a [u8], DecodeError> {
+        let (start, end) = self.read_len()?;
+        let buf: &'a [u8] = self.buf;
+        Ok(&buf[start..end])
+    }
+
+    /// Reads a length-delimited field as a nested message.
+    pub fn read_nested(&mut self) -> Result<Reader<'a>, DecodeError> {
+        let (start, end) = self.read_len()?;
+        Ok(Reader {
+            buf: self.buf,
+            pos: start,
+            end,
+        })
+    }
+
+    /// Reads a length prefix, checks it against what remains and steps
+    /// over the contents: their start and end.
+    fn read_len(&mut self) -> Result<(usize, usize), DecodeError> {
         let len = self.read_varint()?;
-        let remaining = self.buf.len() - self.pos;
+        let remaining = self.end - self.pos;
         let len = usize::try_from(len).map_err(|_| DecodeError::Truncated)?;
         if len > remaining {
             return Err(DecodeError::Truncated);
         }
-        let slice = self.buf.slice(self.pos..self.pos + len);
+        let start = self.pos;
         self.pos += len;
-        Ok(slice)
+        Ok((start, self.pos))
     }
 
     /// Skips one field's value of the given wire type.
@@ -85,14 +121,14 @@ impl<'a> Reader<'a> {
         match wire_type {
             VARINT => self.read_varint().map(drop),
             FIXED64 => self.advance(8),
-            LEN => self.read_len_delimited().map(drop),
+            LEN => self.read_len().map(drop),
             FIXED32 => self.advance(4),
             other => Err(DecodeError::BadWireType(other)),
         }
     }
 
     fn advance(&mut self, n: usize) -> Result<(), DecodeError> {
-        if self.buf.len() - self.pos < n {
+        if self.end - self.pos < n {
             return Err(DecodeError::Truncated);
         }
         self.pos += n;
