@@ -248,7 +248,7 @@ impl Node {
 
     /// The data `id` advertises, if known.
     pub fn peer_data(&self, id: &PeerId) -> Option<Value> {
-        self.inner.lock().engine.peer_data(id).cloned()
+        self.inner.lock().engine.peer_data(id)
     }
 
     /// The data we advertise.

@@ -158,23 +158,16 @@ pub enum SetDataError {
 /// What we keep about each node of the graph besides its edges. Each part of
 /// an origin's state is a last-writer-wins register ordered by [`Stamp`];
 /// `None` stamps are the unordered news of JavaScript origins.
-#[derive(Debug)]
-struct Record<V> {
+///
+/// Every engine keeps one per known peer, so at ten thousand peers there are
+/// 10^8 of them in a simulation: data is kept encoded only (decoded when
+/// asked for), in a block of its own size.
+#[derive(Debug, Default)]
+struct Record {
     edges_stamp: Option<Stamp>,
     data_stamp: Option<Stamp>,
-    data: Option<Bytes>,
-    value: Option<V>,
-}
-
-impl<V> Default for Record<V> {
-    fn default() -> Self {
-        Record {
-            edges_stamp: None,
-            data_stamp: None,
-            data: None,
-            value: None,
-        }
-    }
+    /// Valid encoded data; `None` when unknown or undecodable.
+    data: Option<Box<[u8]>>,
 }
 
 /// Our side of a direct peer: how many live connections we have to it, when
@@ -218,7 +211,7 @@ pub struct Presence<C: DataCodec = Json> {
     incarnation: u64,
     version: u64,
     value: C::Value,
-    graph: Graph<Record<C::Value>>,
+    graph: Graph<Record>,
     links: BTreeMap<PeerId, Link>,
     flood: Flood,
     bootstrapped: bool,
@@ -242,7 +235,7 @@ impl<C: DataCodec> Presence<C> {
     /// when the starting data cannot be advertised.
     pub fn new(config: Config<C>, now: Duration) -> Result<Self, SetDataError> {
         let bytes = encode_data(&config.codec, &config.data, &config.limits)?;
-        let mut graph: Graph<Record<C::Value>> = Graph::new(config.id, now);
+        let mut graph: Graph<Record> = Graph::new(config.id, now);
         let incarnation = config.incarnation;
         let own = graph.payload_mut(now, config.id);
         own.edges_stamp = Some(Stamp {
@@ -253,8 +246,7 @@ impl<C: DataCodec> Presence<C> {
             incarnation,
             version: 1,
         });
-        own.data = Some(bytes);
-        own.value = Some(config.data.clone());
+        own.data = Some(bytes.as_ref().into());
         Ok(Presence {
             id: config.id,
             flood: Flood::new(config.id, incarnation, config.ttl, config.dedupe_capacity),
@@ -320,12 +312,20 @@ impl<C: DataCodec> Presence<C> {
         &self.value
     }
 
-    /// The data `id` advertises, if we know valid data for it (ours for our id).
-    pub fn peer_data(&self, id: &PeerId) -> Option<&C::Value> {
+    /// The data `id` advertises, if we know valid data for it (ours for our
+    /// id). Decoded on each call: views keep data encoded.
+    pub fn peer_data(&self, id: &PeerId) -> Option<C::Value> {
         if *id == self.id {
-            return Some(&self.value);
+            return Some(self.value.clone());
         }
-        self.graph.get(id)?.payload.value.as_ref()
+        let bytes = self.graph.get(id)?.payload.data.as_deref()?;
+        self.codec.decode(bytes).ok()
+    }
+
+    /// The data `id` advertises as it came over the wire (ours encoded for
+    /// our id), if valid: for comparing or forwarding without decoding.
+    pub fn peer_data_encoded(&self, id: &PeerId) -> Option<&[u8]> {
+        self.graph.get(id)?.payload.data.as_deref()
     }
 
     /// The peers `id` says it is connected to, in id order (for us: our
@@ -472,11 +472,10 @@ impl<C: DataCodec> Presence<C> {
         let bytes = encode_data(&self.codec, &value, &self.limits)?;
         self.value = value.clone();
         let own = self.graph.payload_mut(self.now, self.id);
-        if own.data.as_ref() == Some(&bytes) {
+        if own.data.as_deref() == Some(&bytes[..]) {
             return Ok(());
         }
-        own.data = Some(bytes);
-        own.value = Some(value);
+        own.data = Some(bytes.as_ref().into());
         self.announce_data();
         self.finish();
         Ok(())
@@ -791,7 +790,11 @@ impl<C: DataCodec> Presence<C> {
             }
         }
         if let Some((stamp, bytes)) = data {
-            if stale(stamp, own.data_stamp, bytes == own.data) {
+            if stale(
+                stamp,
+                own.data_stamp,
+                bytes.as_deref() == own.data.as_deref(),
+            ) {
                 highest = highest.max(Some(stamp.incarnation));
             }
         }
@@ -811,31 +814,27 @@ impl<C: DataCodec> Presence<C> {
     // ----- applying ------------------------------------------------------
 
     fn apply_data(&mut self, id: PeerId, stamp: Option<Stamp>, data: Option<Bytes>) {
-        // A slice of the packet would keep the whole packet alive (a view
-        // of thousands of entries) for as long as this data stays current.
-        let data = data.map(|d| Bytes::copy_from_slice(&d));
-        let decoded = data.as_ref().map(|bytes| self.codec.decode(bytes));
         let record = self.graph.payload_mut(self.now, id);
         if stamp.is_some() {
             record.data_stamp = stamp;
         }
-        match decoded {
-            Some(Ok(value)) => {
-                let changed = record.data != data;
-                record.data = data;
-                record.value = Some(value.clone());
-                if changed {
-                    self.event(Event::PeerData { id, data: value });
-                }
+        if record.data.as_deref() == data.as_deref() {
+            return;
+        }
+        let Some(bytes) = data else {
+            record.data = None;
+            return;
+        };
+        match self.codec.decode(&bytes) {
+            Ok(value) => {
+                // Copied: a slice would keep the whole packet (a view of
+                // thousands of entries) alive while this data is current.
+                record.data = Some(bytes.as_ref().into());
+                self.event(Event::PeerData { id, data: value });
             }
-            Some(Err(error)) => {
+            Err(error) => {
                 record.data = None;
-                record.value = None;
                 self.event(Event::BadPeerData { id, error });
-            }
-            None => {
-                record.data = None;
-                record.value = None;
             }
         }
     }
@@ -852,7 +851,7 @@ impl<C: DataCodec> Presence<C> {
 
     /// What a view says of one node; nothing for nodes we only know as the
     /// target of someone's edge.
-    fn entry_of(graph: &Graph<Record<C::Value>>, id: PeerId) -> Option<(PeerId, StateEntry)> {
+    fn entry_of(graph: &Graph<Record>, id: PeerId) -> Option<(PeerId, StateEntry)> {
         let node = graph.get(&id)?;
         let r = &node.payload;
         if !node.has_edges()
@@ -866,7 +865,7 @@ impl<C: DataCodec> Presence<C> {
             id,
             StateEntry {
                 connected_to: graph.edges(&id),
-                data: r.data.clone(),
+                data: r.data.as_deref().map(Bytes::copy_from_slice),
                 edges_stamp: r.edges_stamp,
                 data_stamp: r.data_stamp,
             },
@@ -924,7 +923,7 @@ impl<C: DataCodec> Presence<C> {
         let stamp = self.next_stamp();
         let own = self.graph.payload_mut(self.now, self.id);
         own.data_stamp = Some(stamp);
-        let data = own.data.clone();
+        let data = own.data.as_deref().map(Bytes::copy_from_slice);
         self.data_announced = self.links.values().any(Link::is_up);
         if self.data_announced {
             self.queue_news(self.id, None, true);

@@ -300,7 +300,7 @@ impl OursRun {
                 .iter()
                 .map(|p| {
                     let value = engine
-                        .peer_data(p)
+                        .peer_data_encoded(p)
                         .and_then(|bytes| serde_json::from_slice(bytes).ok())
                         .unwrap_or(Value::Null);
                     (p.to_hex(), value)

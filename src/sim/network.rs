@@ -608,8 +608,11 @@ impl Network {
                 continue;
             }
             for peer in component {
-                let seen = engine.peer_data(peer);
-                let latest = self.peer(peer).and_then(|p| p.latest_data.as_ref());
+                let seen = engine.peer_data_encoded(peer);
+                let latest = self
+                    .peer(peer)
+                    .and_then(|p| p.latest_data.as_ref())
+                    .map(|b| &b[..]);
                 if seen != latest {
                     problems.push(format!(
                         "{} sees data {:?} for {}, latest is {:?}",

@@ -99,7 +99,7 @@ fn a_new_engine_is_alone_and_quiet() {
     let mut p = engine(1);
     assert_eq!(p.online(), vec![id(1)]);
     assert_eq!(p.data(), &json!({}));
-    assert_eq!(p.peer_data(&id(1)), Some(&json!({})));
+    assert_eq!(p.peer_data(&id(1)), Some(json!({})));
     assert_eq!(p.peer_data(&id(2)), None);
     assert!(!p.is_bootstrapped());
     assert!(outputs(&mut p).is_empty());
@@ -350,7 +350,7 @@ fn an_older_state_never_overwrites_newer_data() {
     let mut p = linked_to(&[2]);
     p.receive(ms(1), id(2), packet(id(2), 5, &state(5, json!("new"))));
     p.receive(ms(2), id(2), packet(id(2), 4, &state(4, json!("old"))));
-    assert_eq!(p.peer_data(&id(2)), Some(&json!("new")));
+    assert_eq!(p.peer_data(&id(2)), Some(json!("new")));
 }
 
 #[test]
@@ -421,7 +421,7 @@ fn ttl_zero_unstamped_packets_are_not_relayed() {
     };
     p.receive(ms(1), id(2), pkt.encode());
     assert!(sent(&outputs(&mut p)).is_empty());
-    assert_eq!(p.peer_data(&id(9)), Some(&json!(1)));
+    assert_eq!(p.peer_data(&id(9)), Some(json!(1)));
 }
 
 #[test]
@@ -562,7 +562,7 @@ fn unreachable_nodes_are_kept_for_a_while_then_forgotten() {
     // News of a node no path reaches yet: kept, not online.
     p.receive(ms(0), id(2), packet(id(7), 1, &state(1, json!("seven"))));
     assert!(!p.is_online(&id(7)));
-    assert_eq!(p.peer_data(&id(7)), Some(&json!("seven")));
+    assert_eq!(p.peer_data(&id(7)), Some(json!("seven")));
     let sweep = p.poll_timeout().expect("a sweep is scheduled");
     assert_eq!(sweep, ms(15_000));
     let mut now = sweep;
@@ -593,7 +593,7 @@ fn the_path_arriving_after_the_news_makes_the_node_online_with_its_data() {
     let edge = stamped(Kind::Connected, 2, Some(id(3)), vec![id(1), id(3)]);
     p.receive(ms(2), id(2), packet(id(2), 2, &edge));
     assert!(p.is_online(&id(3)));
-    assert_eq!(p.peer_data(&id(3)), Some(&json!("three")));
+    assert_eq!(p.peer_data(&id(3)), Some(json!("three")));
 }
 
 #[test]
