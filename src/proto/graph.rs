@@ -22,7 +22,7 @@ use foldhash::fast::RandomState;
 use super::PeerId;
 
 /// A node's place in the graph's vector.
-type Slot = u32;
+pub type Slot = u32;
 
 /// The root is always the first slot.
 const ROOT: Slot = 0;
@@ -123,6 +123,21 @@ impl<N: Default> Graph<N> {
     /// The node for `id`, if known.
     pub fn get(&self, id: &PeerId) -> Option<&Node<N>> {
         self.index.get(id).map(|&s| self.node(s))
+    }
+
+    /// The slot `id` holds, if known (a forgotten node that a kept node
+    /// still lists is known). Slots are small and dense, so the layer above
+    /// can key per-node state by them. A slot names a node only while that
+    /// node is known: once it is forgotten and nothing lists it, the slot
+    /// may be given to another node.
+    pub fn slot(&self, id: &PeerId) -> Option<Slot> {
+        self.index.get(id).copied()
+    }
+
+    /// The id in `slot`, or `None` for a free slot or one past the end. The
+    /// same slot may name another node later: see [`Graph::slot`].
+    pub fn id_at(&self, slot: Slot) -> Option<&PeerId> {
+        self.nodes.get(slot as usize)?.as_ref().map(|n| &n.id)
     }
 
     /// The targets `id` lists, in id order (none if unknown).
@@ -541,6 +556,27 @@ mod tests {
         g.set_edges(Duration::from_secs(101), id(0), vec![id(1)]);
         g.settle(Duration::from_secs(101));
         assert!(g.is_reachable(&id(2)));
+    }
+
+    #[test]
+    fn slot_and_id_at_agree_until_the_slot_is_reused() {
+        let mut g = graph();
+        let t = Duration::ZERO;
+        assert_eq!(g.slot(&id(0)), Some(ROOT));
+        assert_eq!(g.id_at(ROOT), Some(&id(0)));
+        g.set_edges(t, id(1), vec![id(2)]);
+        let one = g.slot(&id(1)).unwrap();
+        let two = g.slot(&id(2)).unwrap();
+        assert_eq!((g.id_at(one), g.id_at(two)), (Some(&id(1)), Some(&id(2))));
+        assert_eq!(g.slot(&id(9)), None);
+        assert_eq!(g.id_at(two + 1), None, "past the end");
+        g.settle(t);
+        assert_eq!(g.collect_garbage(t), 2);
+        assert_eq!((g.slot(&id(1)), g.id_at(one)), (None, None), "freed");
+        g.set_edges(t, id(0), vec![id(3)]);
+        let three = g.slot(&id(3)).unwrap();
+        assert!(three == one || three == two, "a freed slot is reused");
+        assert_eq!(g.id_at(three), Some(&id(3)));
     }
 
     #[test]
