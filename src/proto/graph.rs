@@ -12,12 +12,15 @@
 //!
 //! Ids are interned: each node has a slot in a vector and edges are 4-byte
 //! slot numbers, so a traversal indexes arrays instead of hashing 32-byte
-//! keys, and an edge costs 4 bytes instead of 32 in every view.
+//! keys, and an edge costs 4 bytes instead of 32 in every view. The index
+//! from id to slot holds slots only and reads ids back from the nodes, so each
+//! id is stored once.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 
 use super::PeerId;
 
@@ -81,10 +84,13 @@ impl EdgeDiff {
 /// the root kept up to date.
 #[derive(Debug)]
 pub struct Graph<N> {
-    /// Slot by id. foldhash with a random seed per graph: several times
-    /// faster than SipHash on 32-byte keys, and still seeded, so a peer
+    /// Slot by id: holds slots only and compares ids through `nodes`, which
+    /// saves a second copy of every 32-byte id.
+    index: HashTable<Slot>,
+    /// Hashes ids for `index`. foldhash with a random seed per graph: several
+    /// times faster than SipHash on 32-byte keys, and still seeded, so a peer
     /// cannot choose ids that collide in every node's table.
-    index: HashMap<PeerId, Slot, RandomState>,
+    hasher: RandomState,
     /// Node by slot; `None` for a free slot.
     nodes: Vec<Option<Node<N>>>,
     free: Vec<Slot>,
@@ -102,10 +108,13 @@ impl<N: Default> Graph<N> {
     pub fn new(root: PeerId, now: Duration) -> Self {
         let mut node = Node::new(root, now);
         node.reachable = true;
-        let mut index = HashMap::with_hasher(RandomState::default());
-        index.insert(root, ROOT);
+        let hasher = RandomState::default();
+        let mut index = HashTable::new();
+        // The table is empty: growing it rehashes nothing.
+        index.insert_unique(hasher.hash_one(root), ROOT, |_| unreachable!());
         Graph {
             index,
+            hasher,
             nodes: vec![Some(node)],
             free: Vec::new(),
             reachable_count: 1,
@@ -122,7 +131,7 @@ impl<N: Default> Graph<N> {
 
     /// The node for `id`, if known.
     pub fn get(&self, id: &PeerId) -> Option<&Node<N>> {
-        self.index.get(id).map(|&s| self.node(s))
+        self.find(id).map(|s| self.node(s))
     }
 
     /// The slot `id` holds, if known (a forgotten node that a kept node
@@ -131,7 +140,7 @@ impl<N: Default> Graph<N> {
     /// node is known: once it is forgotten and nothing lists it, the slot
     /// may be given to another node.
     pub fn slot(&self, id: &PeerId) -> Option<Slot> {
-        self.index.get(id).copied()
+        self.find(id)
     }
 
     /// The id in `slot`, or `None` for a free slot or one past the end. The
@@ -142,7 +151,7 @@ impl<N: Default> Graph<N> {
 
     /// The targets `id` lists, in id order (none if unknown).
     pub fn edges(&self, id: &PeerId) -> Vec<PeerId> {
-        let Some(&slot) = self.index.get(id) else {
+        let Some(slot) = self.find(id) else {
             return Vec::new();
         };
         let mut list: Vec<PeerId> = self
@@ -165,7 +174,7 @@ impl<N: Default> Graph<N> {
 
     /// The payload for `id` if the node exists.
     pub fn existing_payload_mut(&mut self, id: &PeerId) -> Option<&mut N> {
-        let slot = *self.index.get(id)?;
+        let slot = self.find(id)?;
         let node = self.node_mut(slot);
         node.forgotten = false;
         Some(&mut node.payload)
@@ -307,16 +316,25 @@ impl<N: Default> Graph<N> {
             return;
         };
         if node.in_degree == 0 && node.forgotten && slot != ROOT {
-            let id = node.id;
-            self.index.remove(&id);
+            let hash = self.hasher.hash_one(node.id);
+            self.index
+                .find_entry(hash, |&s| s == slot)
+                .expect("a live slot is indexed")
+                .remove();
             self.nodes[slot as usize] = None;
             self.free.push(slot);
         }
     }
 
+    /// The slot of `id` if known.
+    fn find(&self, id: &PeerId) -> Option<Slot> {
+        let hash = self.hasher.hash_one(id);
+        self.index.find(hash, |&s| self.node(s).id == *id).copied()
+    }
+
     /// The slot of `id`, with a new unreachable node if unknown.
     fn slot_of(&mut self, id: PeerId, now: Duration) -> Slot {
-        if let Some(&slot) = self.index.get(&id) {
+        if let Some(slot) = self.find(&id) {
             return slot;
         }
         let node = Some(Node::new(id, now));
@@ -331,7 +349,13 @@ impl<N: Default> Graph<N> {
                 Slot::try_from(self.nodes.len() - 1).expect("fewer than 2^32 nodes")
             }
         };
-        self.index.insert(id, slot);
+        let (hasher, nodes) = (&self.hasher, &self.nodes);
+        // Growing the table rehashes every entry, by its node's id.
+        let rehash = |&s: &Slot| {
+            let node = nodes[s as usize].as_ref();
+            hasher.hash_one(node.expect("an indexed slot holds a node").id)
+        };
+        self.index.insert_unique(hasher.hash_one(id), slot, rehash);
         slot
     }
 
@@ -547,7 +571,7 @@ mod tests {
         g.set_edges(Duration::ZERO, id(1), vec![id(2)]);
         g.settle(Duration::ZERO);
         // Forget 2 but keep 1 (pretend 1 was refreshed later).
-        let one = g.index[&id(1)];
+        let one = g.slot(&id(1)).unwrap();
         g.node_mut(one).unreachable_since = Duration::from_secs(100);
         assert_eq!(g.collect_garbage(Duration::from_secs(50)), 1);
         // 1 still lists 2: its slot stays, empty, and is not forgotten twice.
@@ -588,7 +612,7 @@ mod tests {
         g.set_edges(t, id(2), vec![id(1)]);
         g.set_edges(t, id(3), vec![id(1)]);
         g.settle(t);
-        let three = g.index[&id(3)];
+        let three = g.slot(&id(3)).unwrap();
         g.node_mut(three).unreachable_since = Duration::from_secs(100);
         assert_eq!(g.collect_garbage(Duration::from_secs(50)), 2);
         // 2 was listed only by 1, which is forgotten: gone. 1 is listed by 3.
