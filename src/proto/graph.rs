@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
+use smallvec::SmallVec;
 
 use super::PeerId;
 
@@ -30,13 +31,17 @@ pub type Slot = u32;
 /// The root is always the first slot.
 const ROOT: Slot = 0;
 
+/// A node's targets. Most peers keep about 4 connections, so most lists fit
+/// inline and cost no heap block (with its allocator overhead) per node.
+type Edges = SmallVec<[Slot; 4]>;
+
 /// One node: its outgoing edges, whether we reach it, and what the layer above
 /// keeps about it.
 #[derive(Debug)]
 pub struct Node<N> {
     id: PeerId,
     /// Slots of the targets, sorted by slot, without duplicates or self loops.
-    out: Vec<Slot>,
+    out: Edges,
     /// How many nodes list this one: a slot is only reused once nothing
     /// points at it.
     in_degree: u32,
@@ -223,13 +228,17 @@ impl<N: Default> Graph<N> {
     /// what changed. Self loops and duplicates in `edges` are dropped.
     pub fn set_edges(&mut self, now: Duration, from: PeerId, edges: Vec<PeerId>) -> EdgeDiff {
         let source = self.slot_of(from, now);
-        let mut out: Vec<Slot> = edges
+        let mut out: Edges = edges
             .into_iter()
             .filter(|e| *e != from)
             .map(|e| self.slot_of(e, now))
             .collect();
         out.sort_unstable();
         out.dedup();
+        // Collecting spilled to the heap if the message listed more than 4
+        // (duplicates included), and doubling left slack: a list is kept
+        // far longer than it takes to build, so trim it, inline if it fits.
+        out.shrink_to_fit();
         let node = self.node_mut(source);
         node.forgotten = false;
         let (added, removed) = diff_sorted(&node.out, &out);
@@ -434,7 +443,7 @@ impl<N: Default> Node<N> {
     fn new(id: PeerId, now: Duration) -> Self {
         Node {
             id,
-            out: Vec::new(),
+            out: Edges::new(),
             in_degree: 0,
             reachable: false,
             forgotten: false,
@@ -550,6 +559,18 @@ mod tests {
             }
         );
         assert!(g.set_edges(t, id(1), vec![id(2), id(4)]).is_empty());
+    }
+
+    #[test]
+    fn four_edges_are_kept_inline_even_when_the_message_listed_more() {
+        let mut g = graph();
+        let t = Duration::ZERO;
+        let listed = [2, 3, 4, 5, 2, 3, 1, 5].map(id).to_vec();
+        g.set_edges(t, id(1), listed);
+        assert_eq!(g.edges(&id(1)), [2, 3, 4, 5].map(id).to_vec());
+        assert!(!g.get(&id(1)).unwrap().out.spilled());
+        g.set_edges(t, id(1), (2..=7).map(id).collect());
+        assert_eq!(g.get(&id(1)).unwrap().out.capacity(), 6, "no slack");
     }
 
     #[test]
