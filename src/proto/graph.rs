@@ -49,8 +49,9 @@ pub struct Node<N> {
     /// Forgotten (edges and payload dropped) but still listed by a node we
     /// keep, so its slot stays until that edge goes.
     forgotten: bool,
-    /// When the node was last found unreachable (or created unreachable).
-    unreachable_since: Duration,
+    /// When the node was last found unreachable (or created unreachable), in
+    /// `nanos`: half the size of a `Duration`.
+    unreachable_since: u64,
     /// Full-traversal generation that last reached this node.
     mark: u64,
     /// What the presence layer stores per node (stamps, data).
@@ -287,6 +288,7 @@ impl<N: Default> Graph<N> {
     /// node that a kept node still lists keeps its slot, empty, until that
     /// edge goes. Call after [`Graph::settle`].
     pub fn collect_garbage(&mut self, before: Duration) -> usize {
+        let before = nanos(before);
         let due: Vec<Slot> = self
             .nodes
             .iter()
@@ -398,6 +400,7 @@ impl<N: Default> Graph<N> {
 
     /// One full traversal from the root, O(N + E).
     fn traverse(&mut self, now: Duration) {
+        let now = nanos(now);
         self.generation += 1;
         let generation = self.generation;
         self.node_mut(ROOT).mark = generation;
@@ -447,11 +450,17 @@ impl<N: Default> Node<N> {
             in_degree: 0,
             reachable: false,
             forgotten: false,
-            unreachable_since: now,
+            unreachable_since: nanos(now),
             mark: 0,
             payload: N::default(),
         }
     }
+}
+
+/// A time as nanoseconds since zero. u64 nanoseconds last 584 years, far
+/// beyond any run, so saturating there changes nothing in practice.
+fn nanos(at: Duration) -> u64 {
+    u64::try_from(at.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Added and removed elements between two sorted, deduplicated lists.
@@ -574,6 +583,18 @@ mod tests {
     }
 
     #[test]
+    fn times_saturate_past_u64_nanoseconds() {
+        assert_eq!(nanos(Duration::from_nanos(u64::MAX)), u64::MAX);
+        assert_eq!(nanos(Duration::MAX), u64::MAX);
+        let mut g = graph();
+        let late = Duration::MAX;
+        g.set_edges(late, id(1), vec![]);
+        g.settle(late);
+        assert_eq!(g.collect_garbage(Duration::from_secs(1)), 0);
+        assert_eq!(g.collect_garbage(late), 1);
+    }
+
+    #[test]
     fn unreachable_nodes_are_collected_only_after_their_time() {
         let mut g = graph();
         g.set_edges(Duration::from_secs(1), id(0), vec![id(1)]);
@@ -593,7 +614,7 @@ mod tests {
         g.settle(Duration::ZERO);
         // Forget 2 but keep 1 (pretend 1 was refreshed later).
         let one = g.slot(&id(1)).unwrap();
-        g.node_mut(one).unreachable_since = Duration::from_secs(100);
+        g.node_mut(one).unreachable_since = nanos(Duration::from_secs(100));
         assert_eq!(g.collect_garbage(Duration::from_secs(50)), 1);
         // 1 still lists 2: its slot stays, empty, and is not forgotten twice.
         assert_eq!(g.len(), 3);
@@ -634,7 +655,7 @@ mod tests {
         g.set_edges(t, id(3), vec![id(1)]);
         g.settle(t);
         let three = g.slot(&id(3)).unwrap();
-        g.node_mut(three).unreachable_since = Duration::from_secs(100);
+        g.node_mut(three).unreachable_since = nanos(Duration::from_secs(100));
         assert_eq!(g.collect_garbage(Duration::from_secs(50)), 2);
         // 2 was listed only by 1, which is forgotten: gone. 1 is listed by 3.
         assert!(g.get(&id(2)).is_none());
