@@ -31,6 +31,10 @@ pub type Slot = u32;
 /// The root is always the first slot.
 const ROOT: Slot = 0;
 
+/// The last traversal number before they start again from 1. Marks are
+/// 4 bytes per node, not 8, so they wrap within reach of a long run.
+const MAX_GENERATION: u32 = u32::MAX;
+
 /// A node's targets. Most peers keep about 4 connections, so most lists fit
 /// inline and cost no heap block (with its allocator overhead) per node.
 type Edges = SmallVec<[Slot; 4]>;
@@ -52,8 +56,8 @@ pub struct Node<N> {
     /// When the node was last found unreachable (or created unreachable), in
     /// `nanos`: half the size of a `Duration`.
     unreachable_since: u64,
-    /// Full-traversal generation that last reached this node.
-    mark: u64,
+    /// Full-traversal generation that last reached this node; 0 for none.
+    mark: u32,
     /// What the presence layer stores per node (stamps, data).
     pub payload: N,
 }
@@ -106,7 +110,8 @@ pub struct Graph<N> {
     needs_traversal: bool,
     /// The reachable set changed since the last [`Graph::settle`].
     changed: bool,
-    generation: u64,
+    /// The last full traversal's number, 1 to [`MAX_GENERATION`].
+    generation: u32,
 }
 
 impl<N: Default> Graph<N> {
@@ -401,6 +406,15 @@ impl<N: Default> Graph<N> {
     /// One full traversal from the root, O(N + E).
     fn traverse(&mut self, now: Duration) {
         let now = nanos(now);
+        if self.generation == MAX_GENERATION {
+            // A node that no traversal reached since then still holds its
+            // old mark, and would pass for reached when that number came
+            // round again: clear them all.
+            for node in self.nodes.iter_mut().flatten() {
+                node.mark = 0;
+            }
+            self.generation = 0;
+        }
         self.generation += 1;
         let generation = self.generation;
         self.node_mut(ROOT).mark = generation;
@@ -580,6 +594,30 @@ mod tests {
         assert!(!g.get(&id(1)).unwrap().out.spilled());
         g.set_edges(t, id(1), (2..=7).map(id).collect());
         assert_eq!(g.get(&id(1)).unwrap().out.capacity(), 6, "no slack");
+    }
+
+    #[test]
+    fn no_stale_mark_passes_for_reached_when_generations_wrap() {
+        let mut g = graph();
+        let t = Duration::ZERO;
+        // 2 is reached by traversal 1 and then cut off (mark 1 stays), 5
+        // only ever incrementally (mark 0).
+        g.set_edges(t, id(0), vec![id(1), id(5)]);
+        g.set_edges(t, id(1), vec![id(2)]);
+        g.set_edges(t, id(0), vec![id(1)]);
+        g.settle(t);
+        assert_eq!(g.generation, 1);
+        g.set_edges(t, id(1), vec![]);
+        g.settle(t);
+        let want = BTreeSet::from([id(0), id(1)]);
+        assert_eq!(reached(&g), want);
+        g.generation = MAX_GENERATION - 1;
+        for _ in 0..3 {
+            g.traverse(t);
+            assert_eq!(reached(&g), want);
+            assert_eq!(g.reachable_count(), 2);
+        }
+        assert_eq!(g.generation, 2, "wrapped past MAX_GENERATION to 1");
     }
 
     #[test]
