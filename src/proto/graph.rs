@@ -16,6 +16,7 @@
 //! from id to slot holds slots only and reads ids back from the nodes, so each
 //! id is stored once.
 
+use std::fmt;
 use std::hash::BuildHasher;
 use std::time::Duration;
 
@@ -31,9 +32,19 @@ pub type Slot = u32;
 /// The root is always the first slot.
 const ROOT: Slot = 0;
 
-/// The last traversal number before they start again from 1. Marks are
-/// 4 bytes per node, not 8, so they wrap within reach of a long run.
-const MAX_GENERATION: u32 = u32::MAX;
+/// [`Node::state`] bits: a path from the root reaches the node.
+const REACHABLE: u32 = 1 << 31;
+/// The node was forgotten (edges and payload dropped) but a node we keep
+/// still lists it, so its slot stays until that edge goes.
+const FORGOTTEN: u32 = 1 << 30;
+/// The slot holds no node and waits in [`Graph::free`] for reuse.
+const FREE: u32 = 1 << 29;
+/// The rest of the word: the traversal mark.
+const MARK: u32 = FREE - 1;
+
+/// The last traversal number before they start again from 1. Marks share
+/// a word with the flags, so they wrap within reach of a long run.
+const MAX_GENERATION: u32 = MARK;
 
 /// A node's targets. Most peers keep about 4 connections, so most lists fit
 /// inline and cost no heap block (with its allocator overhead) per node.
@@ -41,7 +52,10 @@ type Edges = SmallVec<[Slot; 4]>;
 
 /// One node: its outgoing edges, whether we reach it, and what the layer above
 /// keeps about it.
-#[derive(Debug)]
+///
+/// A graph holds one per known peer in every engine, so its size decides how
+/// many engines fit in memory: 72 bytes with no payload, none of it padding
+/// (id 32, edges 24, `unreachable_since` 8, `in_degree` 4, `state` 4).
 pub struct Node<N> {
     id: PeerId,
     /// Slots of the targets, sorted by slot, without duplicates or self loops.
@@ -49,15 +63,14 @@ pub struct Node<N> {
     /// How many nodes list this one: a slot is only reused once nothing
     /// points at it.
     in_degree: u32,
-    reachable: bool,
-    /// Forgotten (edges and payload dropped) but still listed by a node we
-    /// keep, so its slot stays until that edge goes.
-    forgotten: bool,
+    /// The flags [`REACHABLE`], [`FORGOTTEN`] and [`FREE`] above the
+    /// generation of the last full traversal that reached the node ([`MARK`],
+    /// 0 for none). One word for both: a flag byte of its own would pad the
+    /// node to 80 bytes.
+    state: u32,
     /// When the node was last found unreachable (or created unreachable), in
     /// `nanos`: half the size of a `Duration`.
     unreachable_since: u64,
-    /// Full-traversal generation that last reached this node; 0 for none.
-    mark: u32,
     /// What the presence layer stores per node (stamps, data).
     pub payload: N,
 }
@@ -65,12 +78,53 @@ pub struct Node<N> {
 impl<N> Node<N> {
     /// Whether a path from the root reaches this node.
     pub fn is_reachable(&self) -> bool {
-        self.reachable
+        self.has(REACHABLE)
     }
 
     /// Whether the node lists any edge.
     pub fn has_edges(&self) -> bool {
         !self.out.is_empty()
+    }
+
+    fn has(&self, flag: u32) -> bool {
+        self.state & flag != 0
+    }
+
+    fn set(&mut self, flag: u32, on: bool) {
+        if on {
+            self.state |= flag;
+        } else {
+            self.state &= !flag;
+        }
+    }
+
+    fn mark(&self) -> u32 {
+        self.state & MARK
+    }
+
+    fn set_mark(&mut self, generation: u32) {
+        debug_assert!(generation <= MARK, "a mark never spills into the flags");
+        self.state = (self.state & !MARK) | generation;
+    }
+}
+
+// By hand, so that the flags and the mark show by name, not as one number.
+impl<N: fmt::Debug> fmt::Debug for Node<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .field("out", &self.out)
+            .field("in_degree", &self.in_degree)
+            .field("reachable", &self.has(REACHABLE))
+            .field("forgotten", &self.has(FORGOTTEN))
+            .field("free", &self.has(FREE))
+            .field("mark", &self.mark())
+            .field(
+                "unreachable_since",
+                &Duration::from_nanos(self.unreachable_since),
+            )
+            .field("payload", &self.payload)
+            .finish()
     }
 }
 
@@ -101,8 +155,11 @@ pub struct Graph<N> {
     /// times faster than SipHash on 32-byte keys, and still seeded, so a peer
     /// cannot choose ids that collide in every node's table.
     hasher: RandomState,
-    /// Node by slot; `None` for a free slot.
-    nodes: Vec<Option<Node<N>>>,
+    /// Node by slot. A free slot keeps a node marked [`FREE`] rather than
+    /// holding an `Option`: the packed state leaves no niche, so `None`
+    /// would cost 8 bytes more per slot.
+    nodes: Vec<Node<N>>,
+    /// Free slots, reused last freed first.
     free: Vec<Slot>,
     reachable_count: usize,
     /// An edge out of a reached node was removed: only a full traversal can
@@ -118,7 +175,7 @@ impl<N: Default> Graph<N> {
     /// A graph holding only the root.
     pub fn new(root: PeerId, now: Duration) -> Self {
         let mut node = Node::new(root, now);
-        node.reachable = true;
+        node.set(REACHABLE, true);
         let hasher = RandomState::default();
         let mut index = HashTable::new();
         // The table is empty: growing it rehashes nothing.
@@ -126,7 +183,7 @@ impl<N: Default> Graph<N> {
         Graph {
             index,
             hasher,
-            nodes: vec![Some(node)],
+            nodes: vec![node],
             free: Vec::new(),
             reachable_count: 1,
             needs_traversal: false,
@@ -157,7 +214,8 @@ impl<N: Default> Graph<N> {
     /// The id in `slot`, or `None` for a free slot or one past the end. The
     /// same slot may name another node later: see [`Graph::slot`].
     pub fn id_at(&self, slot: Slot) -> Option<&PeerId> {
-        self.nodes.get(slot as usize)?.as_ref().map(|n| &n.id)
+        let node = self.nodes.get(slot as usize)?;
+        (!node.has(FREE)).then_some(&node.id)
     }
 
     /// The targets `id` lists, in id order (none if unknown).
@@ -179,7 +237,7 @@ impl<N: Default> Graph<N> {
     pub fn payload_mut(&mut self, now: Duration, id: PeerId) -> &mut N {
         let slot = self.slot_of(id, now);
         let node = self.node_mut(slot);
-        node.forgotten = false;
+        node.set(FORGOTTEN, false);
         &mut node.payload
     }
 
@@ -187,13 +245,13 @@ impl<N: Default> Graph<N> {
     pub fn existing_payload_mut(&mut self, id: &PeerId) -> Option<&mut N> {
         let slot = self.find(id)?;
         let node = self.node_mut(slot);
-        node.forgotten = false;
+        node.set(FORGOTTEN, false);
         Some(&mut node.payload)
     }
 
     /// Every node with its id.
     pub fn iter(&self) -> impl Iterator<Item = (&PeerId, &Node<N>)> {
-        self.nodes.iter().flatten().map(|n| (&n.id, n))
+        self.live().map(|n| (&n.id, n))
     }
 
     /// Number of nodes, reached or not.
@@ -208,7 +266,7 @@ impl<N: Default> Graph<N> {
 
     /// Whether `id` is reached from the root. Exact only after [`Graph::settle`].
     pub fn is_reachable(&self, id: &PeerId) -> bool {
-        self.get(id).is_some_and(|n| n.reachable)
+        self.get(id).is_some_and(Node::is_reachable)
     }
 
     /// How many nodes are reached, root included. Exact only after [`Graph::settle`].
@@ -223,11 +281,7 @@ impl<N: Default> Graph<N> {
 
     /// The reached nodes' ids, in no particular order.
     pub fn reachable(&self) -> impl Iterator<Item = &PeerId> {
-        self.nodes
-            .iter()
-            .flatten()
-            .filter(|n| n.reachable)
-            .map(|n| &n.id)
+        self.live().filter(|n| n.is_reachable()).map(|n| &n.id)
     }
 
     /// Replaces `from`'s outgoing edges (creating nodes as needed) and says
@@ -246,13 +300,13 @@ impl<N: Default> Graph<N> {
         // far longer than it takes to build, so trim it, inline if it fits.
         out.shrink_to_fit();
         let node = self.node_mut(source);
-        node.forgotten = false;
+        node.set(FORGOTTEN, false);
         let (added, removed) = diff_sorted(&node.out, &out);
         if added.is_empty() && removed.is_empty() {
             return EdgeDiff::default();
         }
         node.out = out;
-        let from_reached = node.reachable;
+        let from_reached = node.is_reachable();
         for &t in &added {
             self.node_mut(t).in_degree += 1;
         }
@@ -263,7 +317,7 @@ impl<N: Default> Graph<N> {
         diff.added.sort_unstable();
         diff.removed.sort_unstable();
         if from_reached {
-            if removed.iter().any(|&t| self.node(t).reachable) {
+            if removed.iter().any(|&t| self.node(t).is_reachable()) {
                 self.needs_traversal = true;
             }
             if !self.needs_traversal {
@@ -298,15 +352,14 @@ impl<N: Default> Graph<N> {
             .nodes
             .iter()
             .enumerate()
-            .filter_map(|(slot, n)| {
-                let n = n.as_ref()?;
-                let due = !n.reachable && !n.forgotten && n.unreachable_since <= before;
-                due.then_some(slot as Slot)
+            .filter(|(_, n)| {
+                n.state & (FREE | REACHABLE | FORGOTTEN) == 0 && n.unreachable_since <= before
             })
+            .map(|(slot, _)| slot as Slot)
             .collect();
         for &slot in &due {
             let node = self.node_mut(slot);
-            node.forgotten = true;
+            node.set(FORGOTTEN, true);
             node.payload = N::default();
             for t in std::mem::take(&mut node.out) {
                 self.release(t);
@@ -322,22 +375,26 @@ impl<N: Default> Graph<N> {
     fn release(&mut self, slot: Slot) {
         let node = self.node_mut(slot);
         node.in_degree -= 1;
-        if node.forgotten {
+        if node.has(FORGOTTEN) {
             self.free_if_unlisted(slot);
         }
     }
 
     fn free_if_unlisted(&mut self, slot: Slot) {
-        let Some(node) = self.nodes[slot as usize].as_ref() else {
+        let node = &self.nodes[slot as usize];
+        // Already free when another due node's release freed it first.
+        if node.has(FREE) {
             return;
-        };
-        if node.in_degree == 0 && node.forgotten && slot != ROOT {
+        }
+        if node.in_degree == 0 && node.has(FORGOTTEN) && slot != ROOT {
             let hash = self.hasher.hash_one(node.id);
             self.index
                 .find_entry(hash, |&s| s == slot)
                 .expect("a live slot is indexed")
                 .remove();
-            self.nodes[slot as usize] = None;
+            // Forgotten, so the payload and edges are already dropped.
+            debug_assert!(!node.has_edges());
+            self.nodes[slot as usize].state = FREE;
             self.free.push(slot);
         }
     }
@@ -353,7 +410,7 @@ impl<N: Default> Graph<N> {
         if let Some(slot) = self.find(&id) {
             return slot;
         }
-        let node = Some(Node::new(id, now));
+        let node = Node::new(id, now);
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot as usize] = node;
@@ -367,24 +424,26 @@ impl<N: Default> Graph<N> {
         };
         let (hasher, nodes) = (&self.hasher, &self.nodes);
         // Growing the table rehashes every entry, by its node's id.
-        let rehash = |&s: &Slot| {
-            let node = nodes[s as usize].as_ref();
-            hasher.hash_one(node.expect("an indexed slot holds a node").id)
-        };
+        let rehash = |&s: &Slot| hasher.hash_one(nodes[s as usize].id);
         self.index.insert_unique(hasher.hash_one(id), slot, rehash);
         slot
     }
 
     fn node(&self, slot: Slot) -> &Node<N> {
-        self.nodes[slot as usize]
-            .as_ref()
-            .expect("a listed slot holds a node")
+        let node = &self.nodes[slot as usize];
+        debug_assert!(!node.has(FREE), "a listed slot holds a node");
+        node
     }
 
     fn node_mut(&mut self, slot: Slot) -> &mut Node<N> {
-        self.nodes[slot as usize]
-            .as_mut()
-            .expect("a listed slot holds a node")
+        let node = &mut self.nodes[slot as usize];
+        debug_assert!(!node.has(FREE), "a listed slot holds a node");
+        node
+    }
+
+    /// The nodes, free slots skipped, in slot order.
+    fn live(&self) -> impl Iterator<Item = &Node<N>> {
+        self.nodes.iter().filter(|n| !n.has(FREE))
     }
 
     /// Marks everything newly reachable through `start` (incremental case).
@@ -392,11 +451,11 @@ impl<N: Default> Graph<N> {
         let mut stack = vec![start];
         while let Some(slot) = stack.pop() {
             let node = self.node_mut(slot);
-            if node.reachable {
+            if node.is_reachable() {
                 continue;
             }
-            node.reachable = true;
-            node.forgotten = false;
+            node.set(REACHABLE, true);
+            node.set(FORGOTTEN, false);
             self.reachable_count += 1;
             self.changed = true;
             stack.extend_from_slice(&self.node(slot).out);
@@ -410,14 +469,14 @@ impl<N: Default> Graph<N> {
             // A node that no traversal reached since then still holds its
             // old mark, and would pass for reached when that number came
             // round again: clear them all.
-            for node in self.nodes.iter_mut().flatten() {
-                node.mark = 0;
+            for node in &mut self.nodes {
+                node.set_mark(0);
             }
             self.generation = 0;
         }
         self.generation += 1;
         let generation = self.generation;
-        self.node_mut(ROOT).mark = generation;
+        self.node_mut(ROOT).set_mark(generation);
         let mut stack = vec![ROOT];
         while let Some(slot) = stack.pop() {
             // Targets go on the stack, then those already marked come off
@@ -428,8 +487,8 @@ impl<N: Default> Graph<N> {
             for i in start..stack.len() {
                 let t = stack[i];
                 let target = self.node_mut(t);
-                if target.mark != generation {
-                    target.mark = generation;
+                if target.mark() != generation {
+                    target.set_mark(generation);
                     stack[keep] = t;
                     keep += 1;
                 }
@@ -438,13 +497,13 @@ impl<N: Default> Graph<N> {
         }
         let mut count = 0;
         let mut changed = false;
-        for node in self.nodes.iter_mut().flatten() {
-            let reached = node.mark == generation;
-            if reached != node.reachable {
+        for node in self.nodes.iter_mut().filter(|n| !n.has(FREE)) {
+            let reached = node.mark() == generation;
+            if reached != node.is_reachable() {
                 changed = true;
-                node.reachable = reached;
+                node.set(REACHABLE, reached);
                 if reached {
-                    node.forgotten = false;
+                    node.set(FORGOTTEN, false);
                 } else {
                     node.unreachable_since = now;
                 }
@@ -462,10 +521,8 @@ impl<N: Default> Node<N> {
             id,
             out: Edges::new(),
             in_degree: 0,
-            reachable: false,
-            forgotten: false,
+            state: 0,
             unreachable_since: nanos(now),
-            mark: 0,
             payload: N::default(),
         }
     }
@@ -618,6 +675,14 @@ mod tests {
             assert_eq!(g.reachable_count(), 2);
         }
         assert_eq!(g.generation, 2, "wrapped past MAX_GENERATION to 1");
+    }
+
+    #[test]
+    fn a_node_without_payload_takes_72_bytes() {
+        // See Node: 32 + 24 + 8 + 4 + 4, no padding. It was 88 (a Duration,
+        // a u64 mark and two bools), with the edges in a heap block and the
+        // id copied into the index.
+        assert!(std::mem::size_of::<Node<()>>() <= 72);
     }
 
     #[test]
