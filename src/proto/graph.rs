@@ -12,12 +12,17 @@
 //!
 //! Ids are interned: each node has a slot in a vector and edges are 4-byte
 //! slot numbers, so a traversal indexes arrays instead of hashing 32-byte
-//! keys, and an edge costs 4 bytes instead of 32 in every view.
+//! keys, and an edge costs 4 bytes instead of 32 in every view. The index
+//! from id to slot holds slots only and reads ids back from the nodes, so each
+//! id is stored once.
 
-use std::collections::HashMap;
+use std::fmt;
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+use smallvec::SmallVec;
 
 use super::PeerId;
 
@@ -27,24 +32,45 @@ pub type Slot = u32;
 /// The root is always the first slot.
 const ROOT: Slot = 0;
 
+/// [`Node::state`] bits: a path from the root reaches the node.
+const REACHABLE: u32 = 1 << 31;
+/// The node was forgotten (edges and payload dropped) but a node we keep
+/// still lists it, so its slot stays until that edge goes.
+const FORGOTTEN: u32 = 1 << 30;
+/// The slot holds no node and waits in [`Graph::free`] for reuse.
+const FREE: u32 = 1 << 29;
+/// The rest of the word: the traversal mark.
+const MARK: u32 = FREE - 1;
+
+/// The last traversal number before they start again from 1. Marks share
+/// a word with the flags, so they wrap within reach of a long run.
+const MAX_GENERATION: u32 = MARK;
+
+/// A node's targets. Most peers keep about 4 connections, so most lists fit
+/// inline and cost no heap block (with its allocator overhead) per node.
+type Edges = SmallVec<[Slot; 4]>;
+
 /// One node: its outgoing edges, whether we reach it, and what the layer above
 /// keeps about it.
-#[derive(Debug)]
+///
+/// A graph holds one per known peer in every engine, so its size decides how
+/// many engines fit in memory: 72 bytes with no payload, none of it padding
+/// (id 32, edges 24, `unreachable_since` 8, `in_degree` 4, `state` 4).
 pub struct Node<N> {
     id: PeerId,
     /// Slots of the targets, sorted by slot, without duplicates or self loops.
-    out: Vec<Slot>,
+    out: Edges,
     /// How many nodes list this one: a slot is only reused once nothing
     /// points at it.
     in_degree: u32,
-    reachable: bool,
-    /// Forgotten (edges and payload dropped) but still listed by a node we
-    /// keep, so its slot stays until that edge goes.
-    forgotten: bool,
-    /// When the node was last found unreachable (or created unreachable).
-    unreachable_since: Duration,
-    /// Full-traversal generation that last reached this node.
-    mark: u64,
+    /// The flags [`REACHABLE`], [`FORGOTTEN`] and [`FREE`] above the
+    /// generation of the last full traversal that reached the node ([`MARK`],
+    /// 0 for none). One word for both: a flag byte of its own would pad the
+    /// node to 80 bytes.
+    state: u32,
+    /// When the node was last found unreachable (or created unreachable), in
+    /// `nanos`: half the size of a `Duration`.
+    unreachable_since: u64,
     /// What the presence layer stores per node (stamps, data).
     pub payload: N,
 }
@@ -52,12 +78,53 @@ pub struct Node<N> {
 impl<N> Node<N> {
     /// Whether a path from the root reaches this node.
     pub fn is_reachable(&self) -> bool {
-        self.reachable
+        self.has(REACHABLE)
     }
 
     /// Whether the node lists any edge.
     pub fn has_edges(&self) -> bool {
         !self.out.is_empty()
+    }
+
+    fn has(&self, flag: u32) -> bool {
+        self.state & flag != 0
+    }
+
+    fn set(&mut self, flag: u32, on: bool) {
+        if on {
+            self.state |= flag;
+        } else {
+            self.state &= !flag;
+        }
+    }
+
+    fn mark(&self) -> u32 {
+        self.state & MARK
+    }
+
+    fn set_mark(&mut self, generation: u32) {
+        debug_assert!(generation <= MARK, "a mark never spills into the flags");
+        self.state = (self.state & !MARK) | generation;
+    }
+}
+
+// By hand, so that the flags and the mark show by name, not as one number.
+impl<N: fmt::Debug> fmt::Debug for Node<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .field("out", &self.out)
+            .field("in_degree", &self.in_degree)
+            .field("reachable", &self.has(REACHABLE))
+            .field("forgotten", &self.has(FORGOTTEN))
+            .field("free", &self.has(FREE))
+            .field("mark", &self.mark())
+            .field(
+                "unreachable_since",
+                &Duration::from_nanos(self.unreachable_since),
+            )
+            .field("payload", &self.payload)
+            .finish()
     }
 }
 
@@ -81,12 +148,18 @@ impl EdgeDiff {
 /// the root kept up to date.
 #[derive(Debug)]
 pub struct Graph<N> {
-    /// Slot by id. foldhash with a random seed per graph: several times
-    /// faster than SipHash on 32-byte keys, and still seeded, so a peer
+    /// Slot by id: holds slots only and compares ids through `nodes`, which
+    /// saves a second copy of every 32-byte id.
+    index: HashTable<Slot>,
+    /// Hashes ids for `index`. foldhash with a random seed per graph: several
+    /// times faster than SipHash on 32-byte keys, and still seeded, so a peer
     /// cannot choose ids that collide in every node's table.
-    index: HashMap<PeerId, Slot, RandomState>,
-    /// Node by slot; `None` for a free slot.
-    nodes: Vec<Option<Node<N>>>,
+    hasher: RandomState,
+    /// Node by slot. A free slot keeps a node marked [`FREE`] rather than
+    /// holding an `Option`: the packed state leaves no niche, so `None`
+    /// would cost 8 bytes more per slot.
+    nodes: Vec<Node<N>>,
+    /// Free slots, reused last freed first.
     free: Vec<Slot>,
     reachable_count: usize,
     /// An edge out of a reached node was removed: only a full traversal can
@@ -94,19 +167,23 @@ pub struct Graph<N> {
     needs_traversal: bool,
     /// The reachable set changed since the last [`Graph::settle`].
     changed: bool,
-    generation: u64,
+    /// The last full traversal's number, 1 to [`MAX_GENERATION`].
+    generation: u32,
 }
 
 impl<N: Default> Graph<N> {
     /// A graph holding only the root.
     pub fn new(root: PeerId, now: Duration) -> Self {
         let mut node = Node::new(root, now);
-        node.reachable = true;
-        let mut index = HashMap::with_hasher(RandomState::default());
-        index.insert(root, ROOT);
+        node.set(REACHABLE, true);
+        let hasher = RandomState::default();
+        let mut index = HashTable::new();
+        // The table is empty: growing it rehashes nothing.
+        index.insert_unique(hasher.hash_one(root), ROOT, |_| unreachable!());
         Graph {
             index,
-            nodes: vec![Some(node)],
+            hasher,
+            nodes: vec![node],
             free: Vec::new(),
             reachable_count: 1,
             needs_traversal: false,
@@ -122,7 +199,23 @@ impl<N: Default> Graph<N> {
 
     /// The node for `id`, if known.
     pub fn get(&self, id: &PeerId) -> Option<&Node<N>> {
-        self.index.get(id).map(|&s| self.node(s))
+        self.find(id).map(|s| self.node(s))
+    }
+
+    /// The slot `id` holds, if known (a forgotten node that a kept node
+    /// still lists is known). Slots are small and dense, so the layer above
+    /// can key per-node state by them. A slot names a node only while that
+    /// node is known: once it is forgotten and nothing lists it, the slot
+    /// may be given to another node.
+    pub fn slot(&self, id: &PeerId) -> Option<Slot> {
+        self.find(id)
+    }
+
+    /// The id in `slot`, or `None` for a free slot or one past the end. The
+    /// same slot may name another node later: see [`Graph::slot`].
+    pub fn id_at(&self, slot: Slot) -> Option<&PeerId> {
+        let node = self.nodes.get(slot as usize)?;
+        (!node.has(FREE)).then_some(&node.id)
     }
 
     /// The slot of `id`, if known. A slot outlives its node only while the
@@ -138,7 +231,7 @@ impl<N: Default> Graph<N> {
 
     /// The targets `id` lists, in id order (none if unknown).
     pub fn edges(&self, id: &PeerId) -> Vec<PeerId> {
-        let Some(&slot) = self.index.get(id) else {
+        let Some(slot) = self.find(id) else {
             return Vec::new();
         };
         let mut list: Vec<PeerId> = self
@@ -155,21 +248,21 @@ impl<N: Default> Graph<N> {
     pub fn payload_mut(&mut self, now: Duration, id: PeerId) -> &mut N {
         let slot = self.slot_of(id, now);
         let node = self.node_mut(slot);
-        node.forgotten = false;
+        node.set(FORGOTTEN, false);
         &mut node.payload
     }
 
     /// The payload for `id` if the node exists.
     pub fn existing_payload_mut(&mut self, id: &PeerId) -> Option<&mut N> {
-        let slot = *self.index.get(id)?;
+        let slot = self.find(id)?;
         let node = self.node_mut(slot);
-        node.forgotten = false;
+        node.set(FORGOTTEN, false);
         Some(&mut node.payload)
     }
 
     /// Every node with its id.
     pub fn iter(&self) -> impl Iterator<Item = (&PeerId, &Node<N>)> {
-        self.nodes.iter().flatten().map(|n| (&n.id, n))
+        self.live().map(|n| (&n.id, n))
     }
 
     /// Number of nodes, reached or not.
@@ -184,7 +277,7 @@ impl<N: Default> Graph<N> {
 
     /// Whether `id` is reached from the root. Exact only after [`Graph::settle`].
     pub fn is_reachable(&self, id: &PeerId) -> bool {
-        self.get(id).is_some_and(|n| n.reachable)
+        self.get(id).is_some_and(Node::is_reachable)
     }
 
     /// How many nodes are reached, root included. Exact only after [`Graph::settle`].
@@ -199,32 +292,32 @@ impl<N: Default> Graph<N> {
 
     /// The reached nodes' ids, in no particular order.
     pub fn reachable(&self) -> impl Iterator<Item = &PeerId> {
-        self.nodes
-            .iter()
-            .flatten()
-            .filter(|n| n.reachable)
-            .map(|n| &n.id)
+        self.live().filter(|n| n.is_reachable()).map(|n| &n.id)
     }
 
     /// Replaces `from`'s outgoing edges (creating nodes as needed) and says
     /// what changed. Self loops and duplicates in `edges` are dropped.
     pub fn set_edges(&mut self, now: Duration, from: PeerId, edges: Vec<PeerId>) -> EdgeDiff {
         let source = self.slot_of(from, now);
-        let mut out: Vec<Slot> = edges
+        let mut out: Edges = edges
             .into_iter()
             .filter(|e| *e != from)
             .map(|e| self.slot_of(e, now))
             .collect();
         out.sort_unstable();
         out.dedup();
+        // Collecting spilled to the heap if the message listed more than 4
+        // (duplicates included), and doubling left slack: a list is kept
+        // far longer than it takes to build, so trim it, inline if it fits.
+        out.shrink_to_fit();
         let node = self.node_mut(source);
-        node.forgotten = false;
+        node.set(FORGOTTEN, false);
         let (added, removed) = diff_sorted(&node.out, &out);
         if added.is_empty() && removed.is_empty() {
             return EdgeDiff::default();
         }
         node.out = out;
-        let from_reached = node.reachable;
+        let from_reached = node.is_reachable();
         for &t in &added {
             self.node_mut(t).in_degree += 1;
         }
@@ -235,7 +328,7 @@ impl<N: Default> Graph<N> {
         diff.added.sort_unstable();
         diff.removed.sort_unstable();
         if from_reached {
-            if removed.iter().any(|&t| self.node(t).reachable) {
+            if removed.iter().any(|&t| self.node(t).is_reachable()) {
                 self.needs_traversal = true;
             }
             if !self.needs_traversal {
@@ -265,19 +358,19 @@ impl<N: Default> Graph<N> {
     /// node that a kept node still lists keeps its slot, empty, until that
     /// edge goes. Call after [`Graph::settle`].
     pub fn collect_garbage(&mut self, before: Duration) -> usize {
+        let before = nanos(before);
         let due: Vec<Slot> = self
             .nodes
             .iter()
             .enumerate()
-            .filter_map(|(slot, n)| {
-                let n = n.as_ref()?;
-                let due = !n.reachable && !n.forgotten && n.unreachable_since <= before;
-                due.then_some(slot as Slot)
+            .filter(|(_, n)| {
+                n.state & (FREE | REACHABLE | FORGOTTEN) == 0 && n.unreachable_since <= before
             })
+            .map(|(slot, _)| slot as Slot)
             .collect();
         for &slot in &due {
             let node = self.node_mut(slot);
-            node.forgotten = true;
+            node.set(FORGOTTEN, true);
             node.payload = N::default();
             for t in std::mem::take(&mut node.out) {
                 self.release(t);
@@ -293,29 +386,42 @@ impl<N: Default> Graph<N> {
     fn release(&mut self, slot: Slot) {
         let node = self.node_mut(slot);
         node.in_degree -= 1;
-        if node.forgotten {
+        if node.has(FORGOTTEN) {
             self.free_if_unlisted(slot);
         }
     }
 
     fn free_if_unlisted(&mut self, slot: Slot) {
-        let Some(node) = self.nodes[slot as usize].as_ref() else {
+        let node = &self.nodes[slot as usize];
+        // Already free when another due node's release freed it first.
+        if node.has(FREE) {
             return;
-        };
-        if node.in_degree == 0 && node.forgotten && slot != ROOT {
-            let id = node.id;
-            self.index.remove(&id);
-            self.nodes[slot as usize] = None;
+        }
+        if node.in_degree == 0 && node.has(FORGOTTEN) && slot != ROOT {
+            let hash = self.hasher.hash_one(node.id);
+            self.index
+                .find_entry(hash, |&s| s == slot)
+                .expect("a live slot is indexed")
+                .remove();
+            // Forgotten, so the payload and edges are already dropped.
+            debug_assert!(!node.has_edges());
+            self.nodes[slot as usize].state = FREE;
             self.free.push(slot);
         }
     }
 
+    /// The slot of `id` if known.
+    fn find(&self, id: &PeerId) -> Option<Slot> {
+        let hash = self.hasher.hash_one(id);
+        self.index.find(hash, |&s| self.node(s).id == *id).copied()
+    }
+
     /// The slot of `id`, with a new unreachable node if unknown.
     fn slot_of(&mut self, id: PeerId, now: Duration) -> Slot {
-        if let Some(&slot) = self.index.get(&id) {
+        if let Some(slot) = self.find(&id) {
             return slot;
         }
-        let node = Some(Node::new(id, now));
+        let node = Node::new(id, now);
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot as usize] = node;
@@ -327,20 +433,28 @@ impl<N: Default> Graph<N> {
                 Slot::try_from(self.nodes.len() - 1).expect("fewer than 2^32 nodes")
             }
         };
-        self.index.insert(id, slot);
+        let (hasher, nodes) = (&self.hasher, &self.nodes);
+        // Growing the table rehashes every entry, by its node's id.
+        let rehash = |&s: &Slot| hasher.hash_one(nodes[s as usize].id);
+        self.index.insert_unique(hasher.hash_one(id), slot, rehash);
         slot
     }
 
     fn node(&self, slot: Slot) -> &Node<N> {
-        self.nodes[slot as usize]
-            .as_ref()
-            .expect("a listed slot holds a node")
+        let node = &self.nodes[slot as usize];
+        debug_assert!(!node.has(FREE), "a listed slot holds a node");
+        node
     }
 
     fn node_mut(&mut self, slot: Slot) -> &mut Node<N> {
-        self.nodes[slot as usize]
-            .as_mut()
-            .expect("a listed slot holds a node")
+        let node = &mut self.nodes[slot as usize];
+        debug_assert!(!node.has(FREE), "a listed slot holds a node");
+        node
+    }
+
+    /// The nodes, free slots skipped, in slot order.
+    fn live(&self) -> impl Iterator<Item = &Node<N>> {
+        self.nodes.iter().filter(|n| !n.has(FREE))
     }
 
     /// Marks everything newly reachable through `start` (incremental case).
@@ -348,11 +462,11 @@ impl<N: Default> Graph<N> {
         let mut stack = vec![start];
         while let Some(slot) = stack.pop() {
             let node = self.node_mut(slot);
-            if node.reachable {
+            if node.is_reachable() {
                 continue;
             }
-            node.reachable = true;
-            node.forgotten = false;
+            node.set(REACHABLE, true);
+            node.set(FORGOTTEN, false);
             self.reachable_count += 1;
             self.changed = true;
             stack.extend_from_slice(&self.node(slot).out);
@@ -361,9 +475,19 @@ impl<N: Default> Graph<N> {
 
     /// One full traversal from the root, O(N + E).
     fn traverse(&mut self, now: Duration) {
+        let now = nanos(now);
+        if self.generation == MAX_GENERATION {
+            // A node that no traversal reached since then still holds its
+            // old mark, and would pass for reached when that number came
+            // round again: clear them all.
+            for node in &mut self.nodes {
+                node.set_mark(0);
+            }
+            self.generation = 0;
+        }
         self.generation += 1;
         let generation = self.generation;
-        self.node_mut(ROOT).mark = generation;
+        self.node_mut(ROOT).set_mark(generation);
         let mut stack = vec![ROOT];
         while let Some(slot) = stack.pop() {
             // Targets go on the stack, then those already marked come off
@@ -374,8 +498,8 @@ impl<N: Default> Graph<N> {
             for i in start..stack.len() {
                 let t = stack[i];
                 let target = self.node_mut(t);
-                if target.mark != generation {
-                    target.mark = generation;
+                if target.mark() != generation {
+                    target.set_mark(generation);
                     stack[keep] = t;
                     keep += 1;
                 }
@@ -384,13 +508,13 @@ impl<N: Default> Graph<N> {
         }
         let mut count = 0;
         let mut changed = false;
-        for node in self.nodes.iter_mut().flatten() {
-            let reached = node.mark == generation;
-            if reached != node.reachable {
+        for node in self.nodes.iter_mut().filter(|n| !n.has(FREE)) {
+            let reached = node.mark() == generation;
+            if reached != node.is_reachable() {
                 changed = true;
-                node.reachable = reached;
+                node.set(REACHABLE, reached);
                 if reached {
-                    node.forgotten = false;
+                    node.set(FORGOTTEN, false);
                 } else {
                     node.unreachable_since = now;
                 }
@@ -406,15 +530,19 @@ impl<N: Default> Node<N> {
     fn new(id: PeerId, now: Duration) -> Self {
         Node {
             id,
-            out: Vec::new(),
+            out: Edges::new(),
             in_degree: 0,
-            reachable: false,
-            forgotten: false,
-            unreachable_since: now,
-            mark: 0,
+            state: 0,
+            unreachable_since: nanos(now),
             payload: N::default(),
         }
     }
+}
+
+/// A time as nanoseconds since zero. u64 nanoseconds last 584 years, far
+/// beyond any run, so saturating there changes nothing in practice.
+fn nanos(at: Duration) -> u64 {
+    u64::try_from(at.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Added and removed elements between two sorted, deduplicated lists.
@@ -525,6 +653,62 @@ mod tests {
     }
 
     #[test]
+    fn four_edges_are_kept_inline_even_when_the_message_listed_more() {
+        let mut g = graph();
+        let t = Duration::ZERO;
+        let listed = [2, 3, 4, 5, 2, 3, 1, 5].map(id).to_vec();
+        g.set_edges(t, id(1), listed);
+        assert_eq!(g.edges(&id(1)), [2, 3, 4, 5].map(id).to_vec());
+        assert!(!g.get(&id(1)).unwrap().out.spilled());
+        g.set_edges(t, id(1), (2..=7).map(id).collect());
+        assert_eq!(g.get(&id(1)).unwrap().out.capacity(), 6, "no slack");
+    }
+
+    #[test]
+    fn no_stale_mark_passes_for_reached_when_generations_wrap() {
+        let mut g = graph();
+        let t = Duration::ZERO;
+        // 2 is reached by traversal 1 and then cut off (mark 1 stays), 5
+        // only ever incrementally (mark 0).
+        g.set_edges(t, id(0), vec![id(1), id(5)]);
+        g.set_edges(t, id(1), vec![id(2)]);
+        g.set_edges(t, id(0), vec![id(1)]);
+        g.settle(t);
+        assert_eq!(g.generation, 1);
+        g.set_edges(t, id(1), vec![]);
+        g.settle(t);
+        let want = BTreeSet::from([id(0), id(1)]);
+        assert_eq!(reached(&g), want);
+        g.generation = MAX_GENERATION - 1;
+        for _ in 0..3 {
+            g.traverse(t);
+            assert_eq!(reached(&g), want);
+            assert_eq!(g.reachable_count(), 2);
+        }
+        assert_eq!(g.generation, 2, "wrapped past MAX_GENERATION to 1");
+    }
+
+    #[test]
+    fn a_node_without_payload_takes_72_bytes() {
+        // See Node: 32 + 24 + 8 + 4 + 4, no padding. It was 88 (a Duration,
+        // a u64 mark and two bools), with the edges in a heap block and the
+        // id copied into the index.
+        assert!(std::mem::size_of::<Node<()>>() <= 72);
+    }
+
+    #[test]
+    fn times_saturate_past_u64_nanoseconds() {
+        assert_eq!(nanos(Duration::from_nanos(u64::MAX)), u64::MAX);
+        assert_eq!(nanos(Duration::MAX), u64::MAX);
+        let mut g = graph();
+        let late = Duration::MAX;
+        g.set_edges(late, id(1), vec![]);
+        g.settle(late);
+        assert_eq!(g.collect_garbage(Duration::from_secs(1)), 0);
+        assert_eq!(g.collect_garbage(late), 1);
+    }
+
+    #[test]
     fn unreachable_nodes_are_collected_only_after_their_time() {
         let mut g = graph();
         g.set_edges(Duration::from_secs(1), id(0), vec![id(1)]);
@@ -543,8 +727,8 @@ mod tests {
         g.set_edges(Duration::ZERO, id(1), vec![id(2)]);
         g.settle(Duration::ZERO);
         // Forget 2 but keep 1 (pretend 1 was refreshed later).
-        let one = g.index[&id(1)];
-        g.node_mut(one).unreachable_since = Duration::from_secs(100);
+        let one = g.slot(&id(1)).unwrap();
+        g.node_mut(one).unreachable_since = nanos(Duration::from_secs(100));
         assert_eq!(g.collect_garbage(Duration::from_secs(50)), 1);
         // 1 still lists 2: its slot stays, empty, and is not forgotten twice.
         assert_eq!(g.len(), 3);
@@ -552,6 +736,27 @@ mod tests {
         g.set_edges(Duration::from_secs(101), id(0), vec![id(1)]);
         g.settle(Duration::from_secs(101));
         assert!(g.is_reachable(&id(2)));
+    }
+
+    #[test]
+    fn slot_and_id_at_agree_until_the_slot_is_reused() {
+        let mut g = graph();
+        let t = Duration::ZERO;
+        assert_eq!(g.slot(&id(0)), Some(ROOT));
+        assert_eq!(g.id_at(ROOT), Some(&id(0)));
+        g.set_edges(t, id(1), vec![id(2)]);
+        let one = g.slot(&id(1)).unwrap();
+        let two = g.slot(&id(2)).unwrap();
+        assert_eq!((g.id_at(one), g.id_at(two)), (Some(&id(1)), Some(&id(2))));
+        assert_eq!(g.slot(&id(9)), None);
+        assert_eq!(g.id_at(two + 1), None, "past the end");
+        g.settle(t);
+        assert_eq!(g.collect_garbage(t), 2);
+        assert_eq!((g.slot(&id(1)), g.id_at(one)), (None, None), "freed");
+        g.set_edges(t, id(0), vec![id(3)]);
+        let three = g.slot(&id(3)).unwrap();
+        assert!(three == one || three == two, "a freed slot is reused");
+        assert_eq!(g.id_at(three), Some(&id(3)));
     }
 
     #[test]
@@ -563,8 +768,8 @@ mod tests {
         g.set_edges(t, id(2), vec![id(1)]);
         g.set_edges(t, id(3), vec![id(1)]);
         g.settle(t);
-        let three = g.index[&id(3)];
-        g.node_mut(three).unreachable_since = Duration::from_secs(100);
+        let three = g.slot(&id(3)).unwrap();
+        g.node_mut(three).unreachable_since = nanos(Duration::from_secs(100));
         assert_eq!(g.collect_garbage(Duration::from_secs(50)), 2);
         // 2 was listed only by 1, which is forgotten: gone. 1 is listed by 3.
         assert!(g.get(&id(2)).is_none());
