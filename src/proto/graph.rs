@@ -218,17 +218,6 @@ impl<N: Default> Graph<N> {
         (!node.has(FREE)).then_some(&node.id)
     }
 
-    /// The slot of `id`, if known. A slot outlives its node only while the
-    /// node is known: once forgotten, another node may take it.
-    pub fn slot(&self, id: &PeerId) -> Option<Slot> {
-        self.index.get(id).copied()
-    }
-
-    /// The id of the node in `slot`, if the slot holds one.
-    pub fn id_at(&self, slot: Slot) -> Option<&PeerId> {
-        self.nodes.get(slot as usize)?.as_ref().map(|n| &n.id)
-    }
-
     /// The targets `id` lists, in id order (none if unknown).
     pub fn edges(&self, id: &PeerId) -> Vec<PeerId> {
         let Some(slot) = self.find(id) else {
