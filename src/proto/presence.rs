@@ -23,6 +23,9 @@ use super::outbox::Outbox;
 use super::wire::{DecodeError, FloodPacket, Kind, Limits, Message, Stamp, StateEntry};
 use super::PeerId;
 
+mod record;
+use record::Record;
+
 /// Bytes a flood packet adds around its message at most (origin id, number,
 /// ttl, tags and the data length prefix), kept free when splitting.
 const PACKET_OVERHEAD: usize = 64;
@@ -155,30 +158,17 @@ pub enum SetDataError {
     },
 }
 
-/// What we keep about each node of the graph besides its edges. Each part of
-/// an origin's state is a last-writer-wins register ordered by [`Stamp`];
-/// `None` stamps are the unordered news of JavaScript origins.
-///
-/// Every engine keeps one per known peer, so at ten thousand peers there are
-/// 10^8 of them in a simulation: data is kept encoded only (decoded when
-/// asked for), in a block of its own size.
-#[derive(Debug, Default)]
-struct Record {
-    edges_stamp: Option<Stamp>,
-    data_stamp: Option<Stamp>,
-    /// Valid encoded data; `None` when unknown or undecodable.
-    data: Option<Box<[u8]>>,
-}
-
 /// Our side of a direct peer: how many live connections we have to it, when
 /// we give up on it if none, and how it takes news of others.
 #[derive(Debug, Default)]
 struct Link {
     connections: u32,
     lost_at: Option<Duration>,
-    /// It said it takes batches ([`Message::BATCHES`]): news goes through
-    /// its outbox instead of as relayed flood packets. False until its
-    /// request says so, on every new connection.
+    /// It takes batches ([`Message::BATCHES`]): news goes through its
+    /// outbox instead of as relayed flood packets. Assumed on every new
+    /// connection until the peer's request says otherwise (every peer asks
+    /// first thing): in a network of our peers forming at once, flooding
+    /// to every link until its request arrived cost a third of the bytes.
     batches: bool,
     /// Nodes whose state it should hear of: for a peer that takes batches,
     /// all news; for a JavaScript peer, what we learned from views (flood
@@ -238,15 +228,15 @@ impl<C: DataCodec> Presence<C> {
         let mut graph: Graph<Record> = Graph::new(config.id, now);
         let incarnation = config.incarnation;
         let own = graph.payload_mut(now, config.id);
-        own.edges_stamp = Some(Stamp {
+        own.set_edges_stamp(Stamp {
             incarnation,
             version: 0,
         });
-        own.data_stamp = Some(Stamp {
+        own.set_data_stamp(Stamp {
             incarnation,
             version: 1,
         });
-        own.data = Some(bytes.as_ref().into());
+        own.set_data(Some(&bytes));
         Ok(Presence {
             id: config.id,
             flood: Flood::new(config.id, incarnation, config.ttl, config.dedupe_capacity),
@@ -318,14 +308,14 @@ impl<C: DataCodec> Presence<C> {
         if *id == self.id {
             return Some(self.value.clone());
         }
-        let bytes = self.graph.get(id)?.payload.data.as_deref()?;
+        let bytes = self.graph.get(id)?.payload.data()?;
         self.codec.decode(bytes).ok()
     }
 
     /// The data `id` advertises as it came over the wire (ours encoded for
     /// our id), if valid: for comparing or forwarding without decoding.
     pub fn peer_data_encoded(&self, id: &PeerId) -> Option<&[u8]> {
-        self.graph.get(id)?.payload.data.as_deref()
+        self.graph.get(id)?.payload.data()
     }
 
     /// The peers `id` says it is connected to, in id order (for us: our
@@ -403,8 +393,10 @@ impl<C: DataCodec> Presence<C> {
         link.connections += 1;
         if link.connections == 1 {
             link.lost_at = None;
-            // Whatever is at the other end now says again what it takes.
-            link.batches = false;
+            // Whatever is at the other end says again what it takes; until
+            // its request comes, news waits in its outbox (a JavaScript
+            // peer, whose request comes first thing, then takes it as a view).
+            link.batches = true;
             link.outbox.clear();
             if is_new {
                 self.event(Event::PeerAdd(peer));
@@ -472,10 +464,10 @@ impl<C: DataCodec> Presence<C> {
         let bytes = encode_data(&self.codec, &value, &self.limits)?;
         self.value = value.clone();
         let own = self.graph.payload_mut(self.now, self.id);
-        if own.data.as_deref() == Some(&bytes[..]) {
+        if own.data() == Some(&bytes[..]) {
             return Ok(());
         }
-        own.data = Some(bytes.as_ref().into());
+        own.set_data(Some(&bytes));
         self.announce_data();
         self.finish();
         Ok(())
@@ -527,8 +519,12 @@ impl<C: DataCodec> Presence<C> {
         }
         match message.kind {
             Kind::BootstrapRequest => {
+                let batches = message.features & Message::BATCHES != 0;
                 if let Some(link) = self.links.get_mut(&from) {
-                    link.batches = message.features & Message::BATCHES != 0;
+                    let was = std::mem::replace(&mut link.batches, batches);
+                    if was && !batches {
+                        self.announce_to_javascript_peer(from);
+                    }
                 }
                 self.answer_bootstrap(from);
             }
@@ -594,13 +590,13 @@ impl<C: DataCodec> Presence<C> {
         let is_state = message.kind == Kind::State;
         let record = self.graph.payload_mut(self.now, origin);
         let current = if is_state {
-            record.data_stamp
+            record.data_stamp()
         } else {
-            record.edges_stamp
+            record.edges_stamp()
         };
         if Some(stamp) > current {
             if !is_state {
-                record.edges_stamp = Some(stamp);
+                record.set_edges_stamp(stamp);
             }
             self.relay_to_legacy(from, packet);
             self.queue_news(origin, Some(from), true);
@@ -637,15 +633,15 @@ impl<C: DataCodec> Presence<C> {
         self.relay(from, packet, false);
         let record = self.graph.payload_mut(self.now, origin);
         match (message.kind, id) {
-            (Kind::State, _) if record.data_stamp.is_none() => {
+            (Kind::State, _) if record.data_stamp().is_none() => {
                 self.apply_data(origin, None, message.data);
             }
-            (Kind::Connected, Some(id)) if record.edges_stamp.is_none() => {
+            (Kind::Connected, Some(id)) if record.edges_stamp().is_none() => {
                 let mut edges = self.graph.edges(&origin);
                 edges.push(id);
                 self.replace_edges(origin, edges);
             }
-            (Kind::Disconnected, Some(id)) if record.edges_stamp.is_none() => {
+            (Kind::Disconnected, Some(id)) if record.edges_stamp().is_none() => {
                 let mut edges = self.graph.edges(&origin);
                 edges.retain(|e| *e != id);
                 self.replace_edges(origin, edges);
@@ -716,7 +712,7 @@ impl<C: DataCodec> Presence<C> {
             return;
         };
         let ours = &node.payload;
-        if Some(edges) >= ours.edges_stamp && Some(data) >= ours.data_stamp {
+        if Some(edges) >= ours.edges_stamp() && Some(data) >= ours.data_stamp() {
             if let (Some(slot), Some(link)) = (self.graph.slot(&id), self.links.get_mut(&from)) {
                 link.outbox.remove(slot);
             }
@@ -726,13 +722,13 @@ impl<C: DataCodec> Presence<C> {
     /// Merges one node of a view; true when anything was news.
     fn merge_entry(&mut self, id: PeerId, entry: StateEntry) -> bool {
         let record = self.graph.payload_mut(self.now, id);
-        let (edges_stamp, data_stamp) = (record.edges_stamp, record.data_stamp);
-        let has_data = record.data.is_some();
+        let (edges_stamp, data_stamp) = (record.edges_stamp(), record.data_stamp());
+        let has_data = record.data().is_some();
         let mut news = false;
         match entry.edges_stamp {
             Some(stamp) if Some(stamp) > edges_stamp => {
                 if let Some(r) = self.graph.existing_payload_mut(&id) {
-                    r.edges_stamp = Some(stamp);
+                    r.set_edges_stamp(stamp);
                 }
                 self.replace_edges(id, entry.connected_to);
                 news = true;
@@ -785,16 +781,12 @@ impl<C: DataCodec> Presence<C> {
         if let Some((stamp, mut list)) = edges {
             list.sort_unstable();
             list.dedup();
-            if stale(stamp, own.edges_stamp, list == self.graph.edges(&self.id)) {
+            if stale(stamp, own.edges_stamp(), list == self.graph.edges(&self.id)) {
                 highest = highest.max(Some(stamp.incarnation));
             }
         }
         if let Some((stamp, bytes)) = data {
-            if stale(
-                stamp,
-                own.data_stamp,
-                bytes.as_deref() == own.data.as_deref(),
-            ) {
+            if stale(stamp, own.data_stamp(), bytes.as_deref() == own.data()) {
                 highest = highest.max(Some(stamp.incarnation));
             }
         }
@@ -815,25 +807,25 @@ impl<C: DataCodec> Presence<C> {
 
     fn apply_data(&mut self, id: PeerId, stamp: Option<Stamp>, data: Option<Bytes>) {
         let record = self.graph.payload_mut(self.now, id);
-        if stamp.is_some() {
-            record.data_stamp = stamp;
+        if let Some(stamp) = stamp {
+            record.set_data_stamp(stamp);
         }
-        if record.data.as_deref() == data.as_deref() {
+        if record.data() == data.as_deref() {
             return;
         }
         let Some(bytes) = data else {
-            record.data = None;
+            record.set_data(None);
             return;
         };
         match self.codec.decode(&bytes) {
             Ok(value) => {
                 // Copied: a slice would keep the whole packet (a view of
                 // thousands of entries) alive while this data is current.
-                record.data = Some(bytes.as_ref().into());
+                record.set_data(Some(&bytes));
                 self.event(Event::PeerData { id, data: value });
             }
             Err(error) => {
-                record.data = None;
+                record.set_data(None);
                 self.event(Event::BadPeerData { id, error });
             }
         }
@@ -855,9 +847,9 @@ impl<C: DataCodec> Presence<C> {
         let node = graph.get(&id)?;
         let r = &node.payload;
         if !node.has_edges()
-            && r.data.is_none()
-            && r.edges_stamp.is_none()
-            && r.data_stamp.is_none()
+            && r.data().is_none()
+            && r.edges_stamp().is_none()
+            && r.data_stamp().is_none()
         {
             return None;
         }
@@ -865,9 +857,9 @@ impl<C: DataCodec> Presence<C> {
             id,
             StateEntry {
                 connected_to: graph.edges(&id),
-                data: r.data.as_deref().map(Bytes::copy_from_slice),
-                edges_stamp: r.edges_stamp,
-                data_stamp: r.data_stamp,
+                data: r.data().map(Bytes::copy_from_slice),
+                edges_stamp: r.edges_stamp(),
+                data_stamp: r.data_stamp(),
             },
         ))
     }
@@ -894,7 +886,9 @@ impl<C: DataCodec> Presence<C> {
 
     fn stamp_own_edges(&mut self) {
         let stamp = self.next_stamp();
-        self.graph.payload_mut(self.now, self.id).edges_stamp = Some(stamp);
+        self.graph
+            .payload_mut(self.now, self.id)
+            .set_edges_stamp(stamp);
     }
 
     fn next_stamp(&mut self) -> Stamp {
@@ -908,7 +902,11 @@ impl<C: DataCodec> Presence<C> {
     /// Floods CONNECTED/DISCONNECTED(`peer`) with our whole edge list and
     /// its current stamp.
     fn flood_edges(&mut self, kind: Kind, peer: PeerId) {
-        let Some(stamp) = self.graph.get(&self.id).and_then(|n| n.payload.edges_stamp) else {
+        let Some(stamp) = self
+            .graph
+            .get(&self.id)
+            .and_then(|n| n.payload.edges_stamp())
+        else {
             return;
         };
         let mut message = Message::new(kind);
@@ -918,12 +916,45 @@ impl<C: DataCodec> Presence<C> {
         self.originate_to_legacy(message.encode());
     }
 
+    /// A peer we took for one of ours asked in the original's words: it is
+    /// a JavaScript peer. Our own news since the link opened waited in its
+    /// outbox, and it will get that as a view, which it does not relay; so
+    /// our links and data go to it as the original's flood packets too (one
+    /// CONNECTED per link, which it applies as one edge each), for it to
+    /// carry into the JavaScript part of the network. Their stamps are not
+    /// new, so our own peers drop them where they meet them.
+    fn announce_to_javascript_peer(&mut self, peer: PeerId) {
+        let Some(own) = self.graph.get(&self.id) else {
+            return;
+        };
+        let (edges_stamp, data_stamp) = (own.payload.edges_stamp(), own.payload.data_stamp());
+        let data = own.payload.data().map(Bytes::copy_from_slice);
+        let edges = self.graph.edges(&self.id);
+        let mut messages = Vec::with_capacity(edges.len() + 1);
+        for to in &edges {
+            let mut message = Message::new(Kind::Connected);
+            message.id = Some(*to);
+            message.stamp = edges_stamp;
+            message.edges = edges.clone();
+            messages.push(message);
+        }
+        if self.data_announced {
+            let mut message = Message::new(Kind::State);
+            message.data = data;
+            message.stamp = data_stamp;
+            messages.push(message);
+        }
+        for message in messages {
+            self.send(Destination::Peer(peer), message.encode(), false);
+        }
+    }
+
     /// Floods STATE with our data, or remembers to once we have a link.
     fn announce_data(&mut self) {
         let stamp = self.next_stamp();
         let own = self.graph.payload_mut(self.now, self.id);
-        own.data_stamp = Some(stamp);
-        let data = own.data.as_deref().map(Bytes::copy_from_slice);
+        own.set_data_stamp(stamp);
+        let data = own.data().map(Bytes::copy_from_slice);
         self.data_announced = self.links.values().any(Link::is_up);
         if self.data_announced {
             self.queue_news(self.id, None, true);

@@ -26,11 +26,14 @@ fn engine(n: u8) -> Presence<Json> {
     Presence::new(config, Duration::ZERO).unwrap()
 }
 
-/// Engine 1 with links to the given peers at time 0, outputs so far discarded.
+/// Engine 1 with links to the given peers at time 0, each of which asked
+/// for our view as a JavaScript peer does (so they get flood packets),
+/// outputs so far discarded.
 fn linked_to(peers: &[u8]) -> Presence<Json> {
     let mut p = engine(1);
     for n in peers {
         p.peer_connected(ms(0), id(*n));
+        p.receive(ms(0), id(*n), packet(id(*n), 1_000, &request(0)));
     }
     outputs(&mut p);
     p
@@ -106,8 +109,11 @@ fn a_new_engine_is_alone_and_quiet() {
     assert_eq!(p.extension(), "hyper-presence");
 }
 
+/// A new peer is taken to be one of ours until its request says otherwise:
+/// it is asked for its view and gets our entry (edges, data, stamps) in its
+/// outbox, not as flood packets.
 #[test]
-fn connecting_announces_the_link_and_our_data_and_asks_for_a_view() {
+fn connecting_asks_for_a_view_and_sends_our_entry() {
     let mut p = engine(1);
     p.peer_connected(ms(1), id(2));
     let out = outputs(&mut p);
@@ -116,35 +122,72 @@ fn connecting_announces_the_link_and_our_data_and_asks_for_a_view() {
         vec![Event::PeerAdd(id(2)), Event::Online(vec![id(1), id(2)])]
     );
     let sent = sent(&out);
-    assert_eq!(sent.len(), 3);
+    assert_eq!(sent.len(), 2, "{sent:?}");
     let (to, pkt, msg) = &sent[0];
-    assert_eq!(*to, Destination::Broadcast { except: None });
-    assert_eq!(
-        (msg.kind, msg.id, pkt.ttl),
-        (Kind::Connected, Some(id(2)), 255)
-    );
-    assert_eq!(
-        msg.edges,
-        vec![id(2)],
-        "stamped messages carry the whole edge list"
-    );
-    assert_eq!(msg.stamp.unwrap().incarnation, 100);
-    let (_, _, msg) = &sent[1];
-    assert_eq!(msg.kind, Kind::State);
-    assert_eq!(msg.data.as_deref(), Some(&b"{}"[..]));
-    let (to, pkt, msg) = &sent[2];
     assert_eq!(*to, Destination::Peer(id(2)));
     assert_eq!((msg.kind, pkt.ttl), (Kind::BootstrapRequest, 0));
+    let (to, pkt, msg) = &sent[1];
+    assert_eq!(*to, Destination::Peer(id(2)));
+    assert_eq!((msg.kind, pkt.ttl), (Kind::BootstrapResponse, 0));
+    let (who, entry) = &msg.bootstrap[0];
+    assert_eq!(*who, id(1));
+    assert_eq!(entry.connected_to, vec![id(2)]);
+    assert_eq!(entry.data.as_deref(), Some(&b"{}"[..]));
+    assert_eq!(entry.edges_stamp.unwrap().incarnation, 100);
+    assert!(entry.data_stamp.is_some());
+}
+
+/// A JavaScript peer (its request has no feature bits) gets our links and
+/// data as the original's flood packets, which it carries on to the
+/// JavaScript part of the network, then our view.
+#[test]
+fn a_javascript_peer_gets_our_links_and_data_as_flood_packets() {
+    let mut p = engine(1);
+    p.peer_connected(ms(1), id(2));
+    p.peer_connected(ms(1), id(3));
+    outputs(&mut p);
+    p.receive(ms(2), id(2), packet(id(2), 1, &request(0)));
+    let sent = sent(&outputs(&mut p));
+    let floods: Vec<&(Destination, FloodPacket, Message)> =
+        sent.iter().filter(|s| s.1.ttl == 255).collect();
+    assert_eq!(floods.len(), 3, "{sent:?}");
+    for (to, _, _) in &floods {
+        assert_eq!(*to, Destination::Peer(id(2)));
+    }
+    let connected: Vec<Option<PeerId>> = floods
+        .iter()
+        .filter(|s| s.2.kind == Kind::Connected)
+        .map(|s| s.2.id)
+        .collect();
+    assert_eq!(connected, vec![Some(id(2)), Some(id(3))]);
+    for (_, _, msg) in floods.iter().filter(|s| s.2.kind == Kind::Connected) {
+        assert_eq!(msg.edges, vec![id(2), id(3)], "the whole edge list");
+    }
+    let state = floods.iter().find(|s| s.2.kind == Kind::State).unwrap();
+    assert_eq!(state.2.data.as_deref(), Some(&b"{}"[..]));
+    assert!(sent
+        .iter()
+        .any(|s| s.2.kind == Kind::BootstrapResponse && s.0 == Destination::Peer(id(2))));
+    // From now on it gets our changes as floods at once.
+    p.set_data(ms(3), json!(7)).unwrap();
+    let states = sent_of_kind(&mut p, Kind::State);
+    assert_eq!(states.len(), 1);
 }
 
 #[test]
 fn our_data_is_not_reflooded_on_every_new_link() {
-    let mut p = engine(1);
-    p.peer_connected(ms(1), id(2));
-    outputs(&mut p);
+    let mut p = linked_to(&[2]);
     p.peer_connected(ms(2), id(3));
-    let kinds: Vec<Kind> = sent(&outputs(&mut p)).iter().map(|s| s.2.kind).collect();
-    assert_eq!(kinds, vec![Kind::Connected, Kind::BootstrapRequest]);
+    let sent = sent(&outputs(&mut p));
+    let kinds: Vec<(Destination, Kind)> = sent.iter().map(|s| (s.0.clone(), s.2.kind)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (Destination::Peer(id(2)), Kind::Connected),
+            (Destination::Peer(id(3)), Kind::BootstrapRequest),
+            (Destination::Peer(id(3)), Kind::BootstrapResponse),
+        ]
+    );
 }
 
 #[test]
@@ -153,13 +196,12 @@ fn data_set_while_alone_is_announced_on_the_first_link() {
     p.set_data(ms(1), json!({"x": 1})).unwrap();
     assert!(sent(&outputs(&mut p)).is_empty(), "nobody to tell yet");
     p.peer_connected(ms(2), id(2));
-    let states: Vec<Message> = sent(&outputs(&mut p))
-        .into_iter()
-        .map(|s| s.2)
-        .filter(|m| m.kind == Kind::State)
-        .collect();
-    assert_eq!(states.len(), 1);
-    assert_eq!(states[0].data.as_deref(), Some(&br#"{"x":1}"#[..]));
+    let views = sent_of_kind(&mut p, Kind::BootstrapResponse);
+    assert_eq!(views.len(), 1);
+    assert_eq!(
+        views[0].bootstrap[0].1.data.as_deref(),
+        Some(&br#"{"x":1}"#[..])
+    );
 }
 
 #[test]
@@ -449,10 +491,8 @@ fn our_own_packets_coming_back_are_ignored() {
 
 #[test]
 fn hearing_of_a_newer_previous_life_moves_past_it() {
-    let mut p = engine(1); // incarnation 100
-    p.peer_connected(ms(0), id(2));
-    outputs(&mut p);
-    // A copy of us from a life that reached (100, 50).
+    let mut p = linked_to(&[2]); // incarnation 100, a JavaScript neighbour
+                                 // A copy of us from a life that reached (100, 50).
     let mut ghost = Message::new(Kind::State);
     ghost.data = Some(Bytes::from_static(b"\"old\""));
     ghost.stamp = Some(Stamp {
@@ -472,8 +512,8 @@ fn hearing_of_a_newer_previous_life_moves_past_it() {
 fn an_equal_stamp_with_other_contents_is_a_previous_life_too() {
     let mut p = engine(1);
     p.peer_connected(ms(0), id(2));
-    let out = outputs(&mut p);
-    let data_stamp = sent(&out)[1].2.stamp.unwrap();
+    let view = sent_of_kind(&mut p, Kind::BootstrapResponse);
+    let data_stamp = view[0].bootstrap[0].1.data_stamp.unwrap();
     let mut ghost = Message::new(Kind::State);
     ghost.data = Some(Bytes::from_static(b"\"other\""));
     ghost.stamp = Some(data_stamp);
@@ -942,13 +982,12 @@ fn a_dropped_link_forgets_its_outbox() {
     );
     p.peer_disconnected(ms(21), id(3));
     p.peer_connected(ms(22), id(3));
-    outputs(&mut p);
+    let out = sent(&outputs(&mut p));
+    assert_eq!(out.len(), 1, "only our request: {out:?}");
     p.tick(ms(30));
     let out = sent(&outputs(&mut p));
-    assert!(out.is_empty(), "{out:?}");
-    // Until it says otherwise, 3 is sent flood packets.
-    p.set_data(ms(31), json!({"v": 3})).unwrap();
-    let floods = sent(&outputs(&mut p));
-    assert_eq!(floods.len(), 1);
-    assert_eq!(floods[0].0, Destination::Broadcast { except: None });
+    assert!(
+        out.is_empty(),
+        "what waited for the old connection is gone: {out:?}"
+    );
 }
