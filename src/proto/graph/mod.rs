@@ -26,6 +26,9 @@ use smallvec::SmallVec;
 
 use super::PeerId;
 
+mod segments;
+use segments::Segments;
+
 /// A node's place in the graph's vector.
 pub type Slot = u32;
 
@@ -158,7 +161,7 @@ pub struct Graph<N> {
     /// Node by slot. A free slot keeps a node marked [`FREE`] rather than
     /// holding an `Option`: the packed state leaves no niche, so `None`
     /// would cost 8 bytes more per slot.
-    nodes: Vec<Node<N>>,
+    nodes: Segments<Node<N>>,
     /// Free slots, reused last freed first.
     free: Vec<Slot>,
     reachable_count: usize,
@@ -183,7 +186,11 @@ impl<N: Default> Graph<N> {
         Graph {
             index,
             hasher,
-            nodes: vec![node],
+            nodes: {
+                let mut nodes = Segments::default();
+                nodes.push(node);
+                nodes
+            },
             free: Vec::new(),
             reachable_count: 1,
             needs_traversal: false,
@@ -469,7 +476,7 @@ impl<N: Default> Graph<N> {
             // A node that no traversal reached since then still holds its
             // old mark, and would pass for reached when that number came
             // round again: clear them all.
-            for node in &mut self.nodes {
+            for node in self.nodes.iter_mut() {
                 node.set_mark(0);
             }
             self.generation = 0;
