@@ -80,10 +80,19 @@ pub struct Config<C: DataCodec = Json> {
     pub dedupe_capacity: NonZeroUsize,
     /// Bounds on what is accepted from the wire (and on our own data size).
     pub limits: Limits,
-    /// Largest packet we send, in bytes; whole-view exchanges are split to
-    /// fit. Default 60,000, under the 64 KiB a hypercore frame can carry.
+    /// Largest packet we send, in bytes (an entry larger than that goes
+    /// alone, up to the 64 KiB a hypercore frame carries); whole-view
+    /// exchanges are split to fit, and with a gossip window it is also what
+    /// one neighbour gets per window. Default 8,000: smaller batches leave
+    /// more time for a neighbour's news to strike entries off before they
+    /// go back to it (a 2,100-peer join moved 2.5 GB of packets, against
+    /// 6.1 GB with 60,000), and a view of ten thousand peers still crosses
+    /// a link in three seconds.
     pub max_send_bytes: usize,
 }
+
+/// The default [`Config::max_send_bytes`].
+pub const DEFAULT_MAX_SEND_BYTES: usize = 8_000;
 
 /// The default extension name, as in the original.
 pub const DEFAULT_EXTENSION: &str = "hyper-presence";
@@ -117,7 +126,7 @@ impl<C: DataCodec> Config<C> {
             max_known_peers: 100_000,
             dedupe_capacity: NonZeroUsize::MIN.saturating_add(4095),
             limits: Limits::default(),
-            max_send_bytes: 60_000,
+            max_send_bytes: DEFAULT_MAX_SEND_BYTES,
         }
     }
 }

@@ -78,7 +78,7 @@ pub struct Scenario {
     #[serde(default = "default_gossip_window_ms")]
     pub gossip_window_ms: u64,
     /// Every engine's [`crate::proto::Config::max_send_bytes`]: the largest
-    /// packet, so what one link carries per gossip window. Default 60,000,
+    /// packet, so what one link carries per gossip window. Default 8,000,
     /// as the engine's.
     #[serde(default = "default_max_send_bytes")]
     pub max_send_bytes: usize,
@@ -99,7 +99,7 @@ fn default_gossip_window_ms() -> u64 {
 }
 
 fn default_max_send_bytes() -> usize {
-    60_000
+    crate::proto::DEFAULT_MAX_SEND_BYTES
 }
 
 /// The layout of the starting peers' links.
