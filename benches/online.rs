@@ -10,7 +10,8 @@
 //!   unreachable chain of 100 nodes, then `settle`: only the chain is walked.
 //! * `engine_bootstrap`: a fresh `Presence<Raw>`, connected to one peer,
 //!   receives that peer's whole view of the network as the peer sends it
-//!   (BOOTSTRAP_RESPONSE flood packets under 60 KB) and drains its outputs.
+//!   (BOOTSTRAP_RESPONSE flood packets of at most the default 8,000 bytes)
+//!   and drains its outputs.
 
 use std::collections::BTreeSet;
 use std::hint::black_box;
@@ -24,7 +25,7 @@ use criterion::{
 };
 use hyper_presence::proto::graph::Graph;
 use hyper_presence::proto::wire::{FloodPacket, Kind, Message, Stamp, StateEntry};
-use hyper_presence::proto::{Config, PeerId, Presence, Raw};
+use hyper_presence::proto::{Config, PeerId, Presence, Raw, DEFAULT_MAX_SEND_BYTES};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -36,7 +37,7 @@ const CHAIN: usize = 100;
 const CHAINS: usize = 10;
 /// Largest packet a peer sends (`Config::max_send_bytes`' default) and the
 /// room it keeps for the flood packet around the message.
-const MAX_SEND_BYTES: usize = 60_000;
+const MAX_SEND_BYTES: usize = DEFAULT_MAX_SEND_BYTES;
 const PACKET_OVERHEAD: usize = 64;
 const T: Duration = Duration::ZERO;
 
