@@ -655,7 +655,9 @@ impl<C: DataCodec> Presence<C> {
     /// it to every neighbour), through their outbox, so a large view is paced
     /// like any news.
     fn answer_bootstrap(&mut self, to: PeerId) {
-        let Some(link) = self.links.get_mut(&to) else {
+        // A request that arrives after its connection closed has nowhere to
+        // go: queueing the view would only spin the flush timer.
+        let Some(link) = self.links.get_mut(&to).filter(|l| l.is_up()) else {
             return;
         };
         for (id, _) in self.graph.iter() {

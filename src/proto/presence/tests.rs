@@ -991,3 +991,18 @@ fn a_dropped_link_forgets_its_outbox() {
         "what waited for the old connection is gone: {out:?}"
     );
 }
+
+/// A request from a peer whose connection is already closed (a packet that
+/// was on its way) is not answered: there is no link to send the view on.
+#[test]
+fn a_request_after_the_connection_closed_is_not_answered() {
+    let mut p = mixed(ms(10));
+    p.peer_disconnected(ms(20), id(3));
+    outputs(&mut p);
+    p.receive(ms(21), id(3), packet(id(3), 5, &request(Message::BATCHES)));
+    assert!(sent(&outputs(&mut p)).is_empty());
+    assert!(
+        p.poll_timeout() > Some(ms(100)),
+        "no flush scheduled, only the grace and later timers"
+    );
+}
