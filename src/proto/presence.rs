@@ -18,7 +18,7 @@ use bytes::Bytes;
 use super::config::Config;
 use super::data::{DataCodec, DataError, Json};
 use super::flood::Flood;
-use super::graph::{EdgeDiff, Graph};
+use super::graph::{EdgeDiff, Graph, Slot, ROOT};
 use super::outbox::Outbox;
 use super::wire::{DecodeError, FloodPacket, Kind, Limits, Message, Stamp, StateEntry};
 use super::PeerId;
@@ -588,7 +588,10 @@ impl<C: DataCodec> Presence<C> {
     fn on_stamped(&mut self, from: PeerId, packet: &FloodPacket, message: Message, stamp: Stamp) {
         let origin = packet.origin;
         let is_state = message.kind == Kind::State;
-        let record = self.graph.payload_mut(self.now, origin);
+        let slot = self.graph.intern(self.now, origin);
+        let Some(record) = self.graph.payload_at_mut(slot) else {
+            return;
+        };
         let current = if is_state {
             record.data_stamp()
         } else {
@@ -599,13 +602,13 @@ impl<C: DataCodec> Presence<C> {
                 record.set_edges_stamp(stamp);
             }
             self.relay_to_legacy(from, packet);
-            self.queue_news(origin, Some(from), true);
+            self.queue_news_at(slot, Some(from), true);
             if is_state {
                 // Without data the message still supersedes older data:
                 // the origin has none we could use.
-                self.apply_data(origin, Some(stamp), message.data);
+                self.apply_data(slot, Some(stamp), message.data);
             } else {
-                self.replace_edges(origin, message.edges);
+                self.replace_edges(slot, message.edges);
             }
         }
     }
@@ -631,20 +634,23 @@ impl<C: DataCodec> Presence<C> {
             return Ok(());
         }
         self.relay(from, packet, false);
-        let record = self.graph.payload_mut(self.now, origin);
+        let slot = self.graph.intern(self.now, origin);
+        let Some(record) = self.graph.payload_at_mut(slot) else {
+            return Ok(());
+        };
         match (message.kind, id) {
             (Kind::State, _) if record.data_stamp().is_none() => {
-                self.apply_data(origin, None, message.data);
+                self.apply_data(slot, None, message.data);
             }
             (Kind::Connected, Some(id)) if record.edges_stamp().is_none() => {
-                let mut edges = self.graph.edges(&origin);
+                let mut edges = self.graph.edges_at(slot);
                 edges.push(id);
-                self.replace_edges(origin, edges);
+                self.replace_edges(slot, edges);
             }
             (Kind::Disconnected, Some(id)) if record.edges_stamp().is_none() => {
-                let mut edges = self.graph.edges(&origin);
+                let mut edges = self.graph.edges_at(slot);
                 edges.retain(|e| *e != id);
-                self.replace_edges(origin, edges);
+                self.replace_edges(slot, edges);
             }
             _ => {}
         }
@@ -660,10 +666,8 @@ impl<C: DataCodec> Presence<C> {
         let Some(link) = self.links.get_mut(&to).filter(|l| l.is_up()) else {
             return;
         };
-        for (id, _) in self.graph.iter() {
-            if let Some(slot) = self.graph.slot(id) {
-                link.outbox.push(slot);
-            }
+        for slot in self.graph.slots() {
+            link.outbox.push(slot);
         }
         self.schedule_flush();
     }
@@ -678,72 +682,77 @@ impl<C: DataCodec> Presence<C> {
         }
         for (id, entry) in entries {
             let theirs = (entry.edges_stamp, entry.data_stamp);
-            if id == self.id {
+            let slot = if id == self.id {
                 let edges = entry.edges_stamp.map(|s| (s, entry.connected_to));
                 let data = entry.data_stamp.map(|s| (s, entry.data));
                 self.hear_of_self(edges, data);
-            } else if self.merge_entry(id, entry) {
-                // Passed on as a relay of its flood would be; when the flood
-                // copies come they are no longer news and go no further, so
-                // each neighbour hears of each register once, by one route
-                // or the other.
-                self.queue_news(id, Some(from), false);
+                ROOT
+            } else {
+                let slot = self.graph.intern(self.now, id);
+                if self.merge_entry(slot, entry) {
+                    // Passed on as a relay of its flood would be; when the
+                    // flood copies come they are no longer news and go no
+                    // further, so each neighbour hears of each register
+                    // once, by one route or the other.
+                    self.queue_news_at(slot, Some(from), false);
+                }
+                slot
+            };
+            if id != from {
+                self.strike_off_known(from, slot, theirs);
             }
-            self.strike_off_known(from, id, theirs);
         }
     }
 
-    /// `from` told us of `id` with these stamps: if that is all we know, it
-    /// need not hear of `id` from us. Never for `from` itself: a peer that
-    /// restarted without a larger incarnation shows stamps equal to its
-    /// previous life's over other contents, and hearing what we know of it
-    /// is how it finds out and moves past them.
+    /// `from` told us of the node in `slot` with these stamps: if that is
+    /// all we know, it need not hear of that node from us. Never called for
+    /// `from` itself: a peer that restarted without a larger incarnation
+    /// shows stamps equal to its previous life's over other contents, and
+    /// hearing what we know of it is how it finds out and moves past them.
     fn strike_off_known(
         &mut self,
         from: PeerId,
-        id: PeerId,
+        slot: Slot,
         theirs: (Option<Stamp>, Option<Stamp>),
     ) {
         let (Some(edges), Some(data)) = theirs else {
             return;
         };
-        if id == from {
-            return;
-        }
-        let Some(node) = self.graph.get(&id) else {
+        let Some(node) = self.graph.node_at(slot) else {
             return;
         };
         let ours = &node.payload;
         if Some(edges) >= ours.edges_stamp() && Some(data) >= ours.data_stamp() {
-            if let (Some(slot), Some(link)) = (self.graph.slot(&id), self.links.get_mut(&from)) {
+            if let Some(link) = self.links.get_mut(&from) {
                 link.outbox.remove(slot);
             }
         }
     }
 
-    /// Merges one node of a view; true when anything was news.
-    fn merge_entry(&mut self, id: PeerId, entry: StateEntry) -> bool {
-        let record = self.graph.payload_mut(self.now, id);
+    /// Merges one node of a view into the node in `slot`; true when
+    /// anything was news.
+    fn merge_entry(&mut self, slot: Slot, entry: StateEntry) -> bool {
+        let Some(record) = self.graph.payload_at_mut(slot) else {
+            return false;
+        };
         let (edges_stamp, data_stamp) = (record.edges_stamp(), record.data_stamp());
         let has_data = record.data().is_some();
         let mut news = false;
         match entry.edges_stamp {
             Some(stamp) if Some(stamp) > edges_stamp => {
-                if let Some(r) = self.graph.existing_payload_mut(&id) {
-                    r.set_edges_stamp(stamp);
-                }
-                self.replace_edges(id, entry.connected_to);
+                record.set_edges_stamp(stamp);
+                self.replace_edges(slot, entry.connected_to);
                 news = true;
             }
             None if edges_stamp.is_none() => {
                 // A JavaScript peer's view: no order, so only add, as the original.
-                let mut edges = self.graph.edges(&id);
+                let mut edges = self.graph.edges_at(slot);
                 let before = edges.len();
                 edges.extend(entry.connected_to);
                 edges.sort_unstable();
                 edges.dedup();
                 if edges.len() != before {
-                    self.replace_edges(id, edges);
+                    self.replace_edges(slot, edges);
                     news = true;
                 }
             }
@@ -751,11 +760,11 @@ impl<C: DataCodec> Presence<C> {
         }
         match entry.data_stamp {
             Some(stamp) if Some(stamp) > data_stamp => {
-                self.apply_data(id, Some(stamp), entry.data);
+                self.apply_data(slot, Some(stamp), entry.data);
                 news = true;
             }
             None if data_stamp.is_none() && !has_data && entry.data.is_some() => {
-                self.apply_data(id, None, entry.data);
+                self.apply_data(slot, None, entry.data);
                 news = true;
             }
             _ => {}
@@ -807,8 +816,13 @@ impl<C: DataCodec> Presence<C> {
 
     // ----- applying ------------------------------------------------------
 
-    fn apply_data(&mut self, id: PeerId, stamp: Option<Stamp>, data: Option<Bytes>) {
-        let record = self.graph.payload_mut(self.now, id);
+    fn apply_data(&mut self, slot: Slot, stamp: Option<Stamp>, data: Option<Bytes>) {
+        let Some(&id) = self.graph.id_at(slot) else {
+            return;
+        };
+        let Some(record) = self.graph.payload_at_mut(slot) else {
+            return;
+        };
         if let Some(stamp) = stamp {
             record.set_data_stamp(stamp);
         }
@@ -833,8 +847,11 @@ impl<C: DataCodec> Presence<C> {
         }
     }
 
-    fn replace_edges(&mut self, origin: PeerId, edges: Vec<PeerId>) {
-        let EdgeDiff { added, removed } = self.graph.set_edges(self.now, origin, edges);
+    fn replace_edges(&mut self, slot: Slot, edges: Vec<PeerId>) {
+        let Some(&origin) = self.graph.id_at(slot) else {
+            return;
+        };
+        let EdgeDiff { added, removed } = self.graph.set_edges_at(self.now, slot, edges);
         for to in added {
             self.event(Event::PeerAddSeen { from: origin, to });
         }
@@ -843,10 +860,11 @@ impl<C: DataCodec> Presence<C> {
         }
     }
 
-    /// What a view says of one node; nothing for nodes we only know as the
-    /// target of someone's edge.
-    fn entry_of(graph: &Graph<Record>, id: PeerId) -> Option<(PeerId, StateEntry)> {
-        let node = graph.get(&id)?;
+    /// What a view says of the node in `slot`; nothing for nodes we only
+    /// know as the target of someone's edge.
+    fn entry_at(graph: &Graph<Record>, slot: Slot) -> Option<(PeerId, StateEntry)> {
+        let node = graph.node_at(slot)?;
+        let id = *graph.id_at(slot)?;
         let r = &node.payload;
         if !node.has_edges()
             && r.data().is_none()
@@ -858,7 +876,7 @@ impl<C: DataCodec> Presence<C> {
         Some((
             id,
             StateEntry {
-                connected_to: graph.edges(&id),
+                connected_to: graph.edges_at(slot),
                 data: r.data().map(Bytes::copy_from_slice),
                 edges_stamp: r.edges_stamp(),
                 data_stamp: r.data_stamp(),
@@ -875,7 +893,7 @@ impl<C: DataCodec> Presence<C> {
         let edges = self.links.keys().copied().collect();
         self.graph.set_edges(self.now, self.id, edges);
         self.stamp_own_edges();
-        self.queue_news(self.id, None, true);
+        self.queue_news_at(ROOT, None, true);
         if self.announce_window.is_zero() {
             self.flood_edges(kind, peer);
         } else {
@@ -959,7 +977,7 @@ impl<C: DataCodec> Presence<C> {
         let data = own.data().map(Bytes::copy_from_slice);
         self.data_announced = self.links.values().any(Link::is_up);
         if self.data_announced {
-            self.queue_news(self.id, None, true);
+            self.queue_news_at(ROOT, None, true);
             let mut message = Message::new(Kind::State);
             message.data = data;
             message.stamp = Some(stamp);
@@ -1054,12 +1072,10 @@ impl<C: DataCodec> Presence<C> {
         }
     }
 
-    /// Queues news of `id` for every direct peer but `except` (only those
-    /// that take batches when `batches_only`: the others got a flood packet).
-    fn queue_news(&mut self, id: PeerId, except: Option<PeerId>, batches_only: bool) {
-        let Some(slot) = self.graph.slot(&id) else {
-            return;
-        };
+    /// Queues news of the node in `slot` for every direct peer but `except`
+    /// (only those that take batches when `batches_only`: the others got a
+    /// flood packet).
+    fn queue_news_at(&mut self, slot: Slot, except: Option<PeerId>, batches_only: bool) {
         let mut queued = false;
         for (peer, link) in &mut self.links {
             if link.is_up() && Some(*peer) != except && (link.batches || !batches_only) {
@@ -1102,10 +1118,7 @@ impl<C: DataCodec> Presence<C> {
             let mut entries = Vec::new();
             let mut size = base;
             while let Some(slot) = link.outbox.peek() {
-                let entry = self
-                    .graph
-                    .id_at(slot)
-                    .and_then(|id| Self::entry_of(&self.graph, *id));
+                let entry = Self::entry_at(&self.graph, slot);
                 let Some((id, entry)) = entry else {
                     link.outbox.pop();
                     continue;

@@ -50,6 +50,11 @@ impl<T> Segments<T> {
         self.segments.get(i / SEGMENT)?.get(i % SEGMENT)
     }
 
+    /// The element at `i`, if any, mutably.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.segments.get_mut(i / SEGMENT)?.get_mut(i % SEGMENT)
+    }
+
     /// Every element in order.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.segments.iter().flatten()
