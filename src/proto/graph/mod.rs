@@ -275,14 +275,6 @@ impl<N: Default> Graph<N> {
         Some(&mut node.payload)
     }
 
-    /// The payload for `id` if the node exists.
-    pub fn existing_payload_mut(&mut self, id: &PeerId) -> Option<&mut N> {
-        let slot = self.find(id)?;
-        let node = self.node_mut(slot);
-        node.set(FORGOTTEN, false);
-        Some(&mut node.payload)
-    }
-
     /// Every live slot, in order.
     pub fn slots(&self) -> impl Iterator<Item = Slot> + '_ {
         self.nodes
