@@ -12,6 +12,7 @@ pub mod framing;
 pub mod hello;
 pub mod identity;
 mod node;
+pub mod transport;
 
 pub use identity::Identity;
 pub use node::{topic_key, Node, NodeBuilder, NodeError};
