@@ -1,9 +1,10 @@
 //! Nodes over real loopback TCP, in one process: real sockets, real Noise,
-//! real hypercore-protocol channels.
+//! real hypercore channels (our own transport).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use hyper_presence::net::link::{Link, LinkEvent, LinkSettings};
 use hyper_presence::net::{topic_key, Identity, Node};
 use hyper_presence::proto::{Event, PeerId};
 use serde_json::{json, Value};
@@ -23,7 +24,8 @@ async fn node(topic: &str, data: Value, connect: Option<SocketAddr>) -> Node {
         .listen(local())
         .data(data)
         .silence_timeout(Duration::from_secs(2))
-        .hello_timeout(Duration::from_secs(1));
+        .keep_alive(Duration::from_millis(500))
+        .handshake_timeout(Duration::from_secs(1));
     if let Some(addr) = connect {
         b = b.connect(addr);
     }
@@ -91,8 +93,8 @@ async fn a_peer_with_another_topic_key_never_appears() {
     let mut events = a.subscribe();
     let pair = sorted(vec![a.id(), b.id()]);
     until(&mut events, "a sees b", || a.online() == pair).await;
-    // Longer than the stranger's hello timeout: its connection has been
-    // tried and refused by then.
+    // Longer than the handshake timeout: the stranger's connections have
+    // been tried and refused (its channel rejected) by then.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(a.online(), pair);
     assert_eq!(stranger.online(), vec![stranger.id()]);
@@ -212,6 +214,7 @@ async fn a_peer_gone_silent_without_closing_is_noticed_by_the_heartbeat_timeout(
     let b = Node::builder()
         .topic("silence")
         .silence_timeout(Duration::from_secs(2))
+        .keep_alive(Duration::from_millis(500))
         .redial_max(Duration::from_secs(60))
         .connect(relay)
         .spawn()
@@ -240,59 +243,107 @@ async fn a_peer_gone_silent_without_closing_is_noticed_by_the_heartbeat_timeout(
     b.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forged_hello_is_refused_and_the_node_keeps_serving() {
-    use futures::StreamExt;
-    use hyper_presence::net::{framing::Frames, hello};
-    use hypercore_handshake::{Cipher, HandshakePattern};
-    use hypercore_protocol::{schema::Extension, Event as ProtocolEvent, Message, Protocol};
-
-    let a = node("forged", json!({}), None).await;
-    // A real Noise and hypercore-protocol client with the right topic key,
-    // whose hello claims someone else's id.
-    let stream = tokio::net::TcpStream::connect(a.listen_addrs()[0])
-        .await
-        .unwrap();
-    let (frames, mut closed) = Frames::new(stream);
-    let cipher =
-        Cipher::new_dht_init_with_pattern(Some(Box::new(frames)), HandshakePattern::XX, None, &[])
-            .unwrap();
-    let mut protocol = Protocol::new(Box::new(cipher));
-    let claimed = Identity::from_seed([9; 32]);
-    let mallory = Identity::from_seed([8; 32]);
-    let mut sent_forgery = false;
-    let ended = tokio::time::timeout(PATIENCE, async {
+/// Runs a hand-driven client [`Link`] over a real socket until the server
+/// ends the connection; returns what the client saw.
+async fn client_until_closed(addr: SocketAddr, client: &mut Link) -> Vec<LinkEvent> {
+    use tokio::io::AsyncReadExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    tokio::time::timeout(PATIENCE, async {
         loop {
-            tokio::select! {
-                reason = closed.wait() => break reason,
-                event = protocol.next() => match event {
-                    Some(Ok(ProtocolEvent::Handshake(_))) => protocol.open(topic_key("forged")).await.unwrap(),
-                    Some(Ok(ProtocolEvent::Channel(channel))) => {
-                        let remote = protocol.remote_public_key().unwrap();
-                        let mut forged = hello::make(&mallory, &protocol.public_key(), &remote);
-                        forged[..32].copy_from_slice(claimed.id().as_bytes());
-                        let message = Message::Extension(Extension { name: "hyper-presence/hello".into(), message: forged });
-                        channel.send(message).await.unwrap();
-                        sent_forgery = true;
+            if let Some(bytes) = client.transmit() {
+                if stream.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            // Idle spells get a keep-alive, so the node's silence timeout
+            // is not what ends the connection.
+            let read = tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf));
+            match read.await {
+                Err(_) => client.keep_alive(),
+                Ok(Ok(0) | Err(_)) => return,
+                Ok(Ok(n)) => {
+                    if client.receive(&buf[..n]).is_err() {
+                        return;
                     }
-                    Some(_) => {}
-                    None => std::future::pending().await,
-                },
+                    while let Some(event) = client.poll_event() {
+                        seen.push(event);
+                    }
+                }
             }
         }
     })
-    .await;
-    assert!(sent_forgery, "the client got as far as a channel");
-    assert!(ended.is_ok(), "the node closed the forger's connection");
+    .await
+    .expect("the node ends the connection");
+    seen
+}
+
+fn client(topic: &str, identity: &Identity) -> Link {
+    let settings = LinkSettings {
+        core_key: topic_key(topic),
+        extension: "hyper-presence".into(),
+        max_frame: 1 << 20,
+    };
+    Link::new(true, identity, settings).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_the_topic_key_is_refused_and_the_node_keeps_serving() {
+    let a = node("secret", json!({}), None).await;
+    let stranger = Identity::from_seed([9; 32]);
+    // The handshake succeeds (anyone can do Noise), but its capability is
+    // for another key: the node rejects the channel and closes.
+    let seen = client_until_closed(a.listen_addrs()[0], &mut client("other", &stranger)).await;
+    assert!(
+        !seen.iter().any(|e| matches!(e, LinkEvent::Ready(_))),
+        "no channel for a stranger: {seen:?}"
+    );
     assert_eq!(a.online(), vec![a.id()]);
-    assert_ne!(a.online(), vec![claimed.id()]);
-    // And it still serves honest peers.
-    let b = node("forged", json!({"honest": true}), Some(a.listen_addrs()[0])).await;
+    // A peer that knows the key and proves its identity is seen as that
+    // identity, the static key of its handshake.
+    let b = node("secret", json!({"honest": true}), Some(a.listen_addrs()[0])).await;
     let mut events = a.subscribe();
-    until(&mut events, "a sees b after the forgery", || {
+    until(&mut events, "a sees b after the stranger", || {
         a.peer_data(&b.id()) == Some(json!({"honest": true}))
     })
     .await;
+    assert!(!a.online().contains(&stranger.id()));
     a.shutdown().await;
     b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_peer_id_is_the_dialers_static_key_and_ourselves_is_refused() {
+    let a = node("who", json!({}), None).await;
+    // A client with a's own identity: the node must not take itself as a
+    // peer.
+    let same = Identity::from_seed([7; 32]);
+    let a2 = Node::builder()
+        .topic("who")
+        .identity(same.clone())
+        .listen(local())
+        .spawn()
+        .await
+        .unwrap();
+    let seen = client_until_closed(a2.listen_addrs()[0], &mut client("who", &same)).await;
+    assert!(!seen.iter().any(|e| matches!(e, LinkEvent::Ready(_))));
+    assert_eq!(a2.online(), vec![a2.id()]);
+    // A dialling client is known by its own key.
+    let dialler = Identity::from_seed([6; 32]);
+    let mut c = client("who", &dialler);
+    let task = tokio::spawn({
+        let addr = a.listen_addrs()[0];
+        async move { client_until_closed(addr, &mut c).await }
+    });
+    let mut events = a.subscribe();
+    until(&mut events, "a sees the dialler by its key", || {
+        a.online().contains(&dialler.id())
+    })
+    .await;
+    a.shutdown().await;
+    let seen = task.await.unwrap();
+    assert!(seen.contains(&LinkEvent::Ready(a.id())), "{seen:?}");
+    assert!(seen.contains(&LinkEvent::Goodbye), "a said goodbye: {seen:?}");
+    a2.shutdown().await;
 }

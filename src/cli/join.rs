@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use clap::Args;
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::broadcast::error::RecvError;
 
 use hyper_presence::net::{Identity, Node};
@@ -21,7 +22,8 @@ pub struct JoinArgs {
     /// Topic name; everyone using the same name meets (the key is derived from it).
     #[arg(long, required_unless_present = "key", conflicts_with = "key")]
     topic: Option<String>,
-    /// Topic key as 64 hex digits, used as is.
+    /// Topic key as 64 hex digits: a hypercore's public key (`core.key` in
+    /// JavaScript) to join the presence of that core's peers.
     #[arg(long, value_parser = parse_key)]
     key: Option<[u8; 32]>,
     /// Address to listen on (repeatable), e.g. 127.0.0.1:7000.
@@ -46,6 +48,10 @@ pub struct JoinArgs {
     /// Extension name presence packets travel under.
     #[arg(long, default_value = hyper_presence::proto::DEFAULT_EXTENSION)]
     extension: String,
+}
+
+fn unix_signal(kind: SignalKind) -> Result<Signal, String> {
+    signal(kind).map_err(|e| format!("cannot listen for signals: {e}"))
 }
 
 fn parse_key(s: &str) -> Result<[u8; 32], String> {
@@ -79,7 +85,11 @@ pub fn run(args: JoinArgs) -> Result<ExitCode, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(join(args, identity))
+    let result = runtime.block_on(join(args, identity));
+    // The blocking thread reading stdin would otherwise keep the process
+    // alive until the next line of input.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    result
 }
 
 async fn join(args: JoinArgs, identity: Identity) -> Result<ExitCode, String> {
@@ -98,6 +108,10 @@ async fn join(args: JoinArgs, identity: Identity) -> Result<ExitCode, String> {
     for addr in &args.connect {
         builder = builder.connect(*addr);
     }
+    // One listener for the whole run: a fresh `ctrl_c()` per loop turn would
+    // miss a signal that arrives while an event is being printed.
+    let mut interrupt = unix_signal(SignalKind::interrupt())?;
+    let mut terminate = unix_signal(SignalKind::terminate())?;
     let node = builder.spawn().await.map_err(|e| e.to_string())?;
     let mut events = node.subscribe();
     let mut view = View::new(args.json, std::io::stdout().is_terminal());
@@ -106,7 +120,8 @@ async fn join(args: JoinArgs, identity: Identity) -> Result<ExitCode, String> {
     let mut stdin_open = true;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
             event = events.recv() => match event {
                 Ok(event) => view.event(&node, &event),
                 Err(RecvError::Lagged(_)) => view.redraw(&node),

@@ -1,22 +1,23 @@
-//! One connection: TCP, framing, Noise, a hypercore-protocol channel for the
-//! topic, the signed hello, then presence packets both ways until the
-//! connection ends, however it ends.
+//! One connection's task: the tokio glue around a [`Link`]. It reads the
+//! socket into the link, hands the link's events to the node, writes what the
+//! link produces through a writer task of its own (so a peer that stops
+//! reading never stops us reading), and keeps the clocks: keep-alives when
+//! we are idle, the silence timeout, the handshake deadline.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use hypercore_handshake::{Cipher, HandshakePattern};
-use hypercore_protocol::schema::Extension;
-use hypercore_protocol::{Channel, ChannelReceiver, Event, Message, Protocol};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
-use super::framing::{CloseReason, Frames};
-use super::hello;
 use super::identity::Identity;
+use super::link::{Link, LinkError, LinkEvent, LinkSettings};
 use crate::proto::PeerId;
 
 /// Packets waiting for one connection. A peer that lets this many pile up
@@ -24,25 +25,36 @@ use crate::proto::PeerId;
 /// reconnection makes up for what it missed.
 pub const OUTBOX: usize = 1024;
 
+/// Packets taken from the outbox into one frame at most.
+const BATCH: usize = 64;
+
 /// What every connection of a node shares.
 #[derive(Debug)]
 pub struct Settings {
-    /// Our identity.
+    /// Our identity: the Noise static key in both roles.
     pub identity: Identity,
-    /// The topic key: only peers that know it get a channel.
+    /// The topic's core key: only peers that know it get a channel.
     pub key: [u8; 32],
-    /// Extension name of presence packets; hello, heartbeat and goodbye use
-    /// `NAME/hello`, `NAME/heartbeat`, `NAME/bye`.
+    /// Extension name of presence packets.
     pub extension: String,
-    /// A connection on which nothing arrives for this long is closed.
+    /// A connection on which no byte arrives for this long is closed.
     pub silence_timeout: Duration,
-    /// A connection that has not proven its peer's id by then is closed.
-    pub hello_timeout: Duration,
+    /// We send a keep-alive after this long without writing.
+    pub keep_alive: Duration,
+    /// A connection whose handshake and channel are not done by then is
+    /// closed.
+    pub handshake_timeout: Duration,
+    /// Largest frame accepted from a peer.
+    pub max_frame: usize,
+    /// A peer that leaves more than this many bytes unread in our write
+    /// queue is cut off.
+    pub max_queued_bytes: usize,
 }
 
 /// What a connection tells the node.
 pub trait Hub: Send + Sync + 'static {
-    /// The peer proved it is `peer`; send its packets into `outbox`.
+    /// The peer proved it is `peer` and knows the topic; send its packets
+    /// into `outbox`.
     fn up(&self, conn: u64, peer: PeerId, outbox: mpsc::Sender<Bytes>);
     /// A presence packet arrived on `conn`.
     fn packet(&self, conn: u64, packet: Bytes);
@@ -53,36 +65,24 @@ pub trait Hub: Send + Sync + 'static {
 /// How a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ending {
-    /// The byte stream ended (closed, reset, failed).
-    Stream(CloseReason),
-    /// The peer said goodbye.
+    /// The peer closed the byte stream.
+    Eof,
+    /// Reading or writing failed (reset and the like).
+    Io(String),
+    /// The peer closed the presence channel: it is leaving.
     Goodbye,
     /// We were told to stop.
     Shutdown,
     /// Nothing arrived for the silence timeout.
     Silent,
-    /// No valid hello in time, or a wrong one.
-    Unproven(String),
-    /// The Noise or protocol layer failed.
-    Protocol(String),
-}
-
-/// What the protocol-driving task reports.
-enum Driven {
-    /// The channel for our topic opened; both Noise keys are known by then.
-    Channel {
-        channel: Channel,
-        local: [u8; 32],
-        remote: [u8; 32],
-    },
-    Ended(String),
-}
-
-struct Names {
-    presence: String,
-    hello: String,
-    heartbeat: String,
-    bye: String,
+    /// The handshake and channel were not done in time.
+    Unproven,
+    /// The peer left more than the byte bound unread.
+    Slow,
+    /// The transport failed: handshake, frame, decryption, channel.
+    Protocol(LinkError),
+    /// The node no longer wants this connection (its outbox overflowed).
+    Dropped,
 }
 
 /// How a node stops, as its connections see it.
@@ -96,6 +96,10 @@ pub enum Stop {
     Vanish,
 }
 
+/// How long a leaving connection waits for its goodbye to be written. Peers
+/// that are leaving too may not read it; we do not wait on them longer.
+const GOODBYE_FLUSH: Duration = Duration::from_millis(200);
+
 /// Runs one connection to its end. A change of `stop` makes us close,
 /// saying goodbye first if asked to.
 pub async fn run(
@@ -104,192 +108,233 @@ pub async fn run(
     conn: u64,
     settings: Arc<Settings>,
     hub: Arc<dyn Hub>,
-    mut stop: tokio::sync::watch::Receiver<Stop>,
+    mut stop: watch::Receiver<Stop>,
 ) -> Ending {
     let _ = stream.set_nodelay(true);
-    let (frames, mut closed) = Frames::new(stream);
-    let io = Some(Box::new(frames) as Box<_>);
-    let cipher = if initiator {
-        Cipher::new_dht_init_with_pattern(io, HandshakePattern::XX, None, &[])
-    } else {
-        let keypair = settings.identity.noise_keypair();
-        Cipher::resp_from_private_with_pattern(io, &keypair, HandshakePattern::XX, &[])
+    let link_settings = LinkSettings {
+        core_key: settings.key,
+        extension: settings.extension.clone(),
+        max_frame: settings.max_frame,
     };
-    let cipher = match cipher {
-        Ok(c) => c,
-        Err(e) => return Ending::Protocol(e.to_string()),
+    let link = match Link::new(initiator, &settings.identity, link_settings) {
+        Ok(link) => link,
+        Err(e) => return Ending::Protocol(e),
     };
-    let protocol = Protocol::new(Box::new(cipher));
-
-    // The protocol is polled in a task of its own so that it keeps moving
-    // bytes while this one waits to queue a send. A panic in the layers
-    // below (the cipher has `todo!`s) ends that task, which ends this
-    // connection and nothing else.
-    let (driven_tx, mut driven) = mpsc::channel(16);
-    let driver = tokio::spawn(drive(protocol, settings.key, driven_tx));
-    let ending = talk(conn, &settings, &hub, &mut closed, &mut driven, &mut stop).await;
-    driver.abort();
-    ending
-}
-
-async fn drive(mut protocol: Protocol, key: [u8; 32], out: mpsc::Sender<Driven>) {
-    while let Some(event) = protocol.next().await {
-        let report = match event {
-            // hypercore-protocol 0.7.2 computes the channel capability from
-            // the handshake hash when the open command is processed, and
-            // sends none (or panics on accepting) if the handshake is not
-            // finished by then; so the channel is only opened once it is.
-            Ok(Event::Handshake(_)) => {
-                if let Err(e) = protocol.open(key).await {
-                    Driven::Ended(e.to_string())
-                } else {
-                    continue;
-                }
-            }
-            Ok(Event::Channel(channel)) => match protocol.remote_public_key() {
-                Some(remote) => Driven::Channel {
-                    channel,
-                    local: protocol.public_key(),
-                    remote,
-                },
-                None => Driven::Ended("channel without a remote key".into()),
-            },
-            Ok(Event::Close(_)) => Driven::Ended("channel closed".into()),
-            Ok(_) => continue,
-            Err(e) => Driven::Ended(e.to_string()),
-        };
-        let ended = matches!(report, Driven::Ended(_));
-        if out.send(report).await.is_err() || ended {
-            return;
-        }
+    let (read, write) = stream.into_split();
+    let writer = Writer::spawn(write);
+    let mut task = Task {
+        conn,
+        settings: &settings,
+        hub: &hub,
+        link,
+        writer,
+        up: false,
+    };
+    let ending = task.drive(read, &mut stop).await;
+    if ending == Ending::Shutdown && *stop.borrow() == Stop::Leave && task.link.is_ready() {
+        task.link.goodbye();
+        let _ = task.flush();
     }
-    let _ = out
-        .send(Driven::Ended("protocol stream ended".into()))
-        .await;
-}
-
-async fn talk(
-    conn: u64,
-    settings: &Settings,
-    hub: &Arc<dyn Hub>,
-    closed: &mut super::framing::Closed,
-    driven: &mut mpsc::Receiver<Driven>,
-    stop: &mut tokio::sync::watch::Receiver<Stop>,
-) -> Ending {
-    let names = Names {
-        presence: settings.extension.clone(),
-        hello: format!("{}/hello", settings.extension),
-        heartbeat: format!("{}/heartbeat", settings.extension),
-        bye: format!("{}/bye", settings.extension),
-    };
-    let started = Instant::now();
-    let mut keys: Option<([u8; 32], [u8; 32])> = None;
-    let mut channel: Option<Channel> = None;
-    let mut inbound: Option<ChannelReceiver<Message>> = None;
-    let mut peer: Option<PeerId> = None;
-    let (outbox_tx, mut outbox) = mpsc::channel::<Bytes>(OUTBOX);
-    let mut outbox_tx = Some(outbox_tx);
-    let mut last_heard = Instant::now();
-    let mut beat = interval((settings.silence_timeout / 4).max(Duration::from_millis(10)));
-    beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-
-    let ending = loop {
-        tokio::select! {
-            reason = closed.wait() => break Ending::Stream(reason),
-            _ = stop.changed() => {
-                let leave = *stop.borrow() == Stop::Leave;
-                if let (true, Some(ch)) = (leave, &channel) {
-                    let _ = ch.send(extension(&names.bye, Vec::new())).await;
-                    // Let the goodbye leave before the socket goes.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                break Ending::Shutdown;
-            }
-            report = driven.recv() => match report {
-                Some(Driven::Channel { channel: mut ch, local, remote }) => {
-                    keys = Some((local, remote));
-                    inbound = ch.take_receiver();
-                    let ours = hello::make(&settings.identity, &local, &remote);
-                    if ch.send(extension(&names.hello, ours)).await.is_err() {
-                        break Ending::Protocol("cannot send hello".into());
-                    }
-                    channel = Some(ch);
-                }
-                Some(Driven::Ended(why)) => break Ending::Protocol(why),
-                None => break Ending::Protocol("protocol task ended".into()),
-            },
-            message = next_inbound(&mut inbound) => {
-                let Some(message) = message else {
-                    break Ending::Protocol("channel receiver closed".into());
-                };
-                last_heard = Instant::now();
-                let Message::Extension(Extension { name, message }) = message else {
-                    continue;
-                };
-                if name == names.presence {
-                    if peer.is_some() {
-                        hub.packet(conn, Bytes::from(message));
-                    }
-                } else if name == names.hello {
-                    if peer.is_some() {
-                        continue;
-                    }
-                    let Some((local, remote)) = keys else { continue };
-                    match hello::check(&message, &local, &remote) {
-                        Ok(id) if id == settings.identity.id() => {
-                            break Ending::Unproven("connected to ourselves".into());
-                        }
-                        Ok(id) => {
-                            peer = Some(id);
-                            if let Some(tx) = outbox_tx.take() {
-                                hub.up(conn, id, tx);
-                            }
-                        }
-                        Err(e) => break Ending::Unproven(e.to_string()),
-                    }
-                } else if name == names.bye {
-                    break Ending::Goodbye;
-                }
-            }
-            packet = outbox.recv(), if peer.is_some() => {
-                let (Some(packet), Some(ch)) = (packet, &channel) else {
-                    break Ending::Protocol("node dropped the connection".into());
-                };
-                if ch.send(extension(&names.presence, packet.to_vec())).await.is_err() {
-                    break Ending::Protocol("channel closed".into());
-                }
-            }
-            _ = beat.tick() => {
-                if peer.is_none() && started.elapsed() > settings.hello_timeout {
-                    break Ending::Unproven("no hello in time".into());
-                }
-                if last_heard.elapsed() > settings.silence_timeout {
-                    break Ending::Silent;
-                }
-                if let Some(ch) = &channel {
-                    // Writing is also how a dead socket is found: the
-                    // cipher only reports a lost peer on a write.
-                    let _ = ch.send(extension(&names.heartbeat, Vec::new())).await;
-                }
-            }
-        }
-    };
-    if peer.is_some() {
+    let up = task.up;
+    task.writer.finish(GOODBYE_FLUSH).await;
+    if up {
         hub.down(conn, ending == Ending::Goodbye);
     }
     ending
 }
 
-fn extension(name: &str, message: Vec<u8>) -> Message {
-    Message::Extension(Extension {
-        name: name.to_owned(),
-        message,
-    })
+struct Task<'a> {
+    conn: u64,
+    settings: &'a Settings,
+    hub: &'a Arc<dyn Hub>,
+    link: Link,
+    writer: Writer,
+    /// Whether the node was told the connection is up.
+    up: bool,
 }
 
-async fn next_inbound(inbound: &mut Option<ChannelReceiver<Message>>) -> Option<Message> {
-    match inbound {
-        Some(rx) => rx.recv().await.ok(),
-        None => std::future::pending().await,
+impl Task<'_> {
+    async fn drive(
+        &mut self,
+        mut read: tokio::net::tcp::OwnedReadHalf,
+        stop: &mut watch::Receiver<Stop>,
+    ) -> Ending {
+        let settings = self.settings;
+        let (outbox_tx, mut outbox) = mpsc::channel::<Bytes>(OUTBOX);
+        let mut outbox_tx = Some(outbox_tx);
+        let started = Instant::now();
+        let mut last_heard = started;
+        let check = [
+            settings.keep_alive,
+            settings.silence_timeout,
+            settings.handshake_timeout,
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(Duration::from_secs(1))
+            / 4;
+        let mut clock = interval(check.clamp(Duration::from_millis(10), Duration::from_secs(1)));
+        clock.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH);
+
+        loop {
+            if let Err(ending) = self.flush() {
+                return ending;
+            }
+            tokio::select! {
+                read = read.read(&mut buf) => match read {
+                    Ok(0) => return Ending::Eof,
+                    Ok(n) => {
+                        // Every frame is a sign of life, keep-alives included.
+                        last_heard = Instant::now();
+                        if let Err(e) = self.link.receive(&buf[..n]) {
+                            return Ending::Protocol(e);
+                        }
+                        while let Some(event) = self.link.poll_event() {
+                            match event {
+                                LinkEvent::Ready(peer) => {
+                                    if let Some(tx) = outbox_tx.take() {
+                                        self.up = true;
+                                        self.hub.up(self.conn, peer, tx);
+                                    }
+                                }
+                                LinkEvent::Packet(packet) => {
+                                    if self.up {
+                                        self.hub.packet(self.conn, packet);
+                                    }
+                                }
+                                LinkEvent::Goodbye => return Ending::Goodbye,
+                            }
+                        }
+                    }
+                    Err(e) => return Ending::Io(e.to_string()),
+                },
+                first = outbox.recv(), if self.up => {
+                    let Some(first) = first else { return Ending::Dropped };
+                    batch.push(first);
+                    while batch.len() < BATCH {
+                        match outbox.try_recv() {
+                            Ok(packet) => batch.push(packet),
+                            Err(_) => break,
+                        }
+                    }
+                    let sent = self.link.send_packets(batch.iter().map(|p| &p[..]));
+                    batch.clear();
+                    if let Err(e) = sent {
+                        return Ending::Protocol(e);
+                    }
+                }
+                _ = clock.tick() => {
+                    if !self.up && started.elapsed() > settings.handshake_timeout {
+                        return Ending::Unproven;
+                    }
+                    if last_heard.elapsed() > settings.silence_timeout {
+                        return Ending::Silent;
+                    }
+                    if self.writer.idle_for() >= settings.keep_alive {
+                        self.link.keep_alive();
+                    }
+                }
+                error = self.writer.failed() => return Ending::Io(error),
+                _ = stop.changed() => return Ending::Shutdown,
+            }
+        }
+    }
+
+    /// Hands what the link produced to the writer; a peer that leaves too
+    /// much unread is cut off.
+    fn flush(&mut self) -> Result<(), Ending> {
+        if let Some(bytes) = self.link.transmit() {
+            self.writer.push(bytes);
+        }
+        if self.writer.queued() > self.settings.max_queued_bytes {
+            tracing::debug!(
+                conn = self.conn,
+                queued = self.writer.queued(),
+                "peer does not read; closing"
+            );
+            return Err(Ending::Slow);
+        }
+        Ok(())
+    }
+}
+
+/// Writes a connection's bytes in a task of its own, counting what is
+/// queued.
+struct Writer {
+    tx: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    queued: Arc<AtomicUsize>,
+    /// When we last gave the socket something to write: keep-alives go
+    /// out after a quiet spell of our own, as JavaScript's do.
+    last_write: Instant,
+    handle: JoinHandle<Result<(), String>>,
+    done: bool,
+}
+
+impl Writer {
+    fn spawn(mut write: OwnedWriteHalf) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let q = queued.clone();
+        let handle = tokio::spawn(async move {
+            while let Some(bytes) = rx.recv().await {
+                let len = bytes.len();
+                let result = write.write_all(&bytes).await;
+                q.fetch_sub(len, Ordering::AcqRel);
+                result.map_err(|e| e.to_string())?;
+            }
+            let _ = write.shutdown().await;
+            Ok(())
+        });
+        Writer {
+            tx: Some(tx),
+            queued,
+            last_write: Instant::now(),
+            handle,
+            done: false,
+        }
+    }
+
+    fn push(&mut self, bytes: Vec<u8>) {
+        if let Some(tx) = &self.tx {
+            self.queued.fetch_add(bytes.len(), Ordering::AcqRel);
+            // Only fails once the writer ended on an error, which
+            // `failed` reports.
+            let _ = tx.send(bytes);
+            self.last_write = Instant::now();
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// How long since we last gave the socket something to write.
+    fn idle_for(&self) -> Duration {
+        self.last_write.elapsed()
+    }
+
+    /// Resolves when writing failed.
+    async fn failed(&mut self) -> String {
+        if self.done {
+            return std::future::pending().await;
+        }
+        let result = (&mut self.handle).await;
+        self.done = true;
+        match result {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => "writer ended".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Lets the writer finish what is queued, for at most `limit`, then
+    /// stops it.
+    async fn finish(mut self, limit: Duration) {
+        self.tx = None;
+        if !self.done && tokio::time::timeout(limit, &mut self.handle).await.is_err() {
+            self.handle.abort();
+        }
     }
 }

@@ -6,7 +6,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use hypercore_handshake::state_machine::hc_specific::Keypair;
 
 use crate::proto::PeerId;
 
@@ -29,8 +28,9 @@ pub enum IdentityError {
     Random(String),
 }
 
-/// Our Ed25519 key pair. The public key is our [`PeerId`]; as a Noise
-/// responder it is also our static key, as the original expects.
+/// Our Ed25519 key pair. The public key is our [`PeerId`] and our Noise
+/// static key on every connection, whichever side dials: the original takes
+/// a connection's remote static key as the peer's id.
 #[derive(Clone)]
 pub struct Identity {
     signing: SigningKey,
@@ -108,12 +108,10 @@ impl Identity {
         PeerId::from_bytes(self.signing.verifying_key().to_bytes())
     }
 
-    /// The same key pair in the form the Noise layer takes.
-    pub fn noise_keypair(&self) -> Keypair {
-        Keypair {
-            private: self.signing.to_bytes().to_vec(),
-            public: self.signing.verifying_key().to_bytes().to_vec(),
-        }
+    /// The secret seed, for the Noise layer (which derives its
+    /// Diffie-Hellman scalar from it as libsodium does).
+    pub(crate) fn seed(&self) -> [u8; 32] {
+        self.signing.to_bytes()
     }
 
     /// Signs `message`.
@@ -168,9 +166,9 @@ mod tests {
     }
 
     #[test]
-    fn the_noise_key_pair_is_the_identity() {
+    fn debug_output_never_shows_the_secret() {
         let a = Identity::from_seed([3; 32]);
-        assert_eq!(a.noise_keypair().public, a.id().as_bytes().to_vec());
+        assert_eq!(a.seed(), [3; 32]);
         assert!(!format!("{a:?}").contains(&hex::encode([3u8; 32])));
     }
 }

@@ -23,7 +23,9 @@ const EVENT_BUFFER: usize = 4096;
 
 /// Derives a topic key from a human name: BLAKE2b-256 of
 /// `"hyper-presence topic:" + name`. Everyone who uses the same name gets
-/// the same key, so treat the name like a password.
+/// the same key, so treat the name like a password. The key is used as a
+/// hypercore's public key would be: peers open the channel of its discovery
+/// key and prove they know it.
 pub fn topic_key(name: &str) -> [u8; 32] {
     use blake2::digest::consts::U32;
     use blake2::{Blake2b, Digest};
@@ -66,7 +68,10 @@ pub struct NodeBuilder {
     extension: String,
     disconnect_grace: Duration,
     silence_timeout: Duration,
-    hello_timeout: Duration,
+    keep_alive: Duration,
+    handshake_timeout: Duration,
+    max_frame: usize,
+    max_queued_bytes: usize,
     redial_max: Duration,
 }
 
@@ -77,7 +82,8 @@ impl NodeBuilder {
         self
     }
 
-    /// The topic key itself.
+    /// The topic key itself: a hypercore's public key (`core.key` in
+    /// JavaScript), to join the presence network of that core's peers.
     pub fn key(mut self, key: [u8; 32]) -> Self {
         self.key = Some(key);
         self
@@ -120,16 +126,41 @@ impl NodeBuilder {
         self
     }
 
-    /// How long a connection may stay silent before it is closed (default
-    /// 5 s; heartbeats go out four times per period).
+    /// How long a connection may stay silent (not a byte, not even a
+    /// keep-alive) before it is closed (default 12 s). JavaScript peers send
+    /// a keep-alive after 5 s without writing, so keep this well above 5 s
+    /// when they are about.
     pub fn silence_timeout(mut self, timeout: Duration) -> Self {
         self.silence_timeout = timeout;
         self
     }
 
-    /// How long a new connection may take to prove its peer's id (default 5 s).
-    pub fn hello_timeout(mut self, timeout: Duration) -> Self {
-        self.hello_timeout = timeout;
+    /// How long we may go without writing before we send a keep-alive
+    /// (default 4 s). Rust peers close a link that is silent for their
+    /// `silence_timeout`; JavaScript peers never time a link out.
+    pub fn keep_alive(mut self, interval: Duration) -> Self {
+        self.keep_alive = interval;
+        self
+    }
+
+    /// How long a new connection may take to finish its handshake and open
+    /// the topic's channel (default 5 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Largest frame accepted from a peer (default 2 MiB). A peer that
+    /// announces a larger one is disconnected before we buffer it.
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// Bytes we may hold queued for a peer that does not read them (default
+    /// 4 MiB); past that the connection is closed.
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.max_queued_bytes = bytes;
         self
     }
 
@@ -174,7 +205,10 @@ impl NodeBuilder {
                 key,
                 extension: self.extension,
                 silence_timeout: self.silence_timeout,
-                hello_timeout: self.hello_timeout,
+                keep_alive: self.keep_alive,
+                handshake_timeout: self.handshake_timeout,
+                max_frame: self.max_frame,
+                max_queued_bytes: self.max_queued_bytes,
             }),
             redial_max: self.redial_max,
         });
@@ -220,8 +254,11 @@ impl Node {
             data: Value::Object(Default::default()),
             extension: crate::proto::DEFAULT_EXTENSION.to_owned(),
             disconnect_grace: Duration::from_millis(500),
-            silence_timeout: Duration::from_secs(5),
-            hello_timeout: Duration::from_secs(5),
+            silence_timeout: Duration::from_secs(12),
+            keep_alive: Duration::from_secs(4),
+            handshake_timeout: Duration::from_secs(5),
+            max_frame: crate::net::transport::secret_stream::DEFAULT_MAX_FRAME,
+            max_queued_bytes: 4 << 20,
             redial_max: Duration::from_secs(5),
         }
     }

@@ -1,0 +1,206 @@
+//! One presence link over a byte stream, sans-IO: the secret stream below
+//! (handshake, encryption, keep-alives) and the presence session above it.
+//! The connection task feeds it the bytes it reads and writes the bytes it
+//! hands back; everything else is decided here.
+
+use std::collections::VecDeque;
+
+use thiserror::Error;
+
+use super::identity::Identity;
+use super::session::{Session, SessionEvent};
+use super::transport::channel::ChannelError;
+use super::transport::secret_stream::{SecretStream, StreamError, StreamEvent};
+use crate::proto::PeerId;
+
+/// What the link hands up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// The peer is the holder of this identity key (Noise XX authenticates
+    /// both static keys), and knows the topic key: packets may flow.
+    Ready(PeerId),
+    /// A presence packet from the peer.
+    Packet(bytes::Bytes),
+    /// The peer closed the presence channel: it is leaving.
+    Goodbye,
+}
+
+/// Why a link ended on its own account (the socket's end is the caller's).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LinkError {
+    /// The handshake, a frame or the encryption failed.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// The channel failed: wrong capability, rejected, bad message.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    /// The remote static key is our own.
+    #[error("connected to ourselves")]
+    Ourselves,
+}
+
+/// Settings of a link.
+#[derive(Debug, Clone)]
+pub struct LinkSettings {
+    /// The topic's core key (a hypercore's public key).
+    pub core_key: [u8; 32],
+    /// The extension name presence packets travel under.
+    pub extension: String,
+    /// Largest frame accepted from the peer.
+    pub max_frame: usize,
+}
+
+/// One end of a presence link.
+#[derive(Debug)]
+pub struct Link {
+    initiator: bool,
+    us: PeerId,
+    settings: LinkSettings,
+    stream: SecretStream,
+    session: Option<Session>,
+    peer: Option<PeerId>,
+    events: VecDeque<LinkEvent>,
+    failed: Option<LinkError>,
+}
+
+impl Link {
+    /// Starts a link; the initiator (the side that dialled) has its first
+    /// handshake message ready to [`transmit`](Self::transmit) at once.
+    pub fn new(
+        initiator: bool,
+        identity: &Identity,
+        settings: LinkSettings,
+    ) -> Result<Self, LinkError> {
+        let stream = SecretStream::new(initiator, &identity.seed(), settings.max_frame)?;
+        Ok(Link {
+            initiator,
+            us: identity.id(),
+            settings,
+            stream,
+            session: None,
+            peer: None,
+            events: VecDeque::new(),
+            failed: None,
+        })
+    }
+
+    /// Feeds bytes read from the socket. After an error the link is dead:
+    /// every later call returns the same error.
+    pub fn receive(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self.receive_inner(bytes);
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    fn receive_inner(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        self.stream.receive(bytes)?;
+        while let Some(event) = self.stream.poll_event() {
+            match event {
+                StreamEvent::Established {
+                    remote_key,
+                    handshake_hash,
+                } => {
+                    let remote = PeerId::from_bytes(remote_key);
+                    if remote == self.us {
+                        return Err(LinkError::Ourselves);
+                    }
+                    self.peer = Some(remote);
+                    self.session = Some(Session::new(
+                        &self.settings.core_key,
+                        &handshake_hash,
+                        self.initiator,
+                        &self.settings.extension,
+                    ));
+                }
+                StreamEvent::Message(frame) => {
+                    if let Some(session) = &mut self.session {
+                        session.receive(frame)?;
+                    }
+                }
+                StreamEvent::KeepAlive => {}
+            }
+        }
+        self.pump_session()
+    }
+
+    /// Moves the session's events up and its frames down into the stream.
+    fn pump_session(&mut self) -> Result<(), LinkError> {
+        let Some(session) = &mut self.session else {
+            return Ok(());
+        };
+        while let Some(event) = session.poll_event() {
+            self.events.push_back(match event {
+                SessionEvent::Open => {
+                    LinkEvent::Ready(self.peer.expect("a session exists only once authenticated"))
+                }
+                SessionEvent::Packet(p) => LinkEvent::Packet(p),
+                SessionEvent::Closed => LinkEvent::Goodbye,
+            });
+        }
+        while let Some(frame) = session.poll_frame() {
+            self.stream.send(&frame)?;
+        }
+        Ok(())
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+
+    /// The peer's id, once the handshake has authenticated it.
+    pub fn peer(&self) -> Option<PeerId> {
+        self.peer
+    }
+
+    /// Whether packets can be sent.
+    pub fn is_ready(&self) -> bool {
+        self.failed.is_none() && self.session.as_ref().is_some_and(Session::is_open)
+    }
+
+    /// Sends presence packets, together in one frame.
+    pub fn send_packets<'a>(
+        &mut self,
+        packets: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), LinkError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if let Some(session) = &mut self.session {
+            session.send_packets(packets)?;
+        }
+        self.pump_session()
+    }
+
+    /// Sends an empty frame: the peer learns we are alive and idle.
+    pub fn keep_alive(&mut self) {
+        if self.stream.is_established() {
+            // Only fails on a dead stream, which the next read reports.
+            let _ = self.stream.send(&[]);
+        }
+    }
+
+    /// Closes the presence channel (our goodbye); the caller then flushes
+    /// and closes the socket.
+    pub fn goodbye(&mut self) {
+        if let Some(session) = &mut self.session {
+            session.close();
+        }
+        let _ = self.pump_session();
+    }
+
+    /// Everything to write to the socket so far, if anything.
+    pub fn transmit(&mut self) -> Option<Vec<u8>> {
+        self.stream.transmit()
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending(&self) -> usize {
+        self.stream.pending()
+    }
+}
