@@ -160,3 +160,65 @@ fn a_killed_middle_peer_splits_the_line_and_its_restart_joins_it_again() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Ctrl-C ends `join` at once, even when every neighbour is leaving at the
+/// same moment (shutdown must not wait on peers that no longer read). Once
+/// this took a second SIGINT in a third of the runs; here a line of three
+/// is interrupted all together, round after round.
+#[test]
+fn sigint_to_every_peer_of_a_line_at_once_ends_them_all_promptly() {
+    let dir = std::env::temp_dir().join(format!("hp-sigint-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut slowest = Duration::ZERO;
+    for round in 0..6 {
+        let (tx, rx) = mpsc::channel();
+        let mut peers: Vec<Peer> = Vec::new();
+        for i in 0..3 {
+            let connect = peers.last().map(|p: &Peer| p.listen.clone());
+            let identity = dir.join(format!("r{round}p{i}.key"));
+            peers.push(start(i, &identity, "127.0.0.1:0", connect.as_deref(), &tx));
+        }
+        let all: BTreeSet<String> = peers.iter().map(|p| p.id.clone()).collect();
+        let mut online = vec![BTreeSet::new(); 3];
+        until_online(
+            &rx,
+            &mut online,
+            &(0..3).map(|i| (i, all.clone())).collect::<Vec<_>>(),
+            "the line agrees",
+        );
+        let pids: Vec<u32> = peers.iter().map(|p| p.child.id()).collect();
+        assert!(send_signal(&pids, "INT"), "SIGINT sent to all three at once");
+        let sent = Instant::now();
+        for (i, peer) in peers.iter_mut().enumerate() {
+            let status = loop {
+                if let Some(status) = peer.child.try_wait().unwrap() {
+                    break status;
+                }
+                if sent.elapsed() > Duration::from_secs(5) {
+                    let _ = peer.child.kill();
+                    panic!("round {round}: peer {i} still running 5 s after SIGINT");
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            assert!(status.success(), "round {round}: peer {i} exited with {status}");
+        }
+        slowest = slowest.max(sent.elapsed());
+    }
+    eprintln!("slowest round ended {slowest:?} after SIGINT");
+    // Shutdown waits at most a second for goodbyes; with slack for a busy
+    // machine, never the second SIGINT it once took.
+    assert!(slowest < Duration::from_secs(3), "took {slowest:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Sends `signal` (a name such as `INT`) to every pid in one `kill(1)`
+/// call: the crate forbids unsafe code, and libc's `kill` is unsafe.
+fn send_signal(pids: &[u32], signal: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .args(pids.iter().map(u32::to_string))
+        .status()
+        .expect("kill runs")
+        .success()
+}

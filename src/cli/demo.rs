@@ -58,6 +58,7 @@ async fn start(
         .listen(listen)
         .data(data(i, life))
         .silence_timeout(Duration::from_secs(3))
+        .keep_alive(Duration::from_secs(1))
         .redial_max(Duration::from_millis(500))
         .spawn()
         .await

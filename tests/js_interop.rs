@@ -1,0 +1,451 @@
+//! Rust and JavaScript peers in one presence network, as real processes over
+//! loopback TCP: `hyper-presence join` and `interop/js/peer.js` (the
+//! unmodified npm package `hyper-presence` 1.1.3 on real hypercore 10.38.2
+//! and 11.39.5). A JavaScript writer creates the core; everyone joins its
+//! key. Skipped, with a line saying so, when `interop/js/node_modules` is
+//! missing (`npm ci --prefix interop/js` installs it; CI does).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const PATIENCE: Duration = Duration::from_secs(40);
+
+fn js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/js")
+}
+
+fn have_js() -> bool {
+    let ok = js_dir().join("node_modules/hypercore10").exists()
+        && js_dir().join("node_modules/hypercore11").exists();
+    if !ok {
+        eprintln!("skipped: run `npm ci --prefix interop/js` for the JavaScript peers");
+    }
+    ok
+}
+
+/// Which implementation a peer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Rust,
+    /// JavaScript on this hypercore major version.
+    Js(u8),
+}
+
+/// How to (re)start one peer.
+#[derive(Debug, Clone)]
+struct Spec {
+    kind: Kind,
+    /// 32-byte identity seed.
+    seed: [u8; 32],
+    /// `Some` for the JavaScript writer of the core.
+    writer_seed: Option<[u8; 32]>,
+    port: u16,
+    connect: Vec<u16>,
+    data: Value,
+}
+
+/// What one peer believes, from its JSON lines.
+#[derive(Debug, Default, Clone)]
+struct View {
+    online: BTreeSet<String>,
+    data: BTreeMap<String, Value>,
+    /// Every id that ever appeared in this peer's online lists.
+    ever: BTreeSet<String>,
+}
+
+struct Peer {
+    spec: Spec,
+    child: Child,
+    stdin: ChildStdin,
+    id: String,
+    key: String,
+}
+
+/// A set of peer processes whose output lines arrive on one channel.
+struct Net {
+    dir: PathBuf,
+    key: Option<String>,
+    peers: Vec<Peer>,
+    views: Vec<View>,
+    tx: mpsc::Sender<(usize, u64, Value)>,
+    rx: mpsc::Receiver<(usize, u64, Value)>,
+    /// Lives of each peer slot, so lines of a killed life are ignored.
+    lives: Vec<u64>,
+}
+
+impl Net {
+    fn new(name: &str) -> Net {
+        let dir = std::env::temp_dir().join(format!("hp-js-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (tx, rx) = mpsc::channel();
+        Net {
+            dir,
+            key: None,
+            peers: Vec::new(),
+            views: Vec::new(),
+            tx,
+            rx,
+            lives: Vec::new(),
+        }
+    }
+
+    /// Starts a peer in a new slot (or `slot` again after a kill) and waits
+    /// for its ready line.
+    fn start(&mut self, spec: Spec, slot: Option<usize>) -> usize {
+        let index = slot.unwrap_or(self.peers.len());
+        if slot.is_none() {
+            self.lives.push(0);
+            self.views.push(View::default());
+        }
+        self.lives[index] += 1;
+        let life = self.lives[index];
+        let mut cmd = match spec.kind {
+            Kind::Rust => {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper-presence"));
+                let identity = self.dir.join(format!("peer{index}.key"));
+                if !identity.exists() {
+                    std::fs::write(&identity, hex::encode(spec.seed)).unwrap();
+                }
+                cmd.args(["join", "--json", "--key"])
+                    .arg(self.key.as_deref().expect("a JavaScript writer starts first"))
+                    .arg("--identity")
+                    .arg(identity)
+                    .args(["--listen", &format!("127.0.0.1:{}", spec.port)]);
+                for port in &spec.connect {
+                    cmd.args(["--connect", &format!("127.0.0.1:{port}")]);
+                }
+                cmd
+            }
+            Kind::Js(version) => {
+                let mut cmd = Command::new("node");
+                cmd.arg(js_dir().join("peer.js"))
+                    .args(["--hypercore", &version.to_string()])
+                    .args(["--seed", &hex::encode(spec.seed)])
+                    .args(["--listen", &spec.port.to_string()]);
+                match (spec.writer_seed, &self.key) {
+                    (Some(writer), _) => cmd.args(["--writer-seed", &hex::encode(writer)]),
+                    (None, Some(key)) => cmd.args(["--key", key]),
+                    (None, None) => panic!("a JavaScript writer starts first"),
+                };
+                for port in &spec.connect {
+                    cmd.args(["--connect", &format!("127.0.0.1:{port}")]);
+                }
+                cmd
+            }
+        };
+        cmd.args(["--data", &spec.data.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("peer starts");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    if tx.send((index, life, value)).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        // The ready line.
+        let deadline = Instant::now() + PATIENCE;
+        let ready = loop {
+            let (i, l, value) = self
+                .rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("peer reports ready");
+            if i == index && l == life && value["event"] == "ready" {
+                break value;
+            }
+            self.apply(i, l, value);
+        };
+        let id = ready["id"].as_str().unwrap().to_owned();
+        let key = ready["key"].as_str().map(str::to_owned);
+        let port = match spec.kind {
+            Kind::Rust => ready["listen"][0]
+                .as_str()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap(),
+            Kind::Js(_) => ready["port"].as_u64().unwrap() as u16,
+        };
+        if self.key.is_none() {
+            self.key = key.clone();
+        }
+        let spec = Spec { port, ..spec };
+        let peer = Peer {
+            spec,
+            child,
+            stdin,
+            id,
+            key: key.unwrap_or_default(),
+        };
+        // A new life starts with an empty view; what it ever saw is kept.
+        let ever = std::mem::take(&mut self.views[index].ever);
+        self.views[index] = View {
+            ever,
+            ..View::default()
+        };
+        if slot.is_some() {
+            self.peers[index] = peer;
+        } else {
+            self.peers.push(peer);
+        }
+        index
+    }
+
+    fn apply(&mut self, index: usize, life: u64, value: Value) {
+        if life != self.lives[index] {
+            return;
+        }
+        let view = &mut self.views[index];
+        let ids = |v: &Value| -> BTreeSet<String> {
+            v.as_array()
+                .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
+        };
+        match value["event"].as_str() {
+            // Rust: {"event":"online","peers":[..]}; JavaScript: "online":[..].
+            Some("online") => {
+                let list = if value.get("peers").is_some() {
+                    ids(&value["peers"])
+                } else {
+                    ids(&value["online"])
+                };
+                view.ever.extend(list.iter().cloned());
+                view.online = list;
+            }
+            Some("peer-data") | Some("data") => {
+                if let Some(id) = value["id"].as_str() {
+                    view.data.insert(id.to_owned(), value["data"].clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Waits, line by line, until `done` holds for the views.
+    fn until(&mut self, what: &str, done: impl Fn(&Net) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        while !done(self) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok((i, l, value)) => self.apply(i, l, value),
+                Err(_) => panic!("{what}: not within {PATIENCE:?}; views: {:#?}", self.views),
+            }
+        }
+    }
+
+    /// Whether every live peer in `members` sees exactly `members` online,
+    /// each with its current data.
+    fn agree(&self, members: &[usize]) -> bool {
+        let want: BTreeSet<String> = members.iter().map(|&i| self.peers[i].id.clone()).collect();
+        members.iter().all(|&i| {
+            let view = &self.views[i];
+            view.online == want
+                && members.iter().all(|&j| {
+                    j == i || view.data.get(&self.peers[j].id) == Some(&self.peers[j].spec.data)
+                })
+        })
+    }
+
+    fn set_data(&mut self, index: usize, data: Value) {
+        writeln!(self.peers[index].stdin, "{data}").unwrap();
+        self.peers[index].stdin.flush().unwrap();
+        self.peers[index].spec.data = data;
+    }
+
+    fn kill(&mut self, index: usize) {
+        let _ = self.peers[index].child.kill();
+        let _ = self.peers[index].child.wait();
+    }
+
+    fn restart(&mut self, index: usize) {
+        let spec = self.peers[index].spec.clone();
+        let id = self.peers[index].id.clone();
+        self.start(spec, Some(index));
+        assert_eq!(self.peers[index].id, id, "a restarted peer keeps its id");
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for peer in &mut self.peers {
+            let _ = peer.child.kill();
+            let _ = peer.child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A port that was free a moment ago (loopback only).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn seed(n: u8) -> [u8; 32] {
+    let mut s = [0u8; 32];
+    s[31] = n;
+    s[0] = 0x5e;
+    s
+}
+
+fn spec(kind: Kind, n: u8, connect: Vec<u16>) -> Spec {
+    Spec {
+        kind,
+        seed: seed(n),
+        writer_seed: None,
+        port: 0,
+        connect,
+        data: json!({ "peer": n, "lang": if kind == Kind::Rust { "rust" } else { "js" } }),
+    }
+}
+
+/// Starts a line of peers of the given kinds, each dialling the one before;
+/// the first is a JavaScript writer of the core.
+fn line(net: &mut Net, kinds: &[Kind], first_seed: u8) -> Vec<usize> {
+    let mut slots = Vec::new();
+    for (n, kind) in kinds.iter().enumerate() {
+        let connect = slots
+            .last()
+            .map(|&s: &usize| vec![net.peers[s].spec.port])
+            .unwrap_or_default();
+        let mut s = spec(*kind, first_seed + n as u8, connect);
+        if net.key.is_none() {
+            assert!(matches!(kind, Kind::Js(_)), "the writer is a JavaScript peer");
+            s.writer_seed = Some(seed(200));
+        }
+        slots.push(net.start(s, None));
+    }
+    slots
+}
+
+fn lines_both_ways(version: u8) {
+    if !have_js() {
+        return;
+    }
+    let js = Kind::Js(version);
+    // JS - Rust - JS: the JavaScript ends meet only through us.
+    let mut net = Net::new(&format!("jrj{version}"));
+    let all = line(&mut net, &[js, Kind::Rust, js], 1);
+    net.until("JS-Rust-JS agree", |n| n.agree(&all));
+    net.set_data(1, json!({"peer": "rust", "changed": true}));
+    net.set_data(0, json!({"peer": "js", "changed": true}));
+    net.until("data changes reach everyone", |n| n.agree(&all));
+    drop(net);
+
+    // Rust - JS - Rust: we meet only through a JavaScript relay.
+    let mut net = Net::new(&format!("rjr{version}"));
+    let writer = line(&mut net, &[js], 10)[0];
+    let a = net.start(spec(Kind::Rust, 11, vec![net.peers[writer].spec.port]), None);
+    let b = net.start(spec(Kind::Rust, 12, vec![net.peers[writer].spec.port]), None);
+    let all = [writer, a, b];
+    net.until("Rust-JS-Rust agree", |n| n.agree(&all));
+    net.set_data(a, json!({"peer": 11, "changed": true}));
+    net.until("data through a JavaScript relay", |n| n.agree(&all));
+}
+
+#[test]
+fn lines_of_rust_and_javascript_peers_agree_on_hypercore_10() {
+    lines_both_ways(10);
+}
+
+#[test]
+fn lines_of_rust_and_javascript_peers_agree_on_hypercore_11() {
+    lines_both_ways(11);
+}
+
+/// A ring of six alternating JavaScript and Rust peers: agreement, data
+/// from both sides, a JavaScript and a Rust peer killed (SIGKILL) and
+/// restarted, strangers with another key; no id other than the six ever
+/// appears anywhere.
+fn ring_of_six(version: u8) {
+    if !have_js() {
+        return;
+    }
+    let js = Kind::Js(version);
+    let mut net = Net::new(&format!("ring{version}"));
+    let kinds = [js, Kind::Rust, js, Kind::Rust, js, Kind::Rust];
+    // Ports chosen up front, so that the first can dial the last: both
+    // sides redial until the other is up.
+    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+    let mut all = Vec::new();
+    for (n, kind) in kinds.iter().enumerate() {
+        let mut s = spec(*kind, 20 + n as u8, vec![ports[(n + 5) % 6]]);
+        s.port = ports[n];
+        if n == 0 {
+            s.writer_seed = Some(seed(200));
+        }
+        all.push(net.start(s, None));
+    }
+    net.until("the ring agrees", |n| n.agree(&all));
+
+    // Strangers: another core key, one of each kind, dialling into the ring.
+    let mut strangers = Net::new(&format!("strangers{version}"));
+    let sw = strangers.start(
+        Spec {
+            writer_seed: Some(seed(201)),
+            ..spec(js, 40, vec![net.peers[1].spec.port])
+        },
+        None,
+    );
+    let sr = strangers.start(spec(Kind::Rust, 41, vec![net.peers[0].spec.port]), None);
+    assert_ne!(strangers.peers[sw].key, net.peers[0].key);
+
+    net.set_data(2, json!({"from": "js", "n": 2}));
+    net.set_data(3, json!({"from": "rust", "n": 3}));
+    net.until("data from both sides", |n| n.agree(&all));
+
+    // Kill a JavaScript peer and a Rust peer that are not neighbours: the
+    // ring becomes two lines of two.
+    net.kill(2);
+    net.kill(5);
+    let (left, right) = ([0, 1], [3, 4]);
+    net.until("the kills are noticed", |n| n.agree(&left) && n.agree(&right));
+    net.restart(2);
+    net.restart(5);
+    net.until("the ring agrees again", |n| n.agree(&all));
+
+    let six: BTreeSet<String> = net.peers.iter().map(|p| p.id.clone()).collect();
+    for (i, view) in net.views.iter().enumerate() {
+        assert!(view.ever.is_subset(&six), "peer {i} saw {:?}", view.ever);
+    }
+    for (i, stranger) in strangers.peers.iter().enumerate() {
+        assert!(!six.contains(&stranger.id));
+        assert!(
+            strangers.views[i].ever.is_disjoint(&six),
+            "stranger {i} saw the ring: {:?}",
+            strangers.views[i].ever
+        );
+    }
+    assert_eq!(strangers.peers[sr].spec.kind, Kind::Rust);
+    drop(strangers);
+}
+
+#[test]
+fn a_ring_of_six_alternating_peers_survives_kills_on_hypercore_10() {
+    ring_of_six(10);
+}
+
+#[test]
+fn a_ring_of_six_alternating_peers_survives_kills_on_hypercore_11() {
+    ring_of_six(11);
+}
