@@ -114,7 +114,11 @@ impl Net {
                     std::fs::write(&identity, hex::encode(spec.seed)).unwrap();
                 }
                 cmd.args(["join", "--json", "--key"])
-                    .arg(self.key.as_deref().expect("a JavaScript writer starts first"))
+                    .arg(
+                        self.key
+                            .as_deref()
+                            .expect("a JavaScript writer starts first"),
+                    )
                     .arg("--identity")
                     .arg(identity)
                     .args(["--listen", &format!("127.0.0.1:{}", spec.port)]);
@@ -215,7 +219,11 @@ impl Net {
         let view = &mut self.views[index];
         let ids = |v: &Value| -> BTreeSet<String> {
             v.as_array()
-                .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         match value["event"].as_str() {
@@ -330,7 +338,10 @@ fn line(net: &mut Net, kinds: &[Kind], first_seed: u8) -> Vec<usize> {
             .unwrap_or_default();
         let mut s = spec(*kind, first_seed + n as u8, connect);
         if net.key.is_none() {
-            assert!(matches!(kind, Kind::Js(_)), "the writer is a JavaScript peer");
+            assert!(
+                matches!(kind, Kind::Js(_)),
+                "the writer is a JavaScript peer"
+            );
             s.writer_seed = Some(seed(200));
         }
         slots.push(net.start(s, None));
@@ -355,8 +366,14 @@ fn lines_both_ways(version: u8) {
     // Rust - JS - Rust: we meet only through a JavaScript relay.
     let mut net = Net::new(&format!("rjr{version}"));
     let writer = line(&mut net, &[js], 10)[0];
-    let a = net.start(spec(Kind::Rust, 11, vec![net.peers[writer].spec.port]), None);
-    let b = net.start(spec(Kind::Rust, 12, vec![net.peers[writer].spec.port]), None);
+    let a = net.start(
+        spec(Kind::Rust, 11, vec![net.peers[writer].spec.port]),
+        None,
+    );
+    let b = net.start(
+        spec(Kind::Rust, 12, vec![net.peers[writer].spec.port]),
+        None,
+    );
     let all = [writer, a, b];
     net.until("Rust-JS-Rust agree", |n| n.agree(&all));
     net.set_data(a, json!({"peer": 11, "changed": true}));
@@ -419,7 +436,9 @@ fn ring_of_six(version: u8) {
     net.kill(2);
     net.kill(5);
     let (left, right) = ([0, 1], [3, 4]);
-    net.until("the kills are noticed", |n| n.agree(&left) && n.agree(&right));
+    net.until("the kills are noticed", |n| {
+        n.agree(&left) && n.agree(&right)
+    });
     net.restart(2);
     net.restart(5);
     net.until("the ring agrees again", |n| n.agree(&all));

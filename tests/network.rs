@@ -344,6 +344,9 @@ async fn the_peer_id_is_the_dialers_static_key_and_ourselves_is_refused() {
     a.shutdown().await;
     let seen = task.await.unwrap();
     assert!(seen.contains(&LinkEvent::Ready(a.id())), "{seen:?}");
-    assert!(seen.contains(&LinkEvent::Goodbye), "a said goodbye: {seen:?}");
+    assert!(
+        seen.contains(&LinkEvent::Goodbye),
+        "a said goodbye: {seen:?}"
+    );
     a2.shutdown().await;
 }

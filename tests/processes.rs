@@ -188,7 +188,10 @@ fn sigint_to_every_peer_of_a_line_at_once_ends_them_all_promptly() {
             "the line agrees",
         );
         let pids: Vec<u32> = peers.iter().map(|p| p.child.id()).collect();
-        assert!(send_signal(&pids, "INT"), "SIGINT sent to all three at once");
+        assert!(
+            send_signal(&pids, "INT"),
+            "SIGINT sent to all three at once"
+        );
         let sent = Instant::now();
         for (i, peer) in peers.iter_mut().enumerate() {
             let status = loop {
@@ -201,7 +204,10 @@ fn sigint_to_every_peer_of_a_line_at_once_ends_them_all_promptly() {
                 }
                 std::thread::sleep(Duration::from_millis(10));
             };
-            assert!(status.success(), "round {round}: peer {i} exited with {status}");
+            assert!(
+                status.success(),
+                "round {round}: peer {i} exited with {status}"
+            );
         }
         slowest = slowest.max(sent.elapsed());
     }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
@@ -109,6 +109,7 @@ pub async fn run(
     settings: Arc<Settings>,
     hub: Arc<dyn Hub>,
     mut stop: watch::Receiver<Stop>,
+    handshake_permit: Option<OwnedSemaphorePermit>,
 ) -> Ending {
     let _ = stream.set_nodelay(true);
     let link_settings = LinkSettings {
@@ -129,6 +130,7 @@ pub async fn run(
         link,
         writer,
         up: false,
+        handshake_permit,
     };
     let ending = task.drive(read, &mut stop).await;
     if ending == Ending::Shutdown && *stop.borrow() == Stop::Leave && task.link.is_ready() {
@@ -151,6 +153,8 @@ struct Task<'a> {
     writer: Writer,
     /// Whether the node was told the connection is up.
     up: bool,
+    /// Held while the handshake is under way (accepted connections only).
+    handshake_permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Task<'_> {
@@ -195,6 +199,7 @@ impl Task<'_> {
                             match event {
                                 LinkEvent::Ready(peer) => {
                                     if let Some(tx) = outbox_tx.take() {
+                                        self.handshake_permit = None;
                                         self.up = true;
                                         self.hub.up(self.conn, peer, tx);
                                     }

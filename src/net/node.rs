@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::Stream;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::sync::{broadcast, mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::connection::{self, Ending, Hub, Settings, Stop};
@@ -72,6 +72,7 @@ pub struct NodeBuilder {
     handshake_timeout: Duration,
     max_frame: usize,
     max_queued_bytes: usize,
+    max_handshakes: usize,
     redial_max: Duration,
 }
 
@@ -164,6 +165,14 @@ impl NodeBuilder {
         self
     }
 
+    /// Accepted connections that may be in their handshake at once (default
+    /// 64); more wait in the listen backlog. Before the handshake is done a
+    /// frame is at most 1 KiB, so strangers cost little memory each.
+    pub fn max_handshakes(mut self, count: usize) -> Self {
+        self.max_handshakes = count;
+        self
+    }
+
     /// Longest wait between redials of a lost address (default 5 s).
     pub fn redial_max(mut self, max: Duration) -> Self {
         self.redial_max = max;
@@ -200,6 +209,7 @@ impl NodeBuilder {
             active: AtomicUsize::new(0),
             idle: Notify::new(),
             shutdown,
+            handshakes: Arc::new(Semaphore::new(self.max_handshakes.max(1))),
             settings: Arc::new(Settings {
                 identity,
                 key,
@@ -259,6 +269,7 @@ impl Node {
             handshake_timeout: Duration::from_secs(5),
             max_frame: crate::net::transport::secret_stream::DEFAULT_MAX_FRAME,
             max_queued_bytes: 4 << 20,
+            max_handshakes: 64,
             redial_max: Duration::from_secs(5),
         }
     }
@@ -382,6 +393,8 @@ struct Inner {
     active: AtomicUsize,
     idle: Notify,
     shutdown: watch::Sender<Stop>,
+    /// Permits for accepted connections still in their handshake.
+    handshakes: Arc<Semaphore>,
     settings: Arc<Settings>,
     redial_max: Duration,
 }
@@ -519,10 +532,19 @@ async fn timer_loop(inner: Arc<Inner>) {
 async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
     let mut stop = inner.shutdown.subscribe();
     loop {
+        // A connection holds a permit until its peer is authenticated and
+        // knows the topic, so strangers cannot pile up handshakes.
+        let permit = tokio::select! {
+            permit = inner.handshakes.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve(inner.clone(), stream, false));
+                    tokio::spawn(serve(inner.clone(), stream, false, Some(permit)));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait, don't spin.
@@ -535,7 +557,12 @@ async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
     }
 }
 
-async fn serve(inner: Arc<Inner>, stream: TcpStream, initiator: bool) -> Ending {
+async fn serve(
+    inner: Arc<Inner>,
+    stream: TcpStream,
+    initiator: bool,
+    permit: Option<OwnedSemaphorePermit>,
+) -> Ending {
     /// Counts the connection as running until dropped, even by a panic.
     struct Running<'a>(&'a Inner);
     impl Drop for Running<'_> {
@@ -546,10 +573,6 @@ async fn serve(inner: Arc<Inner>, stream: TcpStream, initiator: bool) -> Ending 
     }
     inner.active.fetch_add(1, Ordering::AcqRel);
     let _running = Running(&inner);
-    serve_counted(&inner, stream, initiator).await
-}
-
-async fn serve_counted(inner: &Arc<Inner>, stream: TcpStream, initiator: bool) -> Ending {
     let conn = inner.next_conn.fetch_add(1, Ordering::Relaxed);
     let hub: Arc<dyn Hub> = inner.clone();
     let ending = connection::run(
@@ -559,6 +582,7 @@ async fn serve_counted(inner: &Arc<Inner>, stream: TcpStream, initiator: bool) -
         inner.settings.clone(),
         hub,
         inner.shutdown.subscribe(),
+        permit,
     )
     .await;
     tracing::debug!(conn, ?ending, "connection ended");
@@ -575,7 +599,7 @@ async fn dial_loop(inner: Arc<Inner>, addr: SocketAddr) {
             _ = stop.changed() => return,
         };
         if let Some(stream) = connected {
-            let ending = serve(inner.clone(), stream, true).await;
+            let ending = serve(inner.clone(), stream, true, None).await;
             if ending == Ending::Shutdown {
                 return;
             }

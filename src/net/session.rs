@@ -61,12 +61,10 @@ impl Session {
         while let Some(event) = self.mux.poll_event() {
             match self.channel.handle(event)? {
                 Some(ChannelEvent::Opened) => self.events.push_back(SessionEvent::Open),
-                Some(ChannelEvent::Extension { name, payload }) => {
-                    // Other extensions of the same core (an app's own) are
-                    // none of our business.
-                    if name == self.extension {
-                        self.events.push_back(SessionEvent::Packet(payload));
-                    }
+                // Other extensions of the same core (an app's own) are none
+                // of our business.
+                Some(ChannelEvent::Extension { name, payload }) if name == self.extension => {
+                    self.events.push_back(SessionEvent::Packet(payload));
                 }
                 Some(ChannelEvent::Closed) => {
                     self.closed = true;
