@@ -70,7 +70,7 @@ impl Session {
                     self.closed = true;
                     self.events.push_back(SessionEvent::Closed);
                 }
-                None => {}
+                Some(ChannelEvent::Extension { .. }) | None => {}
             }
         }
         Ok(())
