@@ -124,7 +124,7 @@ async fn join(args: JoinArgs, identity: Identity) -> Result<ExitCode, String> {
             _ = terminate.recv() => break,
             event = events.recv() => match event {
                 Ok(event) => view.event(&node, &event),
-                Err(RecvError::Lagged(_)) => view.redraw(&node),
+                Err(RecvError::Lagged(missed)) => view.lagged(&node, missed),
                 Err(RecvError::Closed) => break,
             },
             line = stdin.next_line(), if stdin_open => match line {
@@ -179,6 +179,23 @@ impl View {
         } else if matches!(event, Event::Online(_) | Event::PeerData { .. }) {
             self.redraw(node);
         }
+    }
+
+    /// Events were dropped because we fell behind: the live view is
+    /// redrawn from the node; JSON output says how many were missed and
+    /// prints the whole current state, so its last line is always true.
+    fn lagged(&mut self, node: &Node, missed: u64) {
+        if !self.json {
+            return self.redraw(node);
+        }
+        line(json!({"event": "lagged", "missed": missed, "time": unix_ms()}));
+        let snapshot = node.snapshot();
+        let online: Vec<PeerId> = snapshot.iter().map(|(id, _)| *id).collect();
+        let data: serde_json::Map<String, Value> = snapshot
+            .into_iter()
+            .filter_map(|(id, data)| Some((id.to_string(), data?)))
+            .collect();
+        line(json!({"event": "snapshot", "online": online, "data": data, "time": unix_ms()}));
     }
 
     fn redraw(&mut self, node: &Node) {

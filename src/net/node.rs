@@ -299,6 +299,20 @@ impl Node {
         self.inner.lock().engine.peer_data(id)
     }
 
+    /// Every online peer (us included, sorted) with the data it advertises,
+    /// read at one instant.
+    pub fn snapshot(&self) -> Vec<(PeerId, Option<Value>)> {
+        let state = self.inner.lock();
+        let online = state.engine.online();
+        online
+            .into_iter()
+            .map(|id| {
+                let data = state.engine.peer_data(&id);
+                (id, data)
+            })
+            .collect()
+    }
+
     /// The data we advertise.
     pub fn data(&self) -> Value {
         self.inner.lock().engine.data().clone()
