@@ -28,6 +28,9 @@
 //! # Ok::<(), scenario::ScenarioError>(())
 //! ```
 //!
+//! The file format is in `format` (read and checked by `parse`), the run in
+//! `runner`, and its rows in `report`; all are re-exported here.
+//!
 //! [`Network`]: super::Network
 
 mod format;
