@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::*;
+use crate::proto::wire::{FloodPacket, Message, StateEntry};
 use crate::proto::{Config, Json};
 
 fn id(n: u8) -> PeerId {

@@ -1,0 +1,218 @@
+//! Passing news on: flood packets relayed to the peers that take them, news
+//! queued in per-link outboxes and sent in batches, and a view sent in
+//! answer to a request. Apart from receiving because what goes out is paced
+//! and split by its own rules.
+
+use bytes::Bytes;
+
+use super::record::Record;
+use super::{Destination, Link, Output, Presence};
+use crate::proto::data::DataCodec;
+use crate::proto::flood::Flood;
+use crate::proto::graph::{Graph, Slot};
+use crate::proto::wire::{FloodPacket, Kind, Message, StateEntry};
+use crate::proto::PeerId;
+
+/// Bytes a flood packet adds around its message at most (origin id, number,
+/// ttl, tags and the data length prefix), kept free when splitting.
+const PACKET_OVERHEAD: usize = 64;
+
+impl<C: DataCodec> Presence<C> {
+    /// Someone asked for our view: it goes to them alone (the original sent
+    /// it to every neighbour), through their outbox, so a large view is paced
+    /// like any news.
+    pub(super) fn answer_bootstrap(&mut self, to: PeerId) {
+        // A request that arrives after its connection closed has nowhere to
+        // go: queueing the view would only spin the flush timer.
+        let Some(link) = self.links.get_mut(&to).filter(|l| l.is_up()) else {
+            return;
+        };
+        for slot in self.graph.slots() {
+            link.outbox.push(slot);
+        }
+        self.schedule_flush();
+    }
+
+    /// What a view says of the node in `slot`; nothing for nodes we only
+    /// know as the target of someone's edge.
+    fn entry_at(graph: &Graph<Record>, slot: Slot) -> Option<(PeerId, StateEntry)> {
+        let node = graph.node_at(slot)?;
+        let id = *graph.id_at(slot)?;
+        let r = &node.payload;
+        if !node.has_edges()
+            && r.data().is_none()
+            && r.edges_stamp().is_none()
+            && r.data_stamp().is_none()
+        {
+            return None;
+        }
+        Some((
+            id,
+            StateEntry {
+                connected_to: graph.edges_at(slot),
+                data: r.data().map(Bytes::copy_from_slice),
+                edges_stamp: r.edges_stamp(),
+                data_stamp: r.data_stamp(),
+            },
+        ))
+    }
+
+    /// Direct peers that take flood packets (not batches), but `except`;
+    /// `None` when that is every direct peer but `except`, so one broadcast
+    /// will do.
+    fn legacy_peers(&self, except: Option<PeerId>) -> Option<Vec<PeerId>> {
+        let mut all = true;
+        let mut legacy = Vec::new();
+        for (peer, link) in &self.links {
+            if !link.is_up() || Some(*peer) == except {
+                continue;
+            }
+            if link.batches {
+                all = false;
+            } else {
+                legacy.push(*peer);
+            }
+        }
+        (!all).then_some(legacy)
+    }
+
+    /// Floods a message of ours to the peers that take flood packets.
+    pub(super) fn originate_to_legacy(&mut self, message: Bytes) {
+        match self.legacy_peers(None) {
+            None => {
+                if self.links.values().any(Link::is_up) {
+                    self.send(Destination::Broadcast { except: None }, message, false);
+                }
+            }
+            Some(peers) if peers.is_empty() => {}
+            Some(peers) => {
+                let packet = self.flood.originate(message, false);
+                for peer in peers {
+                    self.outputs.push_back(Output::Send {
+                        to: Destination::Peer(peer),
+                        packet: packet.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Relays a stamped packet (past its TTL) to the peers that take flood
+    /// packets; the others hear of it through their outboxes.
+    pub(super) fn relay_to_legacy(&mut self, from: PeerId, packet: &FloodPacket) {
+        let Some(peers) = self.legacy_peers(Some(from)) else {
+            self.relay(from, packet, true);
+            return;
+        };
+        if peers.is_empty() {
+            return;
+        }
+        if let Some(bytes) = Flood::relay(packet, true) {
+            for peer in peers {
+                self.outputs.push_back(Output::Send {
+                    to: Destination::Peer(peer),
+                    packet: bytes.clone(),
+                });
+            }
+        }
+    }
+
+    /// Queues news of the node in `slot` for every direct peer but `except`
+    /// (only those that take batches when `batches_only`: the others got a
+    /// flood packet).
+    pub(super) fn queue_news_at(&mut self, slot: Slot, except: Option<PeerId>, batches_only: bool) {
+        let mut queued = false;
+        for (peer, link) in &mut self.links {
+            if link.is_up() && Some(*peer) != except && (link.batches || !batches_only) {
+                link.outbox.push(slot);
+                queued = true;
+            }
+        }
+        if queued {
+            self.schedule_flush();
+        }
+    }
+
+    fn schedule_flush(&mut self) {
+        if self.flush_due.is_none() {
+            self.flush_due = Some(self.now + self.gossip_window);
+        }
+    }
+
+    /// Sends every direct peer what waits in its outbox: with a window, one
+    /// packet each (the rest waits for the next window); without, all of it.
+    pub(super) fn flush(&mut self) {
+        self.flush_due = None;
+        let budget = if self.gossip_window.is_zero() {
+            usize::MAX
+        } else {
+            self.max_send_bytes.saturating_sub(PACKET_OVERHEAD)
+        };
+        let base = Message::new(Kind::BootstrapResponse).encoded_len();
+        let peers: Vec<PeerId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| !l.outbox.is_empty())
+            .map(|(p, _)| *p)
+            .collect();
+        let mut left = false;
+        for peer in peers {
+            let Some(link) = self.links.get_mut(&peer) else {
+                continue;
+            };
+            let mut entries = Vec::new();
+            let mut size = base;
+            while let Some(slot) = link.outbox.peek() {
+                let entry = Self::entry_at(&self.graph, slot);
+                let Some((id, entry)) = entry else {
+                    link.outbox.pop();
+                    continue;
+                };
+                let len = Message::bootstrap_entry_len(&id, &entry);
+                if !entries.is_empty() && size + len > budget {
+                    break;
+                }
+                link.outbox.pop();
+                size += len;
+                entries.push((id, entry));
+            }
+            left |= !link.outbox.is_empty();
+            self.send_entries(Destination::Peer(peer), entries);
+        }
+        if left {
+            self.schedule_flush();
+        }
+    }
+
+    pub(super) fn relay(&mut self, from: PeerId, packet: &FloodPacket, ignore_ttl: bool) {
+        if let Some(bytes) = Flood::relay(packet, ignore_ttl) {
+            self.outputs.push_back(Output::Send {
+                to: Destination::Broadcast { except: Some(from) },
+                packet: bytes,
+            });
+        }
+    }
+
+    /// Sends view entries as BOOTSTRAP_RESPONSE packets of at most
+    /// `max_send_bytes` (an entry larger than that alone still goes, alone).
+    fn send_entries(&mut self, to: Destination, entries: Vec<(PeerId, StateEntry)>) {
+        let budget = self.max_send_bytes.saturating_sub(PACKET_OVERHEAD);
+        let empty = Message::new(Kind::BootstrapResponse);
+        let base = empty.encoded_len();
+        let mut chunk = empty.clone();
+        let mut size = base;
+        for (id, entry) in entries {
+            let len = Message::bootstrap_entry_len(&id, &entry);
+            if !chunk.bootstrap.is_empty() && size + len > budget {
+                let full = std::mem::replace(&mut chunk, empty.clone());
+                self.send(to.clone(), full.encode(), true);
+                size = base;
+            }
+            chunk.bootstrap.push((id, entry));
+            size += len;
+        }
+        if !chunk.bootstrap.is_empty() {
+            self.send(to, chunk.encode(), true);
+        }
+    }
+}
