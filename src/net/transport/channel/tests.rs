@@ -165,7 +165,7 @@ fn extensions_follow_the_name_rule_byte_for_byte() {
     channel
         .send_extension(&mut ours, "hyper-presence", payload6)
         .unwrap();
-    assert_eq!(frames(&mut ours), [d.clone()]);
+    assert_eq!(frames(&mut ours), std::slice::from_ref(&d));
 
     // e: another name, written in full.
     channel
