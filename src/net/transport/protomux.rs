@@ -10,9 +10,9 @@
 //!   decoder reads (a length beyond the batch is cut at the batch's end, as
 //!   JavaScript does).
 //! - An open we have no channel for is rejected at once: JavaScript can
-//!   hold it for a later local open, we never do, so open our channels
-//!   before feeding the remote's frames (a remote open that arrives first
-//!   is rejected).
+//!   hold it while a `pair` handler decides whether to open a matching
+//!   channel; we have no such handler, so open our channels before feeding
+//!   the remote's frames (a remote open that arrives first is rejected).
 //!
 //! Memory: what a peer can make this value hold is at most
 //! [`MAX_REMOTE_CHANNELS`] remote slots and a batch-nesting depth of
