@@ -6,9 +6,11 @@
 //! segment would, and the link is redialled). Peers join, leave cleanly,
 //! crash and restart; the network splits and heals. [`scenario`] runs all
 //! of that from a file, event by event. Same seed, same run. [`interop`]
-//! runs a scenario through the JavaScript original beside ours.
+//! runs a scenario through the JavaScript original beside ours; [`mixed`]
+//! runs JavaScript peers and ours in one network.
 
 pub mod interop;
+pub mod mixed;
 mod network;
 pub mod scenario;
 pub mod topology;
