@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let initiator = mode & 1 == 1;
     let mut handshake = Handshake::new(initiator, &[7; 32]).expect("handshake builds");
     if initiator {
-        let f1 = handshake.start().expect("F1 writes").expect("an initiator starts");
+        let f1 = handshake
+            .start()
+            .expect("F1 writes")
+            .expect("an initiator starts");
         assert_eq!(f1.len(), 32);
     }
     // Each message: one length byte, then up to that many bytes.
