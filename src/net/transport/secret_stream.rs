@@ -161,6 +161,9 @@ impl SecretStream {
     }
 
     /// Feeds bytes read from the socket, in chunks of any size.
+    ///
+    /// On an error the stream is over; events decoded before it, from
+    /// authenticated frames, stay queued for [`poll_event`](Self::poll_event).
     pub fn receive(&mut self, bytes: &[u8]) -> Result<(), StreamError> {
         self.check_failed()?;
         let result = self.receive_inner(bytes);
