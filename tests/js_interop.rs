@@ -291,7 +291,10 @@ impl Net {
         for (i, view) in self.views.iter().enumerate() {
             let short = |id: &String| id[..8].to_string();
             let online: Vec<String> = view.online.iter().map(short).collect();
-            out += &format!("\npeer {i} ({:?}) online {online:?}", self.peers[i].spec.kind);
+            out += &format!(
+                "\npeer {i} ({:?}) online {online:?}",
+                self.peers[i].spec.kind
+            );
             for (j, peer) in self.peers.iter().enumerate() {
                 let seen = view.data.get(&peer.id);
                 if j != i && seen != Some(&peer.spec.data) {

@@ -13,6 +13,12 @@ use super::transport::channel::ChannelError;
 use super::transport::secret_stream::{SecretStream, StreamError, StreamEvent};
 use crate::proto::PeerId;
 
+/// Largest frame accepted before the peer has shown it knows the topic key.
+/// Until then a peer sends its channel open and little else (JavaScript
+/// sends its open as a frame of its own), so strangers that completed a
+/// Noise handshake cannot make us buffer megabytes each.
+pub const MAX_FRAME_UNPROVEN: usize = 64 * 1024;
+
 /// What the link hands up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkEvent {
@@ -71,7 +77,8 @@ impl Link {
         identity: &Identity,
         settings: LinkSettings,
     ) -> Result<Self, LinkError> {
-        let stream = SecretStream::new(initiator, &identity.seed(), settings.max_frame)?;
+        let max_frame = settings.max_frame.min(MAX_FRAME_UNPROVEN);
+        let stream = SecretStream::new(initiator, &identity.seed(), max_frame)?;
         Ok(Link {
             initiator,
             us: identity.id(),
@@ -136,6 +143,7 @@ impl Link {
         while let Some(event) = session.poll_event() {
             self.events.push_back(match event {
                 SessionEvent::Open => {
+                    self.stream.set_max_frame(self.settings.max_frame);
                     LinkEvent::Ready(self.peer.expect("a session exists only once authenticated"))
                 }
                 SessionEvent::Packet(p) => LinkEvent::Packet(p),
@@ -202,5 +210,123 @@ impl Link {
     /// Bytes waiting to be written.
     pub fn pending(&self) -> usize {
         self.stream.pending()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(key: u8) -> LinkSettings {
+        LinkSettings {
+            core_key: [key; 32],
+            extension: "hyper-presence".into(),
+            max_frame: 1 << 20,
+        }
+    }
+
+    /// Moves bytes both ways until neither side has anything to send.
+    fn exchange(a: &mut Link, b: &mut Link) -> Result<(), LinkError> {
+        loop {
+            let mut moved = false;
+            if let Some(bytes) = a.transmit() {
+                b.receive(&bytes)?;
+                moved = true;
+            }
+            if let Some(bytes) = b.transmit() {
+                a.receive(&bytes)?;
+                moved = true;
+            }
+            if !moved {
+                return Ok(());
+            }
+        }
+    }
+
+    fn events(link: &mut Link) -> Vec<LinkEvent> {
+        std::iter::from_fn(|| link.poll_event()).collect()
+    }
+
+    #[test]
+    fn two_links_authenticate_each_other_and_carry_packets_both_ways() {
+        let (alice, bob) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
+        let mut a = Link::new(true, &alice, settings(7)).unwrap();
+        let mut b = Link::new(false, &bob, settings(7)).unwrap();
+        exchange(&mut a, &mut b).unwrap();
+        assert_eq!(events(&mut a), vec![LinkEvent::Ready(bob.id())]);
+        assert_eq!(events(&mut b), vec![LinkEvent::Ready(alice.id())]);
+        a.send_packets([&b"one"[..], b"two"]).unwrap();
+        b.send_packets([&b"three"[..]]).unwrap();
+        exchange(&mut a, &mut b).unwrap();
+        let got: Vec<LinkEvent> = events(&mut b);
+        assert_eq!(
+            got,
+            vec![
+                LinkEvent::Packet(bytes::Bytes::from_static(b"one")),
+                LinkEvent::Packet(bytes::Bytes::from_static(b"two"))
+            ]
+        );
+        assert_eq!(
+            events(&mut a),
+            vec![LinkEvent::Packet(bytes::Bytes::from_static(b"three"))]
+        );
+        a.goodbye();
+        exchange(&mut a, &mut b).unwrap();
+        assert_eq!(events(&mut b), vec![LinkEvent::Goodbye]);
+        assert!(!a.is_ready());
+    }
+
+    #[test]
+    fn a_peer_with_another_key_never_becomes_ready() {
+        let (alice, bob) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
+        let mut a = Link::new(true, &alice, settings(7)).unwrap();
+        let mut b = Link::new(false, &bob, settings(8)).unwrap();
+        let result = exchange(&mut a, &mut b);
+        assert!(
+            matches!(result, Err(LinkError::Channel(_))),
+            "the channel open is refused: {result:?}"
+        );
+        assert!(!events(&mut a)
+            .iter()
+            .any(|e| matches!(e, LinkEvent::Ready(_))));
+        assert!(!events(&mut b)
+            .iter()
+            .any(|e| matches!(e, LinkEvent::Ready(_))));
+    }
+
+    #[test]
+    fn a_link_to_ourselves_is_refused() {
+        let alice = Identity::from_seed([1; 32]);
+        let mut a = Link::new(true, &alice, settings(7)).unwrap();
+        let mut b = Link::new(false, &alice, settings(7)).unwrap();
+        assert!(matches!(
+            exchange(&mut a, &mut b),
+            Err(LinkError::Ourselves)
+        ));
+    }
+
+    #[test]
+    fn before_the_channel_opens_a_large_frame_ends_the_link() {
+        let (alice, bob) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
+        let mut a = Link::new(true, &alice, settings(7)).unwrap();
+        let mut b = Link::new(false, &bob, settings(7)).unwrap();
+        // Complete the Noise handshake only: F1, F2, F3 and the headers.
+        b.receive(&a.transmit().unwrap()).unwrap();
+        a.receive(&b.transmit().unwrap()).unwrap();
+        // a has queued F3 and its header (its open waits for b's header);
+        // b reads them, authenticates a, and has not seen a's open.
+        b.receive(&a.transmit().unwrap()).unwrap();
+        assert_eq!(b.peer(), Some(alice.id()));
+        assert!(!events(&mut b)
+            .iter()
+            .any(|e| matches!(e, LinkEvent::Ready(_))));
+        // A frame announcing more than the unproven bound is refused at
+        // its length prefix, before any of it is buffered.
+        let len = (MAX_FRAME_UNPROVEN + 1) as u32;
+        let prefix = [len as u8, (len >> 8) as u8, (len >> 16) as u8];
+        assert!(matches!(
+            b.receive(&prefix),
+            Err(LinkError::Stream(StreamError::FrameTooLarge(_)))
+        ));
     }
 }

@@ -166,8 +166,10 @@ impl NodeBuilder {
     }
 
     /// Accepted connections that may be in their handshake at once (default
-    /// 64); more wait in the listen backlog. Before the handshake is done a
-    /// frame is at most 1 KiB, so strangers cost little memory each.
+    /// 64); more wait in the listen backlog. Handshake frames have exact
+    /// lengths (at most 96 bytes), and until a peer has proven it knows the
+    /// topic key its frames are at most 64 KiB, so strangers cost little
+    /// memory each: at most 64 × 64 KiB of buffers in all.
     pub fn max_handshakes(mut self, count: usize) -> Self {
         self.max_handshakes = count;
         self

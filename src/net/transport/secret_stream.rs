@@ -214,6 +214,12 @@ impl SecretStream {
         self.out.len()
     }
 
+    /// Changes the largest frame accepted from now on (a frame whose length
+    /// was already read keeps the old bound).
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.max_frame = max_frame;
+    }
+
     /// Bytes received but not yet making a whole frame.
     pub fn buffered(&self) -> usize {
         match self.frame_len {
