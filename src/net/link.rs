@@ -276,6 +276,25 @@ mod tests {
         assert!(!a.is_ready());
     }
 
+    /// The framing crate we used before froze on frames over 64 KiB.
+    #[test]
+    fn packets_larger_than_64_kib_pass_once_ready() {
+        let (alice, bob) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
+        let mut a = Link::new(true, &alice, settings(7)).unwrap();
+        let mut b = Link::new(false, &bob, settings(7)).unwrap();
+        exchange(&mut a, &mut b).unwrap();
+        events(&mut a);
+        events(&mut b);
+        let big = vec![7u8; 200 * 1024];
+        a.send_packets([&big[..]]).unwrap();
+        // In small reads, as a socket delivers them.
+        let bytes = a.transmit().unwrap();
+        for chunk in bytes.chunks(1500) {
+            b.receive(chunk).unwrap();
+        }
+        assert_eq!(events(&mut b), vec![LinkEvent::Packet(big.into())]);
+    }
+
     #[test]
     fn a_peer_with_another_key_never_becomes_ready() {
         let (alice, bob) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
