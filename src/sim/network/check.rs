@@ -47,6 +47,13 @@ impl Network {
                 continue;
             };
             if self.matches(&truth, id, true) {
+                if cfg!(debug_assertions) {
+                    // Tests run this way: a view the digest passes must
+                    // pass entry by entry too, or the digest is kept wrong.
+                    let mut missed = Vec::new();
+                    self.explain(id, engine, &self.component(*id), &mut missed);
+                    assert!(missed.is_empty(), "digest passed a wrong view: {missed:?}");
+                }
                 continue;
             }
             let Some(&slot) = self.slots.get(id) else {
@@ -59,6 +66,7 @@ impl Network {
             if problems.len() == before {
                 // Only a digest kept wrong can get here: say so rather
                 // than pass a view the digest calls wrong.
+                debug_assert!(false, "digest failed a right view");
                 problems.push(format!(
                     "{}: view digest {:?} differs from the truth's {:?}, though no entry does",
                     id.short(),
@@ -78,7 +86,13 @@ impl Network {
     /// O(N + E), without saying what is wrong.
     pub fn converged(&self) -> bool {
         let truth = self.truth();
-        self.live.iter().all(|id| self.matches(&truth, id, true))
+        let converged = self.live.iter().all(|id| self.matches(&truth, id, true));
+        if cfg!(debug_assertions) {
+            // Tests run this way: the full check reads every view again,
+            // and fails loudly if the digests told it wrong either way.
+            assert_eq!(converged, self.check_converged().is_ok());
+        }
+        converged
     }
 
     /// Says what is wrong with `id`'s view against its `component`, entry
