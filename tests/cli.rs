@@ -95,6 +95,10 @@ fn sim_reports_every_phase_correct_and_exits_0() {
         stdout.contains("CPU") && stdout.contains("peak memory"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("µs/learn") && stdout.contains("entries received per learning"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -105,7 +109,13 @@ fn sim_replays_the_same_run_for_the_same_seed() {
             .map(|l| {
                 let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
                 let o = v.as_object_mut().unwrap();
-                for measured in ["wall_s", "cpu_s", "peak_memory_bytes"] {
+                for measured in [
+                    "wall_s",
+                    "check_s",
+                    "cpu_s",
+                    "cpu_us_per_learning",
+                    "peak_memory_bytes",
+                ] {
                     o.remove(measured);
                 }
                 v
@@ -139,8 +149,24 @@ fn sim_runs_a_scenario_file_as_json_rows() {
         assert!(!row["agreement"].as_array().unwrap().is_empty(), "{row}");
     }
     assert_eq!(rows[0]["event"], "all join at once");
+    // Every one of the N engines learned of the N - 1 others, each heard of
+    // at least once.
+    let n = rows[0]["peers"].as_u64().unwrap();
+    assert_eq!(
+        rows[0]["learned"].as_u64(),
+        Some(n * (n - 1)),
+        "{}",
+        rows[0]
+    );
+    assert!(rows[0]["entries_per_learning"].as_f64().unwrap() >= 1.0);
     assert_eq!(summary["summary"], true);
     assert_eq!(summary["correct"], true);
+    assert!(
+        summary["cpu_us_per_learning"].as_f64().unwrap() > 0.0,
+        "{summary}"
+    );
+    assert!(summary["entries_per_learning"].as_f64().unwrap() >= 1.0);
+    assert!(summary["check_s"].as_f64().is_some(), "{summary}");
     // A seed on the command line replaces the file's.
     let (code, other, _) = run(&[
         "sim",

@@ -197,7 +197,7 @@ const EVENT_WIDTH: usize = 30;
 
 fn header() -> String {
     format!(
-        "{:>3} {:<EVENT_WIDTH$} {:>9} {:>12} {:>10} {:>12} {:>9} {:>8} {:>8} {:>9} {:>8}",
+        "{:>3} {:<EVENT_WIDTH$} {:>9} {:>12} {:>10} {:>12} {:>9} {:>8} {:>6} {:>8} {:>9} {:>9} {:>10} {:>8}",
         "#",
         "event",
         "at",
@@ -206,10 +206,24 @@ fn header() -> String {
         "bytes",
         "per peer",
         "wall",
+        "check",
         "cpu",
         "peak mem",
+        "µs/learn",
+        "recv/learn",
         "correct"
     )
+}
+
+/// µs of CPU and entries received per learning (one engine newly knowing
+/// one node), or `None` when nothing was learned.
+fn per_learning(cpu: Duration, entries: u64, learned: u64) -> Option<(f64, f64)> {
+    (learned > 0).then(|| {
+        (
+            cpu.as_secs_f64() * 1e6 / learned as f64,
+            entries as f64 / learned as f64,
+        )
+    })
 }
 
 fn table_row(row: &EventReport, labelled: bool, wall: Duration, usage: Usage) -> String {
@@ -222,8 +236,17 @@ fn table_row(row: &EventReport, labelled: bool, wall: Duration, usage: Usage) ->
     if name.chars().count() > EVENT_WIDTH {
         name = name.chars().take(EVENT_WIDTH - 1).collect::<String>() + "…";
     }
+    let check = if row.wall_s > 0.0 {
+        format!("{:.0} %", 100.0 * row.check_s / row.wall_s)
+    } else {
+        "—".to_owned()
+    };
+    let (us, recv) = match per_learning(usage.cpu, row.entries_received, row.learned) {
+        Some((us, recv)) => (format!("{us:.2}"), format!("{recv:.2}")),
+        None => ("—".to_owned(), "—".to_owned()),
+    };
     format!(
-        "{:>3} {:<EVENT_WIDTH$} {:>9} {:>12} {:>10} {:>12} {:>9.1} {:>8} {:>8} {:>9} {:>8}",
+        "{:>3} {:<EVENT_WIDTH$} {:>9} {:>12} {:>10} {:>12} {:>9.1} {:>8} {:>6} {:>8} {:>9} {:>9} {:>10} {:>8}",
         row.index,
         name,
         format!("{:.3} s", row.at_ms / 1000.0),
@@ -233,8 +256,11 @@ fn table_row(row: &EventReport, labelled: bool, wall: Duration, usage: Usage) ->
         row.bytes,
         row.amplification,
         format!("{:.2} s", wall.as_secs_f64()),
+        check,
         format!("{:.2} s", usage.cpu.as_secs_f64()),
         megabytes(usage.peak_bytes),
+        us,
+        recv,
         match row.correct {
             Some(true) => "yes",
             Some(false) => "NO",
@@ -308,6 +334,9 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
                 line["wall_s"] = wall.as_secs_f64().into();
                 line["cpu_s"] = cpu.as_secs_f64().into();
                 line["peak_memory_bytes"] = now.peak_bytes.into();
+                let per = per_learning(cpu, row.entries_received, row.learned);
+                line["cpu_us_per_learning"] = per.map(|p| p.0).into();
+                line["entries_per_learning"] = per.map(|p| p.1).into();
                 bar.println(&line.to_string());
             } else {
                 let labelled = labelled.get(row.index - 1).copied().unwrap_or(false);
@@ -328,6 +357,10 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
     let wall = started.elapsed();
     let cpu = end.cpu.saturating_sub(at_start.cpu);
     let ok = report.all_correct();
+    let learned: u64 = report.rows.iter().map(|r| r.learned).sum();
+    let entries: u64 = report.rows.iter().map(|r| r.entries_received).sum();
+    let checking: f64 = report.rows.iter().map(|r| r.check_s).sum();
+    let per = per_learning(cpu, entries, learned);
     if json {
         let summary = serde_json::json!({
             "summary": true,
@@ -339,14 +372,26 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
             "wall_s": wall.as_secs_f64(),
             "cpu_s": cpu.as_secs_f64(),
             "peak_memory_bytes": end.peak_bytes,
+            "learned": learned,
+            "entries_received": entries,
+            "cpu_us_per_learning": per.map(|p| p.0),
+            "entries_per_learning": per.map(|p| p.1),
+            "check_s": checking,
             "correct": ok,
         });
         out(&summary.to_string());
     } else {
+        let per = match per {
+            Some((us, recv)) => format!(
+                "; {learned} learnings, {us:.2} µs of CPU and {recv:.2} entries received per learning"
+            ),
+            None => String::new(),
+        };
         out(&format!(
-            "whole run: {:.3} s simulated; {:.2} s wall, {:.2} s CPU (user + sys), {} peak memory; {}",
+            "whole run: {:.3} s simulated; {:.2} s wall ({:.2} s of it checking views), {:.2} s CPU (user + sys), {} peak memory{per}; {}",
             report.end_ms / 1000.0,
             wall.as_secs_f64(),
+            checking,
             cpu.as_secs_f64(),
             megabytes(end.peak_bytes),
             if ok {

@@ -14,4 +14,4 @@ pub mod wire;
 pub use config::{Config, DEFAULT_EXTENSION, DEFAULT_MAX_SEND_BYTES};
 pub use data::{DataCodec, DataError, Json, Raw};
 pub use id::{PeerId, PeerIdError};
-pub use presence::{Destination, Event, Input, Output, Presence, SetDataError};
+pub use presence::{Destination, EngineStats, Event, Input, Output, Presence, SetDataError};

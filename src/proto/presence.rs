@@ -22,7 +22,7 @@ use bytes::Bytes;
 use super::config::Config;
 use super::data::{DataCodec, DataError, Json};
 use super::flood::Flood;
-use super::graph::Graph;
+use super::graph::{data_weight, Digest, Graph};
 use super::outbox::Outbox;
 use super::wire::{DecodeError, Kind, Limits, Stamp};
 use super::PeerId;
@@ -163,6 +163,18 @@ pub enum SetDataError {
     },
 }
 
+/// What an engine has done so far, as plain counters: cheap to keep, and
+/// what a driver sums to compare one version of the engine with the next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Nodes newly known: each node that entered the view (again, if it
+    /// had been forgotten), ourselves aside.
+    pub learned: u64,
+    /// Entries about a node decoded from packets, news or not: one per
+    /// entry of a view, one per flood message about its origin.
+    pub entries_received: u64,
+}
+
 /// Our side of a direct peer: how many live connections we have to it, when
 /// we give up on it if none, and how it takes news of others.
 #[derive(Debug, Default)]
@@ -225,6 +237,8 @@ pub struct Presence<C: DataCodec = Json> {
     next_sweep: Option<Duration>,
     now: Duration,
     outputs: VecDeque<Output<C::Value>>,
+    /// See [`EngineStats::entries_received`].
+    entries_received: u64,
 }
 
 impl<C: DataCodec> Presence<C> {
@@ -271,6 +285,7 @@ impl<C: DataCodec> Presence<C> {
             next_sweep: None,
             now,
             outputs: VecDeque::new(),
+            entries_received: 0,
         })
     }
 
@@ -350,6 +365,31 @@ impl<C: DataCodec> Presence<C> {
     /// Our current life number (see [`Config::incarnation`]).
     pub fn incarnation(&self) -> u64 {
         self.incarnation
+    }
+
+    /// What this engine has done so far.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            learned: self.graph.created(),
+            entries_received: self.entries_received,
+        }
+    }
+
+    /// Starts keeping a [`Digest`] of who is online and their data, for
+    /// [`Presence::digest`]: a driver that holds many engines (the
+    /// simulator) compares it with the digest the truth has instead of
+    /// reading every view node by node. Costs a few hashes per change.
+    pub fn track_digest(&mut self) {
+        self.graph
+            .track_digest(|id, record| data_weight(id, record.data()));
+    }
+
+    /// The digest of who is online and their encoded data (see
+    /// [`data_weight`]), once [`Presence::track_digest`] was called: equal
+    /// to the sum of `Digest::add(id, data_weight(id, data))` over the right
+    /// online set and data.
+    pub fn digest(&self) -> Option<Digest> {
+        self.graph.digest()
     }
 
     /// When the driver must call [`Presence::tick`] next, if ever.

@@ -15,4 +15,4 @@ mod network;
 pub mod scenario;
 pub mod topology;
 
-pub use network::{sim_id, Faults, Latency, Network, Stats};
+pub use network::{sim_id, Faults, Latency, Network, Stats, Truth};

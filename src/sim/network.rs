@@ -8,7 +8,11 @@ use foldhash::fast::FixedState;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::proto::{Config, Destination, Event, Output, PeerId, Presence, Raw};
+use crate::proto::graph::data_weight;
+use crate::proto::{Config, Destination, EngineStats, Event, Output, PeerId, Presence, Raw};
+
+mod check;
+pub use check::Truth;
 
 /// How long a packet takes on a link: a distribution each packet's one-way
 /// latency is drawn from, so packets overtake each other, on one link as
@@ -183,6 +187,9 @@ struct Peer {
     timer: Option<Duration>,
     /// The data the peer set last: what everyone must end up seeing.
     latest_data: Option<Bytes>,
+    /// `data_weight` of the peer's id and `latest_data`: its term in the
+    /// digest of a right view.
+    weight: u64,
     incarnation: u64,
     events: Vec<Event<Bytes>>,
 }
@@ -219,6 +226,8 @@ pub struct Network {
     /// Links cut by [`Network::partition`], for [`Network::heal`], in the
     /// order they were cut.
     severed: Vec<(Slot, Slot)>,
+    /// Counters of the engines stopped or replaced so far.
+    retired: EngineStats,
 }
 
 /// The id of simulated peer `i`.
@@ -249,6 +258,7 @@ impl Network {
             stats: Stats::default(),
             link_base: HashMap::default(),
             severed: Vec::new(),
+            retired: EngineStats::default(),
         }
     }
 
@@ -349,11 +359,26 @@ impl Network {
             config.online_debounce = Duration::from_secs(1);
         }
         adjust(&mut config);
-        let engine = Presence::new(config, now).expect("simulated data fits the limits");
-        peer.engine = Some(engine);
+        let mut engine = Presence::new(config, now).expect("simulated data fits the limits");
+        // What makes checking every view O(1) per view.
+        engine.track_digest();
+        if let Some(old) = peer.engine.replace(engine) {
+            add_stats(&mut self.retired, old.stats());
+        }
         peer.events.clear();
+        peer.weight = data_weight(&id, Some(&data));
         peer.latest_data = Some(data);
         self.live.insert(id);
+    }
+
+    /// The counters of every engine that ran so far, summed (those stopped
+    /// included): what the network's engines have done.
+    pub fn engine_stats(&self) -> EngineStats {
+        let mut sum = self.retired;
+        for engine in self.peers.iter().filter_map(|p| p.engine.as_ref()) {
+            add_stats(&mut sum, engine.stats());
+        }
+        sum
     }
 
     /// Opens a link between two live peers (a no-op if one exists).
@@ -405,7 +430,9 @@ impl Network {
 
     fn stop(&mut self, slot: Slot) {
         let peer = &mut self.peers[slot as usize];
-        peer.engine = None;
+        if let Some(old) = peer.engine.take() {
+            add_stats(&mut self.retired, old.stats());
+        }
         peer.latest_data = None;
         peer.timer = None;
         let id = peer.id;
@@ -499,6 +526,7 @@ impl Network {
     pub fn set_data(&mut self, id: PeerId, data: Bytes) {
         let now = self.now;
         if let Some(slot) = self.live_slot(&id) {
+            self.peers[slot as usize].weight = data_weight(&id, Some(&data));
             self.peers[slot as usize].latest_data = Some(data.clone());
             self.with_node(slot, |n| {
                 n.set_data(now, data).expect("simulated data fits")
@@ -570,67 +598,6 @@ impl Network {
         self.now += by;
     }
 
-    /// Checks the property the protocol promises once the network is quiet:
-    /// every live peer's online list is exactly its connected component, and
-    /// it knows the latest data of every peer in it. Returns what is wrong.
-    pub fn check_converged(&self) -> Result<(), String> {
-        let mut problems = Vec::new();
-        // Each component is walked once, not once per member.
-        let mut component_of: HashMap<PeerId, usize, FixedState> = HashMap::default();
-        let mut components: Vec<BTreeSet<PeerId>> = Vec::new();
-        for id in &self.live {
-            let Some(engine) = self.node(id) else {
-                continue;
-            };
-            let index = match component_of.get(id) {
-                Some(&index) => index,
-                None => {
-                    let members = self.component(*id);
-                    for m in &members {
-                        component_of.insert(*m, components.len());
-                    }
-                    components.push(members);
-                    components.len() - 1
-                }
-            };
-            let component = &components[index];
-            if engine.online_count() != component.len()
-                || !component.iter().all(|p| engine.is_online(p))
-            {
-                let online: BTreeSet<PeerId> = engine.online().into_iter().collect();
-                let missing: Vec<String> =
-                    component.difference(&online).map(|p| p.short()).collect();
-                let extra: Vec<String> = online.difference(component).map(|p| p.short()).collect();
-                problems.push(format!(
-                    "{}: online list wrong, missing {missing:?}, extra {extra:?}",
-                    id.short()
-                ));
-                continue;
-            }
-            for peer in component {
-                let seen = engine.peer_data_encoded(peer);
-                let latest = self
-                    .peer(peer)
-                    .and_then(|p| p.latest_data.as_ref())
-                    .map(|b| &b[..]);
-                if seen != latest {
-                    problems.push(format!(
-                        "{} sees data {:?} for {}, latest is {:?}",
-                        id.short(),
-                        seen,
-                        peer.short(),
-                        latest
-                    ));
-                }
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("\n"))
-        }
-    }
-
     /// Live peers that a chain of live links joins to `id`, `id` included.
     pub fn component(&self, id: PeerId) -> BTreeSet<PeerId> {
         let Some(&start) = self.slots.get(&id) else {
@@ -673,6 +640,7 @@ impl Network {
             neighbours: Vec::new(),
             timer: None,
             latest_data: None,
+            weight: 0,
             incarnation: 0,
             events: Vec::new(),
         });
@@ -806,4 +774,9 @@ impl Network {
         // Borrowed out above so the RNG and the queue could be used meanwhile.
         std::mem::swap(&mut self.peers[from as usize].neighbours, &mut targets);
     }
+}
+
+fn add_stats(sum: &mut EngineStats, more: EngineStats) {
+    sum.learned += more.learned;
+    sum.entries_received += more.entries_received;
 }

@@ -26,7 +26,10 @@ use smallvec::SmallVec;
 
 use super::PeerId;
 
+mod digest;
 mod segments;
+use digest::Tracker;
+pub use digest::{data_weight, id_weight, Digest};
 use segments::Segments;
 
 /// A node's place in the graph's vector.
@@ -42,8 +45,11 @@ const REACHABLE: u32 = 1 << 31;
 const FORGOTTEN: u32 = 1 << 30;
 /// The slot holds no node and waits in [`Graph::free`] for reuse.
 const FREE: u32 = 1 << 29;
+/// The payload was handed out mutably since the last settle, and its weight
+/// is out of the digest until then (only while a digest is tracked).
+const OPEN: u32 = 1 << 28;
 /// The rest of the word: the traversal mark.
-const MARK: u32 = FREE - 1;
+const MARK: u32 = OPEN - 1;
 
 /// The last traversal number before they start again from 1. Marks share
 /// a word with the flags, so they wrap within reach of a long run.
@@ -172,6 +178,10 @@ pub struct Graph<N> {
     changed: bool,
     /// The last full traversal's number, 1 to [`MAX_GENERATION`].
     generation: u32,
+    /// Nodes ever created here (a forgotten node known again counts again).
+    created: u64,
+    /// The digest of the reached nodes, once [`Graph::track_digest`] asked.
+    digest: Option<Tracker<N>>,
 }
 
 impl<N: Default> Graph<N> {
@@ -196,6 +206,8 @@ impl<N: Default> Graph<N> {
             needs_traversal: false,
             changed: false,
             generation: 0,
+            created: 0,
+            digest: None,
         }
     }
 
@@ -261,6 +273,7 @@ impl<N: Default> Graph<N> {
     /// The payload for `id`, creating an unreachable node if unknown.
     pub fn payload_mut(&mut self, now: Duration, id: PeerId) -> &mut N {
         let slot = self.intern(now, id);
+        self.lend(slot);
         &mut self.node_mut(slot).payload
     }
 
@@ -272,7 +285,8 @@ impl<N: Default> Graph<N> {
             return None;
         }
         node.set(FORGOTTEN, false);
-        Some(&mut node.payload)
+        self.lend(slot);
+        Some(&mut self.nodes[slot as usize].payload)
     }
 
     /// Every live slot, in order.
@@ -380,7 +394,75 @@ impl<N: Default> Graph<N> {
             self.needs_traversal = false;
             self.traverse(now);
         }
+        if let Some(tracker) = &mut self.digest {
+            let open = std::mem::take(&mut tracker.open);
+            for &slot in &open {
+                let node = &mut self.nodes[slot as usize];
+                if node.has(OPEN) {
+                    node.set(OPEN, false);
+                    tracker.give_back(&node.id, &node.payload, node.is_reachable());
+                }
+            }
+            // Kept for its capacity: most inputs lend a few payloads.
+            tracker.open = open;
+            tracker.open.clear();
+        }
         std::mem::take(&mut self.changed)
+    }
+
+    /// Starts keeping a [`Digest`] of the reached nodes, each payload
+    /// weighing what `weigh` says, for [`Graph::digest`]. Costs two calls
+    /// of `weigh` per payload handed out mutably and one per change of
+    /// reachability; nothing until asked.
+    pub fn track_digest(&mut self, weigh: fn(&PeerId, &N) -> u64) {
+        let mut tracker = Tracker::new(weigh);
+        for node in self.nodes.iter_mut().filter(|n| !n.has(FREE)) {
+            node.set(OPEN, false);
+            if node.is_reachable() {
+                tracker.reach(&node.id, &node.payload, false, true);
+            }
+        }
+        self.digest = Some(tracker);
+    }
+
+    /// The digest of the reached nodes and their payloads, if tracked.
+    /// Exact only after [`Graph::settle`], as reachability is.
+    pub fn digest(&self) -> Option<Digest> {
+        let tracker = self.digest.as_ref()?;
+        let mut sum = tracker.sum;
+        // Payloads lent since the last settle count as they are now.
+        let mut open = tracker.open.clone();
+        open.sort_unstable();
+        open.dedup();
+        for slot in open {
+            let node = &self.nodes[slot as usize];
+            if node.has(OPEN) && node.is_reachable() {
+                sum.payloads = sum
+                    .payloads
+                    .wrapping_add((tracker.weigh)(&node.id, &node.payload));
+            }
+        }
+        Some(sum)
+    }
+
+    /// How many nodes were ever created in this graph, the root aside: each
+    /// one a node newly known (again, after it was forgotten).
+    pub fn created(&self) -> u64 {
+        self.created
+    }
+
+    /// Takes the payload in `slot` out of the digest until the next settle,
+    /// as the caller may change it.
+    fn lend(&mut self, slot: Slot) {
+        let Some(tracker) = &mut self.digest else {
+            return;
+        };
+        let node = &mut self.nodes[slot as usize];
+        if !node.has(OPEN) {
+            node.set(OPEN, true);
+            tracker.open.push(slot);
+            tracker.lend(&node.id, &node.payload, node.is_reachable());
+        }
     }
 
     /// Forgets nodes that have been unreachable since `before` or earlier
@@ -452,6 +534,7 @@ impl<N: Default> Graph<N> {
             return slot;
         }
         let node = Node::new(id, now);
+        self.created += 1;
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot as usize] = node;
@@ -491,12 +574,17 @@ impl<N: Default> Graph<N> {
     fn reach_from(&mut self, start: Slot) {
         let mut stack = vec![start];
         while let Some(slot) = stack.pop() {
-            let node = self.node_mut(slot);
+            // The field, not `node_mut`: the digest is borrowed beside it.
+            let node = &mut self.nodes[slot as usize];
+            debug_assert!(!node.has(FREE), "a listed slot holds a node");
             if node.is_reachable() {
                 continue;
             }
             node.set(REACHABLE, true);
             node.set(FORGOTTEN, false);
+            if let Some(tracker) = &mut self.digest {
+                tracker.reach(&node.id, &node.payload, node.has(OPEN), true);
+            }
             self.reachable_count += 1;
             self.changed = true;
             stack.extend_from_slice(&self.node(slot).out);
@@ -543,6 +631,9 @@ impl<N: Default> Graph<N> {
             if reached != node.is_reachable() {
                 changed = true;
                 node.set(REACHABLE, reached);
+                if let Some(tracker) = &mut self.digest {
+                    tracker.reach(&node.id, &node.payload, node.has(OPEN), reached);
+                }
                 if reached {
                     node.set(FORGOTTEN, false);
                 } else {

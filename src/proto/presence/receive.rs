@@ -27,6 +27,11 @@ impl<C: DataCodec> Presence<C> {
     fn accept(&mut self, from: PeerId, bytes: &Bytes) -> Result<(), DecodeError> {
         let packet = FloodPacket::decode(bytes, &self.limits)?;
         let message = Message::decode(&packet.data, &self.limits)?;
+        self.entries_received += match message.kind {
+            Kind::BootstrapResponse => message.bootstrap.len() as u64,
+            Kind::BootstrapRequest | Kind::Other(_) => 0,
+            Kind::Connected | Kind::Disconnected | Kind::State => 1,
+        };
         if !self.room_for(from, &packet.origin, &message) {
             return Ok(());
         }

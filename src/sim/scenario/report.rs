@@ -50,9 +50,22 @@ pub struct EventReport {
     pub problems: Vec<String>,
     /// Agreement over simulated time while the event settled.
     pub agreement: Vec<Sample>,
-    /// Wall-clock time the simulator took for this event, s (the only
-    /// field that differs between two runs of the same seed).
+    /// Nodes newly known by an engine, summed over the engines, from this
+    /// event to the next: a join of all N peers at once is N(N−1).
+    pub learned: u64,
+    /// Entries about a node that the engines decoded meanwhile, news or not
+    /// (see [`EngineStats`]): divided by `learned`, how many times each
+    /// thing learned was heard.
+    ///
+    /// [`EngineStats`]: crate::proto::EngineStats
+    pub entries_received: u64,
+    /// Wall-clock time the simulator took for this event, s (this and
+    /// `check_s` are the only fields that differ between two runs of the
+    /// same seed).
     pub wall_s: f64,
+    /// Of `wall_s`, the time spent checking views: sampling agreement and
+    /// the full check that every view is right.
+    pub check_s: f64,
 }
 
 /// The rows of one run, one per event.
