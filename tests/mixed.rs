@@ -8,11 +8,11 @@
 //! have no more wrong entries (missing peers, ghosts, wrong data) than the
 //! same peer's view in the control. Both counts are printed for every peer.
 //!
-//! The `#[ignore]`d tests are scenarios where that does NOT hold today; each
-//! says what goes wrong, from the run's packet trace
-//! (`MixedScenario::trace`). They are findings about `src/proto/`, kept here
-//! failing so that a fix can be checked with `cargo test --test mixed --
-//! --ignored`.
+//! The `finding_*` tests are scenarios where that did not hold until the
+//! engine learned what JavaScript neighbours need (`src/proto/presence/
+//! javascript.rs`, "Compatibility notes" in `PROTOCOL.md`); each says what
+//! went wrong, read off the run's packet trace (`MixedScenario::trace`),
+//! and what fixed it.
 //!
 //! Needs Node.js and `npm ci --prefix interop/js`; without `node_modules`
 //! the tests that need it say so and pass.
@@ -279,35 +279,46 @@ fn a_ring_half_javascript_half_rust_partitions_and_heals() {
     assert_holds("ring of 8, JS 0-3, Rust 4-7, partition and heal", &s);
 }
 
-// ----- findings: where our engines leave a view wrong -------------------------
+// ----- findings: where our engines left a view wrong -------------------------
 //
-// Each of these fails today. The causes, read off the packet traces
-// (`MixedScenario { trace: true, .. }`, one line per delivered packet):
+// Each of these failed before the fixes named. The causes, read off the
+// packet traces (`MixedScenario { trace: true, .. }`, one line per
+// delivered packet):
 //
-// (A) News that our engines pass to each other in batches reaches a
+// (A) News that our engines pass to each other in batches reached a
 //     JavaScript neighbour as a BOOTSTRAP_RESPONSE (ttl 0). The original
-//     merges a response but never relays it, so that news crosses one
-//     JavaScript peer and stops: everyone behind it, JavaScript or ours,
-//     never hears it. In an all-JavaScript network the same news is a
-//     flood packet that every peer relays.
-// (B) Our engines relay a JavaScript origin's flood packets at once but
-//     pass their own link changes on in batches (one 10 ms gossip window per
-//     Rust hop). A JavaScript peer then gets a new peer's STATE before the
-//     edge that makes that peer reachable, prunes it with its data (the
-//     original's defect), and re-creates it from the edge later with data
-//     `{}`. In the control both travel as floods, in order.
+//     merges a response but never relays it, so that news crossed one
+//     JavaScript peer and stopped. Fixed: JavaScript neighbours get every
+//     register change as the flood packet of that change (CONNECTED /
+//     DISCONNECTED per edge added or removed, STATE), numbered from the
+//     news so that all copies are one packet to their duplicate cache.
+// (B) Our engines relayed a JavaScript origin's flood packets at once but
+//     passed their own link changes on in batches (one 10 ms gossip window
+//     per Rust hop). A JavaScript peer then got a new peer's STATE before
+//     the edge that makes that peer reachable, pruned it with its data
+//     (the original's defect), and re-created it from the edge later with
+//     data `{}`. Fixed: a JavaScript origin's packet is relayed only after
+//     every outbox is flushed, and what goes to a JavaScript peer goes at
+//     the end of the input, edges before data.
 // (C) On a JavaScript peer's request, our engine floods one CONNECTED per
-//     link, all with the same stamp. Our relays take the first and drop the
-//     others as "not news" (same stamp), but the original reads only `id`
-//     from each (it ignores the whole list in field 9): JavaScript peers
-//     behind our relays learn one edge of that peer and miss the others.
+//     link, all with the same stamp. Our relays took the first and dropped
+//     the others as "not news" (same stamp), but the original reads only
+//     `id` from each. Fixed: toward JavaScript peers we relay by (origin,
+//     number), as the original does, unless our register contradicts it.
 // (D) A JavaScript view's `{}` (the original's placeholder for a node it
-//     re-created from an edge) is taken by our engine as that peer's data;
-//     the right data later reaches the JavaScript neighbours only as views,
-//     which they do not pass on (A).
+//     re-created from an edge) was taken by our engine as that peer's data;
+//     the right data later reached the JavaScript neighbours only as views,
+//     which they do not pass on. Fixed: the placeholder never replaces data
+//     and anything replaces it; a JavaScript view showing it for a node we
+//     know better gets our entry back, and our peers behind that JavaScript
+//     peer get it in a tunnel (a flood packet of a type the original
+//     relays without reading). Tunnels also carry a JavaScript origin's
+//     news that only views hold (its edges from before a link existed) to
+//     our peers behind JavaScript peers.
 
 /// (A) and (B), in the simplest case: a tree built one link at a time,
-/// JavaScript and Rust alternating; the control is all right.
+/// JavaScript and Rust alternating; the control is all right. Before the
+/// fixes:
 ///
 /// The last link is JS #4 - Rust #7. #7's STATE (a stamped flood packet)
 /// reaches Rust #3 through JS #4 and goes on to Rust #1 in a batch
@@ -322,7 +333,6 @@ fn a_ring_half_javascript_half_rust_partitions_and_heals() {
 /// original applied and pruned; Rust #3's correct entry for #6 (125 ms) went
 /// to JS #4, which does not pass it on to #7.
 #[test]
-#[ignore = "finding (A)/(B): JS peers do not relay the batches our engines send them"]
 fn finding_a_tree_built_one_at_a_time() {
     if !installed() {
         return;
@@ -335,8 +345,8 @@ fn finding_a_tree_built_one_at_a_time() {
 }
 
 /// (B): a ring of four Rust peers, each with one JavaScript leaf, built one
-/// link at a time; the control is all right, here JS #0, #2 and #4 show
-/// the other leaves' data as `{}`.
+/// link at a time; the control is all right. Before the fixes JS #0, #2 and
+/// #4 showed the other leaves' data as `{}`:
 ///
 /// When JS #2 links to Rust #3, #2's CONNECTED #3 and STATE flood packets
 /// are relayed by #3 and #1 at once and reach JS #0 at 133 ms; Rust #3's
@@ -346,7 +356,6 @@ fn finding_a_tree_built_one_at_a_time() {
 /// `{}`, and #2's STATE never comes again. JS #0 needed Rust #3's CONNECTED
 /// #2 before JS #2's STATE, as a flood packet.
 #[test]
-#[ignore = "finding (B): our own link news travels slower than the JS floods it explains"]
 fn finding_b_rust_core_with_javascript_leaves() {
     if !installed() {
         return;
@@ -368,7 +377,8 @@ fn finding_b_rust_core_with_javascript_leaves() {
 }
 
 /// (C), with (A) behind it: a line of 10, alternating, all links at once.
-/// The control gets JS #0 and #2 right; mixed, JS #0 misses #5 to #9.
+/// The control gets JS #0 and #2 right; before the fixes, JS #0 missed #5
+/// to #9.
 ///
 /// Rust #3 answers JS #2's request with CONNECTED #2 and CONNECTED #4, both
 /// stamped @1.4 (packets #3/2298633411 and #3/2298633412). JS #2 relays
@@ -379,9 +389,10 @@ fn finding_b_rust_core_with_javascript_leaves() {
 /// (#6), and so on down the line. The edges come later only inside Rust
 /// #1's BOOTSTRAP_RESPONSE (11 ms), too late for what was already pruned.
 /// Rust #5, #7 and #9 are wrong too: their only source for the far end is
-/// their JavaScript neighbours, which never relay the views (A).
+/// their JavaScript neighbours, which never relay the views (A); JS #2's
+/// edge to #1 exists only in views (its CONNECTED went out before its link
+/// to #3 did), and reaches Rust #5 and beyond now in tunnels.
 #[test]
-#[ignore = "finding (C): our relays drop same-stamp CONNECTED packets that JS peers need one by one"]
 fn finding_c_a_line_joining_at_once() {
     if !installed() {
         return;
@@ -396,10 +407,13 @@ fn finding_c_a_line_joining_at_once() {
 /// alone already goes wrong): ring of 10 alternating (JS #0, #2 and #4
 /// worse than in the control); random 3-regular of 12 with every third peer
 /// JavaScript (Rust #4 and #8, whose neighbours outside each other are all
-/// JavaScript, never get the data of Rust #1 and #5: it travels only in
-/// batches between our peers and as views to JavaScript ones (A)).
+/// JavaScript, never got the data of Rust #1 and #5: it travelled only in
+/// batches between our peers and as views to JavaScript ones (A)). Here a
+/// tunnel that let a JavaScript peer's view stand for its own data once
+/// made two of our peers trade `{}` and the real data forever; a tunnel's
+/// entries are now always taken as our peer's, never as the carrier's word
+/// about itself.
 #[test]
-#[ignore = "findings (A)-(C) on graphs with cycles joining at once"]
 fn finding_graphs_with_cycles_joining_at_once() {
     if !installed() {
         return;
@@ -431,7 +445,6 @@ fn finding_graphs_with_cycles_joining_at_once() {
 /// #2 never floods its STATE again. Rust #5 ends with `{}` for #2 (the
 /// control's JS #5 is worse, but a Rust view must be right).
 #[test]
-#[ignore = "finding (D): a Rust peer keeps a JS peer's {} placeholder as data"]
 fn finding_d_both_sides_leave_and_restart() {
     if !installed() {
         return;
@@ -453,11 +466,19 @@ fn finding_d_both_sides_leave_and_restart() {
     );
 }
 
-/// The alternating ring of 8 split in halves and healed: JS #2 ends missing
-/// #5 and #6 (as in the control) and with `{}` for Rust #7 (not in the
-/// control). Not traced yet; likely (A) or (B).
+/// The alternating ring of 8 split in halves and healed: JS #2 ended
+/// missing #5 and #6 (as in the control) and with `{}` for Rust #7 (not in
+/// the control). With (A) fixed but our links and data announced to a new
+/// JavaScript neighbour under the numbers of the news, this and the
+/// half-and-half ring above went wrong the same way: the JavaScript peers
+/// had pruned our nodes with their data during the partition, and took the
+/// announcements after the heal for duplicates (still in their 255-entry
+/// cache). On a new JavaScript link we now announce ourselves under new
+/// numbers, as the original does on every new link. JS #2 still misses #5
+/// or shows `{}` for peers whose data nobody floods again after the heal,
+/// as in the control (the original never re-floods a peer's data unless
+/// that peer links anew).
 #[test]
-#[ignore = "JS #2 worse than in the control after a partition heals; cause not traced yet"]
 fn finding_alternating_ring_partition_and_heal() {
     if !installed() {
         return;

@@ -11,7 +11,7 @@ use std::num::NonZeroUsize;
 use bytes::Bytes;
 use lru::LruCache;
 
-use super::wire::FloodPacket;
+use super::wire::{FloodPacket, Kind, Stamp};
 use super::PeerId;
 
 /// Numbers and wraps our outgoing messages and remembers recent
@@ -52,6 +52,20 @@ impl Flood {
         .encode()
     }
 
+    /// Wraps a presence message as a flood packet from `origin` numbered
+    /// `number`, with our hop budget: for our own register changes and for
+    /// those of others that we pass to JavaScript peers as the packets their
+    /// origin would have sent ([`Flood::register_number`]).
+    pub fn wrap(&self, origin: PeerId, number: u32, message: Bytes) -> Bytes {
+        FloodPacket {
+            origin,
+            number,
+            ttl: self.ttl,
+            data: message,
+        }
+        .encode()
+    }
+
     /// True the first time (origin, number) is seen while it is in the cache.
     pub fn first_sighting(&mut self, origin: PeerId, number: u32) -> bool {
         self.seen.put((origin, number), ()).is_none()
@@ -72,14 +86,39 @@ impl Flood {
     }
 }
 
+/// The message number of the flood packet that says "at `stamp`, the
+/// origin's register is this": `kind` CONNECTED or DISCONNECTED of `id`, or
+/// STATE (no `id`). Every peer derives the same number for the same news,
+/// so the copies that reach a JavaScript peer by several paths (the
+/// origin's own flood, and those our peers make from batches) are one
+/// packet to its duplicate cache; different news gets a different number
+/// (a 32-bit hash: two of one origin's packets collide with odds of 2^-32).
+pub fn register_number(kind: Kind, stamp: Stamp, id: Option<&PeerId>) -> u32 {
+    let mut h = mix(stamp.incarnation);
+    h = mix(h ^ stamp.version);
+    h = mix(h ^ kind.to_u64());
+    if let Some(id) = id {
+        for chunk in id.as_bytes().chunks_exact(8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            h = mix(h ^ u64::from_le_bytes(word));
+        }
+    }
+    (h as u32).max(1)
+}
+
+/// splitmix64's step and finaliser: consecutive inputs give unrelated outputs.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// A start for message numbers spread over the u32 range by the incarnation
 /// (splitmix64's finaliser), never 0.
 fn first_number(incarnation: u64) -> u32 {
-    let mut z = incarnation.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z as u32).max(1)
+    (mix(incarnation) as u32).max(1)
 }
 
 #[cfg(test)]
@@ -130,6 +169,25 @@ mod tests {
         assert!(f.first_sighting(o, 2));
         assert!(f.first_sighting(o, 3)); // evicts (o, 1) at capacity 2
         assert!(f.first_sighting(o, 1));
+    }
+
+    #[test]
+    fn register_numbers_name_the_news_not_the_sender() {
+        let s = |incarnation, version| Stamp {
+            incarnation,
+            version,
+        };
+        let (a, b) = (PeerId::from_bytes([1; 32]), PeerId::from_bytes([2; 32]));
+        let n = register_number(Kind::Connected, s(1, 4), Some(&a));
+        assert_eq!(n, register_number(Kind::Connected, s(1, 4), Some(&a)));
+        let others = [
+            register_number(Kind::Connected, s(1, 4), Some(&b)),
+            register_number(Kind::Disconnected, s(1, 4), Some(&a)),
+            register_number(Kind::Connected, s(1, 5), Some(&a)),
+            register_number(Kind::Connected, s(2, 4), Some(&a)),
+            register_number(Kind::State, s(1, 4), None),
+        ];
+        assert!(others.iter().all(|o| *o != n), "{n} {others:?}");
     }
 
     #[test]

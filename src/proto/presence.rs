@@ -28,6 +28,7 @@ use super::wire::{DecodeError, Kind, Limits, Stamp};
 use super::PeerId;
 
 mod announce;
+mod javascript;
 mod receive;
 mod record;
 mod relay;
@@ -232,6 +233,10 @@ pub struct Presence<C: DataCodec = Json> {
     pending_edges: Option<(Kind, PeerId, Duration)>,
     /// When the outboxes go out next; `None` while they are empty.
     flush_due: Option<Duration>,
+    /// Flood packets for our JavaScript peers, sent at the end of the input.
+    for_javascript: Vec<javascript::ForJavascript>,
+    /// Nodes whose entries go in a tunnel at the end of the input.
+    tunnel: Outbox,
     online_dirty: bool,
     last_online_event: Option<Duration>,
     next_sweep: Option<Duration>,
@@ -280,6 +285,8 @@ impl<C: DataCodec> Presence<C> {
             data_announced: false,
             pending_edges: None,
             flush_due: None,
+            for_javascript: Vec::new(),
+            tunnel: Outbox::default(),
             online_dirty: false,
             last_online_event: None,
             next_sweep: None,
@@ -464,6 +471,9 @@ impl<C: DataCodec> Presence<C> {
     /// End of every input: settle who is online, report it (debounced), and
     /// schedule forgetting unreachable nodes.
     fn finish(&mut self) {
+        self.send_to_javascript();
+        self.flush_javascript();
+        self.send_tunnel();
         if self.flush_due.is_some_and(|t| t <= self.now) {
             self.flush();
         }

@@ -185,40 +185,7 @@ impl<C: DataCodec> Presence<C> {
         message.id = Some(peer);
         message.stamp = Some(stamp);
         message.edges = self.graph.edges(&self.id);
-        self.originate_to_legacy(message.encode());
-    }
-
-    /// A peer we took for one of ours asked in the original's words: it is
-    /// a JavaScript peer. Our own news since the link opened waited in its
-    /// outbox, and it will get that as a view, which it does not relay; so
-    /// our links and data go to it as the original's flood packets too (one
-    /// CONNECTED per link, which it applies as one edge each), for it to
-    /// carry into the JavaScript part of the network. Their stamps are not
-    /// new, so our own peers drop them where they meet them.
-    pub(super) fn announce_to_javascript_peer(&mut self, peer: PeerId) {
-        let Some(own) = self.graph.get(&self.id) else {
-            return;
-        };
-        let (edges_stamp, data_stamp) = (own.payload.edges_stamp(), own.payload.data_stamp());
-        let data = own.payload.data().map(Bytes::copy_from_slice);
-        let edges = self.graph.edges(&self.id);
-        let mut messages = Vec::with_capacity(edges.len() + 1);
-        for to in &edges {
-            let mut message = Message::new(Kind::Connected);
-            message.id = Some(*to);
-            message.stamp = edges_stamp;
-            message.edges = edges.clone();
-            messages.push(message);
-        }
-        if self.data_announced {
-            let mut message = Message::new(Kind::State);
-            message.data = data;
-            message.stamp = data_stamp;
-            messages.push(message);
-        }
-        for message in messages {
-            self.send(Destination::Peer(peer), message.encode(), false);
-        }
+        self.originate_to_javascript(&message);
     }
 
     /// Floods STATE with our data, or remembers to once we have a link.
@@ -233,7 +200,7 @@ impl<C: DataCodec> Presence<C> {
             let mut message = Message::new(Kind::State);
             message.data = data;
             message.stamp = Some(stamp);
-            self.originate_to_legacy(message.encode());
+            self.originate_to_javascript(&message);
         }
     }
 

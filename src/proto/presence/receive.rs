@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::javascript::{PLACEHOLDER, TUNNEL};
 use super::{Event, Presence};
 use crate::proto::data::DataCodec;
 use crate::proto::graph::{EdgeDiff, Slot, ROOT};
@@ -60,11 +61,18 @@ impl<C: DataCodec> Presence<C> {
                 }
                 self.answer_bootstrap(from);
             }
-            Kind::BootstrapResponse => self.merge_bootstrap(from, message.bootstrap),
+            Kind::BootstrapResponse => self.merge_bootstrap(from, message.bootstrap, false),
             Kind::Connected | Kind::Disconnected | Kind::State => match message.stamp {
                 Some(stamp) => self.on_stamped(from, &packet, message, stamp),
                 None => self.on_unstamped(from, &packet, message)?,
             },
+            Kind::Other(TUNNEL) => {
+                // Our peer's view entries, carried to us by a JavaScript
+                // peer; what is news goes on as any view's news.
+                if self.flood.first_sighting(packet.origin, packet.number) {
+                    self.merge_bootstrap(from, message.bootstrap, true);
+                }
+            }
             Kind::Other(_) => {
                 // Not ours to understand, but a future peer's: pass it on as
                 // the original does.
@@ -129,19 +137,24 @@ impl<C: DataCodec> Presence<C> {
         } else {
             record.edges_stamp()
         };
+        let mut before = None;
         if Some(stamp) > current {
             if !is_state {
                 record.set_edges_stamp(stamp);
+                before = self.edges_before(slot);
             }
-            self.relay_to_legacy(from, packet);
             self.queue_news_at(slot, Some(from), true);
             if is_state {
                 // Without data the message still supersedes older data:
                 // the origin has none we could use.
-                self.apply_data(slot, Some(stamp), message.data);
+                self.apply_data(slot, Some(stamp), message.data.clone());
             } else {
-                self.replace_edges(slot, message.edges);
+                self.replace_edges(slot, message.edges.clone());
             }
+        }
+        self.relay_stamped_to_javascript(from, packet, &message);
+        if let Some(before) = before {
+            self.edges_to_javascript(Some(from), slot, before);
         }
     }
 
@@ -165,6 +178,10 @@ impl<C: DataCodec> Presence<C> {
         if !self.flood.first_sighting(origin, packet.number) {
             return Ok(());
         }
+        // What our peers are owed goes first: the edge that makes this
+        // origin reachable may wait in an outbox, and a JavaScript peer
+        // further on that gets the origin's data before it drops the node.
+        self.flush_now();
         self.relay(from, packet, false);
         let slot = self.graph.intern(self.now, origin);
         let Some(record) = self.graph.payload_at_mut(slot) else {
@@ -192,13 +209,23 @@ impl<C: DataCodec> Presence<C> {
     /// A neighbour's view: each register is taken if newer. What was news to
     /// us is passed on to our other neighbours, who do the same, so that two
     /// networks that were apart learn everything of each other.
-    fn merge_bootstrap(&mut self, from: PeerId, entries: Vec<(PeerId, StateEntry)>) {
+    /// `tunnelled`: one of our peers' entries, carried by a JavaScript
+    /// peer `from` in a tunnel.
+    fn merge_bootstrap(
+        &mut self,
+        from: PeerId,
+        entries: Vec<(PeerId, StateEntry)>,
+        tunnelled: bool,
+    ) {
         if !self.bootstrapped {
             self.bootstrapped = true;
             self.event(Event::Bootstrapped);
         }
+        // A tunnel's entries are our peer's, whoever carried them.
+        let from_javascript = !tunnelled && self.links.get(&from).is_some_and(|l| !l.batches);
         for (id, entry) in entries {
             let theirs = (entry.edges_stamp, entry.data_stamp);
+            let placeholder = entry.data.as_deref() == Some(PLACEHOLDER);
             let slot = if id == self.id {
                 let edges = entry.edges_stamp.map(|s| (s, entry.connected_to));
                 let data = entry.data_stamp.map(|s| (s, entry.data));
@@ -206,7 +233,8 @@ impl<C: DataCodec> Presence<C> {
                 ROOT
             } else {
                 let slot = self.graph.intern(self.now, id);
-                if self.merge_entry(slot, entry) {
+                let own = from_javascript && id == from;
+                if self.merge_entry(from, slot, entry, own) {
                     // Passed on as a relay of its flood would be; when the
                     // flood copies come they are no longer news and go no
                     // further, so each neighbour hears of each register
@@ -217,6 +245,9 @@ impl<C: DataCodec> Presence<C> {
             };
             if id != from {
                 self.strike_off_known(from, slot, theirs);
+                if from_javascript && placeholder {
+                    self.correct_placeholder(from, slot);
+                }
             }
         }
     }
@@ -246,19 +277,26 @@ impl<C: DataCodec> Presence<C> {
         }
     }
 
-    /// Merges one node of a view into the node in `slot`; true when
-    /// anything was news.
-    fn merge_entry(&mut self, slot: Slot, entry: StateEntry) -> bool {
+    /// Merges one node of a view from `from` into the node in `slot`; true
+    /// when anything was news. `own`: a JavaScript peer's entry of itself,
+    /// whose data is its own word.
+    fn merge_entry(&mut self, from: PeerId, slot: Slot, entry: StateEntry, own: bool) -> bool {
         let Some(record) = self.graph.payload_at_mut(slot) else {
             return false;
         };
         let (edges_stamp, data_stamp) = (record.edges_stamp(), record.data_stamp());
-        let has_data = record.data().is_some();
+        let ours = record.data();
+        let (has_data, same_data) = (ours.is_some(), ours == entry.data.as_deref());
+        let ours_placeholder = ours == Some(PLACEHOLDER);
         let mut news = false;
         match entry.edges_stamp {
             Some(stamp) if Some(stamp) > edges_stamp => {
                 record.set_edges_stamp(stamp);
+                let before = self.edges_before(slot);
                 self.replace_edges(slot, entry.connected_to);
+                if let Some(before) = before {
+                    self.edges_to_javascript(Some(from), slot, before);
+                }
                 news = true;
             }
             None if edges_stamp.is_none() => {
@@ -270,6 +308,7 @@ impl<C: DataCodec> Presence<C> {
                 edges.dedup();
                 if edges.len() != before {
                     self.replace_edges(slot, edges);
+                    self.tunnel_news(slot);
                     news = true;
                 }
             }
@@ -278,10 +317,19 @@ impl<C: DataCodec> Presence<C> {
         match entry.data_stamp {
             Some(stamp) if Some(stamp) > data_stamp => {
                 self.apply_data(slot, Some(stamp), entry.data);
+                self.data_to_javascript(None, Some(from), slot);
                 news = true;
             }
-            None if data_stamp.is_none() && !has_data && entry.data.is_some() => {
+            // Unordered data: taken over none, over the original's
+            // placeholder, and from its origin itself; the placeholder
+            // never replaces data (the original merges it as "no keys").
+            None if data_stamp.is_none()
+                && entry.data.is_some()
+                && !same_data
+                && (!has_data || ours_placeholder || own) =>
+            {
                 self.apply_data(slot, None, entry.data);
+                self.tunnel_news(slot);
                 news = true;
             }
             _ => {}

@@ -30,12 +30,16 @@ impl<C: DataCodec> Presence<C> {
         for slot in self.graph.slots() {
             link.outbox.push(slot);
         }
-        self.schedule_flush();
+        // A JavaScript peer's goes at the end of this input (see
+        // `flush_javascript`).
+        if link.batches {
+            self.schedule_flush();
+        }
     }
 
     /// What a view says of the node in `slot`; nothing for nodes we only
     /// know as the target of someone's edge.
-    fn entry_at(graph: &Graph<Record>, slot: Slot) -> Option<(PeerId, StateEntry)> {
+    pub(super) fn entry_at(graph: &Graph<Record>, slot: Slot) -> Option<(PeerId, StateEntry)> {
         let node = graph.node_at(slot)?;
         let id = *graph.id_at(slot)?;
         let r = &node.payload;
@@ -57,66 +61,6 @@ impl<C: DataCodec> Presence<C> {
         ))
     }
 
-    /// Direct peers that take flood packets (not batches), but `except`;
-    /// `None` when that is every direct peer but `except`, so one broadcast
-    /// will do.
-    fn legacy_peers(&self, except: Option<PeerId>) -> Option<Vec<PeerId>> {
-        let mut all = true;
-        let mut legacy = Vec::new();
-        for (peer, link) in &self.links {
-            if !link.is_up() || Some(*peer) == except {
-                continue;
-            }
-            if link.batches {
-                all = false;
-            } else {
-                legacy.push(*peer);
-            }
-        }
-        (!all).then_some(legacy)
-    }
-
-    /// Floods a message of ours to the peers that take flood packets.
-    pub(super) fn originate_to_legacy(&mut self, message: Bytes) {
-        match self.legacy_peers(None) {
-            None => {
-                if self.links.values().any(Link::is_up) {
-                    self.send(Destination::Broadcast { except: None }, message, false);
-                }
-            }
-            Some(peers) if peers.is_empty() => {}
-            Some(peers) => {
-                let packet = self.flood.originate(message, false);
-                for peer in peers {
-                    self.outputs.push_back(Output::Send {
-                        to: Destination::Peer(peer),
-                        packet: packet.clone(),
-                    });
-                }
-            }
-        }
-    }
-
-    /// Relays a stamped packet (past its TTL) to the peers that take flood
-    /// packets; the others hear of it through their outboxes.
-    pub(super) fn relay_to_legacy(&mut self, from: PeerId, packet: &FloodPacket) {
-        let Some(peers) = self.legacy_peers(Some(from)) else {
-            self.relay(from, packet, true);
-            return;
-        };
-        if peers.is_empty() {
-            return;
-        }
-        if let Some(bytes) = Flood::relay(packet, true) {
-            for peer in peers {
-                self.outputs.push_back(Output::Send {
-                    to: Destination::Peer(peer),
-                    packet: bytes.clone(),
-                });
-            }
-        }
-    }
-
     /// Queues news of the node in `slot` for every direct peer but `except`
     /// (only those that take batches when `batches_only`: the others got a
     /// flood packet).
@@ -125,7 +69,7 @@ impl<C: DataCodec> Presence<C> {
         for (peer, link) in &mut self.links {
             if link.is_up() && Some(*peer) != except && (link.batches || !batches_only) {
                 link.outbox.push(slot);
-                queued = true;
+                queued |= link.batches;
             }
         }
         if queued {
@@ -139,8 +83,9 @@ impl<C: DataCodec> Presence<C> {
         }
     }
 
-    /// Sends every direct peer what waits in its outbox: with a window, one
-    /// packet each (the rest waits for the next window); without, all of it.
+    /// Sends every peer that takes batches what waits in its outbox: with
+    /// a window, one packet each (the rest waits for the next window);
+    /// without, all of it.
     pub(super) fn flush(&mut self) {
         self.flush_due = None;
         let budget = if self.gossip_window.is_zero() {
@@ -148,11 +93,36 @@ impl<C: DataCodec> Presence<C> {
         } else {
             self.max_send_bytes.saturating_sub(PACKET_OVERHEAD)
         };
+        if self.flush_links(|l| l.batches, budget) {
+            self.schedule_flush();
+        }
+    }
+
+    /// Sends JavaScript peers what waits in their outboxes (views), all of
+    /// it and at once: they take news as relayed flood packets, sent as
+    /// it comes, and a view held back behind them would arrive out of
+    /// order with them.
+    pub(super) fn flush_javascript(&mut self) {
+        self.flush_links(|l| !l.batches, usize::MAX);
+    }
+
+    /// Sends every outbox, all of it, now: what our peers are owed must be
+    /// on its way before a JavaScript origin's flood packet that we relay
+    /// to them (see `on_unstamped`).
+    pub(super) fn flush_now(&mut self) {
+        self.flush_due = None;
+        self.flush_links(|_| true, usize::MAX);
+    }
+
+    /// Sends the outboxes of the links `which` picks, at most `budget`
+    /// bytes of entries per link (but always one entry); true when some
+    /// are left.
+    fn flush_links(&mut self, which: impl Fn(&Link) -> bool, budget: usize) -> bool {
         let base = Message::new(Kind::BootstrapResponse).encoded_len();
         let peers: Vec<PeerId> = self
             .links
             .iter()
-            .filter(|(_, l)| !l.outbox.is_empty())
+            .filter(|(_, l)| !l.outbox.is_empty() && which(l))
             .map(|(p, _)| *p)
             .collect();
         let mut left = false;
@@ -179,9 +149,7 @@ impl<C: DataCodec> Presence<C> {
             left |= !link.outbox.is_empty();
             self.send_entries(Destination::Peer(peer), entries);
         }
-        if left {
-            self.schedule_flush();
-        }
+        left
     }
 
     pub(super) fn relay(&mut self, from: PeerId, packet: &FloodPacket, ignore_ttl: bool) {
@@ -196,8 +164,20 @@ impl<C: DataCodec> Presence<C> {
     /// Sends view entries as BOOTSTRAP_RESPONSE packets of at most
     /// `max_send_bytes` (an entry larger than that alone still goes, alone).
     fn send_entries(&mut self, to: Destination, entries: Vec<(PeerId, StateEntry)>) {
+        self.send_entries_as(Kind::BootstrapResponse, to, entries, true);
+    }
+
+    /// Sends view entries in messages of `kind`, split as
+    /// [`Presence::send_entries`] does; `direct` ones with ttl 0.
+    pub(super) fn send_entries_as(
+        &mut self,
+        kind: Kind,
+        to: Destination,
+        entries: Vec<(PeerId, StateEntry)>,
+        direct: bool,
+    ) {
         let budget = self.max_send_bytes.saturating_sub(PACKET_OVERHEAD);
-        let empty = Message::new(Kind::BootstrapResponse);
+        let empty = Message::new(kind);
         let base = empty.encoded_len();
         let mut chunk = empty.clone();
         let mut size = base;
@@ -205,14 +185,14 @@ impl<C: DataCodec> Presence<C> {
             let len = Message::bootstrap_entry_len(&id, &entry);
             if !chunk.bootstrap.is_empty() && size + len > budget {
                 let full = std::mem::replace(&mut chunk, empty.clone());
-                self.send(to.clone(), full.encode(), true);
+                self.send(to.clone(), full.encode(), direct);
                 size = base;
             }
             chunk.bootstrap.push((id, entry));
             size += len;
         }
         if !chunk.bootstrap.is_empty() {
-            self.send(to, chunk.encode(), true);
+            self.send(to, chunk.encode(), direct);
         }
     }
 }

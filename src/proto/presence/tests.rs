@@ -77,6 +77,14 @@ fn packet(origin: PeerId, number: u32, message: &Message) -> Bytes {
     .encode()
 }
 
+/// A stamped message in the packet its origin floods: numbered by the
+/// news, as every peer of ours numbers it.
+fn flooded(origin: PeerId, message: &Message) -> Bytes {
+    let stamp = message.stamp.expect("stamped");
+    let number = crate::proto::flood::register_number(message.kind, stamp, message.id.as_ref());
+    packet(origin, number, message)
+}
+
 fn stamped(kind: Kind, version: u64, id_field: Option<PeerId>, edges: Vec<PeerId>) -> Message {
     let mut m = Message::new(kind);
     m.id = id_field;
@@ -360,9 +368,14 @@ fn view_news_is_passed_on_to_other_neighbours_only() {
     ));
     p.receive(ms(1), id(2), packet(id(2), 1, &view));
     let sent = sent(&outputs(&mut p));
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].0, Destination::Peer(id(3)));
-    assert_eq!(sent[0].2.bootstrap[0].0, id(9));
+    // 3 is a JavaScript peer: the news goes to it as the flood packet of
+    // the change too (it relays those, not views).
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|s| s.0 == Destination::Peer(id(3))));
+    let flood = sent.iter().find(|s| s.2.kind == Kind::Connected).unwrap();
+    assert_eq!((flood.1.origin, flood.2.id), (id(9), Some(id(2))));
+    let pushed = sent.iter().find(|s| s.2.kind == Kind::BootstrapResponse);
+    assert_eq!(pushed.unwrap().2.bootstrap[0].0, id(9));
     // Nothing new the second time: nothing passed on.
     p.receive(ms(2), id(2), packet(id(2), 2, &view));
     assert!(sent_of_kind(&mut p, Kind::BootstrapResponse).is_empty());
@@ -400,18 +413,13 @@ fn an_older_state_never_overwrites_newer_data() {
 fn stamped_news_is_relayed_once_and_never_back_to_its_sender() {
     let mut p = linked_to(&[2, 3]);
     let msg = state(5, json!("x"));
-    p.receive(ms(1), id(2), packet(id(9), 5, &msg));
+    p.receive(ms(1), id(2), flooded(id(9), &msg));
     let relayed = sent(&outputs(&mut p));
     assert_eq!(relayed.len(), 1);
-    assert_eq!(
-        relayed[0].0,
-        Destination::Broadcast {
-            except: Some(id(2))
-        }
-    );
+    assert_eq!(relayed[0].0, Destination::Peer(id(3)));
     assert_eq!((relayed[0].1.origin, relayed[0].1.ttl), (id(9), 254));
-    // The same stamp by another path: applied already, not relayed again.
-    p.receive(ms(2), id(3), packet(id(9), 5, &msg));
+    // The same packet by another path: applied already, not relayed again.
+    p.receive(ms(2), id(3), flooded(id(9), &msg));
     assert!(sent(&outputs(&mut p)).is_empty());
 }
 
@@ -715,11 +723,11 @@ fn news_pushed_from_a_view_is_not_relayed_again_when_its_flood_comes() {
     p.receive(ms(1), id(2), packet(id(2), 1, &view));
     assert_eq!(sent_of_kind(&mut p, Kind::BootstrapResponse).len(), 1);
     let flood = stamped(Kind::Connected, 4, Some(id(2)), vec![id(2)]);
-    p.receive(ms(2), id(3), packet(id(9), 4, &flood));
+    p.receive(ms(2), id(3), flooded(id(9), &flood));
     assert!(sent(&outputs(&mut p)).is_empty());
     // A newer flood is still news and still relayed.
     let newer = stamped(Kind::Connected, 5, Some(id(3)), vec![id(2), id(3)]);
-    p.receive(ms(3), id(3), packet(id(9), 5, &newer));
+    p.receive(ms(3), id(3), flooded(id(9), &newer));
     assert_eq!(sent(&outputs(&mut p)).len(), 1);
 }
 
@@ -844,16 +852,10 @@ fn our_requests_say_we_take_batches() {
 fn flood_news_goes_to_batch_takers_as_entries_and_to_others_as_packets() {
     let mut p = mixed(ms(10));
     let news = stamped(Kind::Connected, 1, Some(id(1)), vec![id(1)]);
-    p.receive(ms(20), id(3), packet(id(9), 1, &news));
+    p.receive(ms(20), id(3), flooded(id(9), &news));
     let now = sent(&outputs(&mut p));
     assert_eq!(now.len(), 1, "{now:?}");
-    // Every peer but 3 takes packets: one broadcast reaches exactly them.
-    assert_eq!(
-        now[0].0,
-        Destination::Broadcast {
-            except: Some(id(3))
-        }
-    );
+    assert_eq!(now[0].0, Destination::Peer(id(2)));
     assert_eq!((now[0].1.origin, now[0].2.kind), (id(9), Kind::Connected));
     // Nothing goes back to 3, which told us: no flush is due (only the
     // sweep of unreachable nodes, seconds away).
@@ -1006,4 +1008,179 @@ fn a_request_after_the_connection_closed_is_not_answered() {
         p.poll_timeout() > Some(ms(100)),
         "no flush scheduled, only the grace and later timers"
     );
+}
+
+// ----- what JavaScript neighbours get ----------------------------------------
+
+fn unstamped_view(entries: &[(u8, Vec<PeerId>, &'static [u8])]) -> Message {
+    let mut view = Message::new(Kind::BootstrapResponse);
+    for (n, edges, data) in entries {
+        view.bootstrap.push((
+            id(*n),
+            StateEntry {
+                connected_to: edges.clone(),
+                data: Some(Bytes::from_static(data)),
+                edges_stamp: None,
+                data_stamp: None,
+            },
+        ));
+    }
+    view
+}
+
+/// News that reaches us in a batch goes to a JavaScript peer as the flood
+/// packets of its changes (edges before data), numbered as the origin
+/// numbers its own flood of them, so that copy is then not sent again.
+#[test]
+fn a_batch_reaches_javascript_peers_as_the_floods_of_its_changes() {
+    let mut p = mixed(ms(10));
+    let first = stamped_view(id(9), vec![id(3), id(8)], 2, 2);
+    p.receive(ms(20), id(3), packet(id(3), 7, &first));
+    let out = sent(&outputs(&mut p));
+    let floods: Vec<(Kind, Option<PeerId>)> = out
+        .iter()
+        .filter(|s| s.0 == Destination::Peer(id(2)) && s.1.origin == id(9))
+        .map(|s| (s.2.kind, s.2.id))
+        .collect();
+    assert_eq!(
+        floods,
+        vec![
+            (Kind::Connected, Some(id(3))),
+            (Kind::Connected, Some(id(8))),
+            (Kind::State, None)
+        ]
+    );
+    let second = stamped_view(id(9), vec![id(8)], 3, 2);
+    p.receive(ms(21), id(3), packet(id(3), 8, &second));
+    let out = sent(&outputs(&mut p));
+    let floods: Vec<&Message> = out
+        .iter()
+        .filter(|s| s.1.origin == id(9))
+        .map(|s| &s.2)
+        .collect();
+    assert_eq!(floods.len(), 1);
+    assert_eq!(
+        (floods[0].kind, floods[0].id),
+        (Kind::Disconnected, Some(id(3)))
+    );
+    assert_eq!(floods[0].edges, vec![id(8)]);
+    // The origin's own packet of that change, coming later: sent already.
+    let own = stamped(Kind::Disconnected, 3, Some(id(3)), vec![id(8)]);
+    p.receive(ms(22), id(3), flooded(id(9), &own));
+    assert!(sent(&outputs(&mut p)).is_empty());
+}
+
+/// A packet that is not news to us still goes to JavaScript peers once
+/// per (origin, number), as the original relays (it reads one `id` from
+/// each CONNECTED), unless our register says otherwise.
+#[test]
+fn javascript_peers_get_each_packet_that_agrees_with_what_we_know() {
+    let mut p = linked_to(&[2, 3]);
+    let news = stamped(Kind::Connected, 4, Some(id(2)), vec![id(2), id(5)]);
+    p.receive(ms(1), id(2), flooded(id(9), &news));
+    outputs(&mut p);
+    let same_stamp = stamped(Kind::Connected, 4, Some(id(5)), vec![id(2), id(5)]);
+    p.receive(ms(2), id(2), packet(id(9), 777, &same_stamp));
+    let out = sent(&outputs(&mut p));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(
+        (out[0].0.clone(), out[0].1.number),
+        (Destination::Peer(id(3)), 777)
+    );
+    // Again: once per (origin, number).
+    p.receive(ms(3), id(2), packet(id(9), 777, &same_stamp));
+    assert!(sent(&outputs(&mut p)).is_empty());
+    // An edge our register does not list: a stale copy, not passed on.
+    let stale = stamped(Kind::Connected, 3, Some(id(6)), vec![id(6)]);
+    p.receive(ms(4), id(2), packet(id(9), 778, &stale));
+    assert!(sent(&outputs(&mut p)).is_empty());
+}
+
+/// A JavaScript origin's packet is relayed only after what our peers are
+/// owed has gone, so that the edge that reaches the origin comes first.
+#[test]
+fn a_javascript_origins_packet_follows_what_waits_for_our_peers() {
+    let mut p = mixed(ms(10));
+    p.peer_connected(ms(20), id(4));
+    outputs(&mut p);
+    let mut connected = Message::new(Kind::Connected);
+    connected.id = Some(id(1));
+    p.receive(ms(21), id(4), packet(id(4), 50, &connected));
+    let out = sent(&outputs(&mut p));
+    let kinds: Vec<(Destination, Kind)> = out.iter().map(|s| (s.0.clone(), s.2.kind)).collect();
+    assert_eq!(
+        kinds[0],
+        (Destination::Peer(id(3)), Kind::BootstrapResponse)
+    );
+    assert_eq!(
+        out[0].2.bootstrap[0].1.connected_to,
+        vec![id(2), id(3), id(4)]
+    );
+    // Then the rest of what waited (4's own outbox), then the relay.
+    assert_eq!(
+        kinds.last(),
+        Some(&(
+            Destination::Broadcast {
+                except: Some(id(4))
+            },
+            Kind::Connected
+        ))
+    );
+    assert!(kinds[..kinds.len() - 1]
+        .iter()
+        .all(|k| k.1 == Kind::BootstrapResponse));
+}
+
+/// The original's `{}` for a node it knows only by an edge never replaces
+/// data; better data replaces it; and a JavaScript view showing it gets
+/// our entry back, in a view for that peer and a tunnel for ours behind it.
+#[test]
+fn the_placeholder_never_replaces_data_and_is_corrected() {
+    let mut p = mixed(ms(10));
+    let placeholder = unstamped_view(&[(8, vec![], b"{}")]);
+    p.receive(ms(20), id(2), packet(id(2), 10, &placeholder));
+    assert_eq!(p.peer_data(&id(8)), Some(json!({})), "taken over nothing");
+    let real = unstamped_view(&[(8, vec![], br#"{"a":1}"#)]);
+    p.receive(ms(21), id(2), packet(id(2), 11, &real));
+    assert_eq!(
+        p.peer_data(&id(8)),
+        Some(json!({"a": 1})),
+        "taken over {{}}"
+    );
+    outputs(&mut p);
+    p.receive(ms(22), id(2), packet(id(2), 12, &placeholder));
+    assert_eq!(p.peer_data(&id(8)), Some(json!({"a": 1})));
+    let out = sent(&outputs(&mut p));
+    let to_2: Vec<&(Destination, FloodPacket, Message)> = out
+        .iter()
+        .filter(|s| s.0 == Destination::Peer(id(2)))
+        .collect();
+    let view = to_2
+        .iter()
+        .find(|s| s.2.kind == Kind::BootstrapResponse)
+        .unwrap();
+    assert_eq!(
+        view.2.bootstrap[0].1.data.as_deref(),
+        Some(&br#"{"a":1}"#[..])
+    );
+    let tunnel = to_2.iter().find(|s| s.2.kind == Kind::Other(6)).unwrap();
+    assert_eq!((tunnel.1.origin, tunnel.1.ttl), (id(1), 255));
+    assert_eq!(tunnel.2.bootstrap[0].0, id(8));
+}
+
+/// A tunnel (our peer's entries, carried by a JavaScript peer) is merged as
+/// a view of ours and not relayed as a packet: its news goes on as news.
+#[test]
+fn a_tunnel_is_merged_and_its_news_passed_on_not_the_packet() {
+    let mut p = mixed(ms(10));
+    let mut tunnel = stamped_view(id(8), vec![id(7)], 1, 1);
+    tunnel.kind = Kind::Other(6);
+    p.receive(ms(20), id(2), packet(id(7), 5, &tunnel));
+    assert_eq!(p.peer_edges(&id(8)), Some(vec![id(7)]));
+    p.tick(ms(30));
+    let out = sent(&outputs(&mut p));
+    assert!(out.iter().all(|s| s.1.origin != id(7)), "{out:?}");
+    assert!(out
+        .iter()
+        .any(|s| s.0 == Destination::Peer(id(3)) && s.2.kind == Kind::BootstrapResponse));
 }

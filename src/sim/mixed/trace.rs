@@ -34,7 +34,7 @@ pub fn describe(packet: &Bytes) -> String {
     });
     let what = match message.kind {
         Kind::BootstrapRequest => format!("REQUEST features {}", message.features),
-        Kind::BootstrapResponse => {
+        Kind::BootstrapResponse | Kind::Other(_) if !message.bootstrap.is_empty() => {
             let entries: Vec<String> = message
                 .bootstrap
                 .iter()
@@ -46,7 +46,11 @@ pub fn describe(packet: &Bytes) -> String {
                     format!("{}->[{}]{data}", name(id), names(&e.connected_to))
                 })
                 .collect();
-            format!("VIEW {}", entries.join(" "))
+            let word = match message.kind {
+                Kind::BootstrapResponse => "VIEW".to_owned(),
+                other => format!("kind {} VIEW", other.to_u64()),
+            };
+            format!("{word} {}", entries.join(" "))
         }
         Kind::Connected | Kind::Disconnected => {
             let word = if message.kind == Kind::Connected {
@@ -69,6 +73,7 @@ pub fn describe(packet: &Bytes) -> String {
                 .map_or("none".into(), |d| String::from_utf8_lossy(d).into_owned());
             format!("STATE {data}{stamp}")
         }
+        Kind::BootstrapResponse => "VIEW".to_owned(),
         Kind::Other(n) => format!("kind {n}"),
     };
     format!("{head} {what}")

@@ -1,0 +1,384 @@
+//! What JavaScript neighbours get from us: every register change as the
+//! flood packet the original would have relayed, because a JavaScript peer
+//! merges a view (our batches) but never passes one on, so news that
+//! reached it only as a view would stop there. Apart from `relay` because
+//! these rules exist only for the original's sake and cost nothing between
+//! our own peers: nothing here runs without a JavaScript link.
+//!
+//! A packet made here for an origin's register change carries the number
+//! [`register_number`] derives from the news itself, the one the origin
+//! gave its own flood of that change, so every copy, by whatever path,
+//! is one packet to a JavaScript peer's duplicate cache; and ours remembers
+//! each such (origin, number) we passed on, so a packet goes to our
+//! JavaScript neighbours once whether it came as a flood or in a batch.
+//!
+//! [`register_number`]: crate::proto::flood::register_number
+
+use bytes::Bytes;
+
+use super::{Destination, Output, Presence};
+use crate::proto::data::DataCodec;
+use crate::proto::flood::{register_number, Flood};
+use crate::proto::graph::{Slot, ROOT};
+use crate::proto::wire::{FloodPacket, Kind, Message, Stamp};
+use crate::proto::PeerId;
+
+/// The message type of a **tunnel**: view entries from one of our peers to
+/// the others behind a JavaScript peer. The original relays a flood packet
+/// of a type it does not know untouched and otherwise ignores it, so news
+/// that only a view carries (a JavaScript origin's edges from before a
+/// link existed, a correction of its data) still reaches our peers behind
+/// it, which merge the entries as any view's.
+pub(super) const TUNNEL: u64 = 6;
+
+/// What the original puts in a view for a node it knows only as the end of
+/// an edge: `{}` (its JSON default's encoding of an empty object). Merged
+/// into an object it adds nothing, so the original never lets it replace
+/// data; neither do we, and we take better data over it.
+pub(super) const PLACEHOLDER: &[u8] = b"{}";
+
+/// A flood packet waiting for the end of the input, so that what one input
+/// made goes out in the order a JavaScript peer needs (see
+/// [`Presence::send_to_javascript`]).
+#[derive(Debug)]
+pub(super) struct ForJavascript {
+    /// 0 CONNECTED, 1 DISCONNECTED, 2 STATE.
+    rank: u8,
+    /// Only this peer, or every JavaScript peer but this one.
+    only: Option<PeerId>,
+    except: Option<PeerId>,
+    packet: Bytes,
+}
+
+fn rank(kind: Kind) -> u8 {
+    match kind {
+        Kind::Connected => 0,
+        Kind::Disconnected => 1,
+        _ => 2,
+    }
+}
+
+impl<C: DataCodec> Presence<C> {
+    /// Direct peers whose request said they are JavaScript peers, but
+    /// `except`.
+    pub(super) fn javascript_peers(&self, except: Option<PeerId>) -> Vec<PeerId> {
+        self.links
+            .iter()
+            .filter(|(p, l)| l.is_up() && !l.batches && Some(**p) != except)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    fn has_javascript_peers(&self) -> bool {
+        self.links.values().any(|l| l.is_up() && !l.batches)
+    }
+
+    /// Queues the flood packet (`origin`, `number`) for our JavaScript
+    /// peers (`only` one, or all but `except`), unless it went to them
+    /// before.
+    fn queue_for_javascript(
+        &mut self,
+        kind: Kind,
+        only: Option<PeerId>,
+        except: Option<PeerId>,
+        (origin, number): (PeerId, u32),
+        packet: Bytes,
+    ) {
+        // A packet for one peer goes whatever others had: that peer is new.
+        if !self.flood.first_sighting(origin, number) && only.is_none() {
+            return;
+        }
+        self.for_javascript.push(ForJavascript {
+            rank: rank(kind),
+            only,
+            except,
+            packet,
+        });
+    }
+
+    /// Sends what the input queued for JavaScript peers: every CONNECTED
+    /// first, then DISCONNECTED, then STATE. The original drops a node the
+    /// moment no path reaches it, data and all, and re-creates it with `{}`
+    /// when an edge to it comes later: a node's data must not arrive before
+    /// the edge that makes it reachable, nor an edge's removal before the
+    /// edge that replaces it.
+    pub(super) fn send_to_javascript(&mut self) {
+        if self.for_javascript.is_empty() {
+            return;
+        }
+        let mut queued = std::mem::take(&mut self.for_javascript);
+        queued.sort_by_key(|q| q.rank);
+        for q in queued {
+            let peers = match q.only {
+                Some(peer) => vec![peer],
+                None => self.javascript_peers(q.except),
+            };
+            for peer in peers {
+                self.outputs.push_back(Output::Send {
+                    to: Destination::Peer(peer),
+                    packet: q.packet.clone(),
+                });
+            }
+        }
+    }
+
+    /// Floods a register change of ours to our JavaScript peers, numbered
+    /// by the news (our peers hear of it in their batches).
+    pub(super) fn originate_to_javascript(&mut self, message: &Message) {
+        let Some(stamp) = message.stamp else {
+            return;
+        };
+        let peers = self.javascript_peers(None);
+        if peers.is_empty() {
+            return;
+        }
+        let number = register_number(message.kind, stamp, message.id.as_ref());
+        self.flood.first_sighting(self.id, number);
+        let packet = self.flood.wrap(self.id, number, message.encode());
+        for peer in peers {
+            self.outputs.push_back(Output::Send {
+                to: Destination::Peer(peer),
+                packet: packet.clone(),
+            });
+        }
+    }
+
+    /// A stamped flood packet, news or not, goes on to our JavaScript peers
+    /// as the original relays: once per (origin, number), not once per
+    /// stamp (one request of theirs makes a peer of ours send a CONNECTED
+    /// per link, all under one stamp, and the original reads only each
+    /// one's `id`). Unlike the original, not when our register already
+    /// says otherwise: a stale copy would undo newer news there.
+    pub(super) fn relay_stamped_to_javascript(
+        &mut self,
+        from: PeerId,
+        packet: &FloodPacket,
+        message: &Message,
+    ) {
+        if !self.has_javascript_peers() {
+            return;
+        }
+        let Some(node) = self.graph.get(&packet.origin) else {
+            return;
+        };
+        let agrees = match (message.kind, message.id) {
+            (Kind::State, _) => node.payload.data_stamp() == message.stamp,
+            (Kind::Connected | Kind::Disconnected, Some(id)) => {
+                let listed = self.graph.edges(&packet.origin).contains(&id);
+                node.payload.edges_stamp() >= message.stamp
+                    && listed == (message.kind == Kind::Connected)
+            }
+            _ => false,
+        };
+        if !agrees {
+            return;
+        }
+        if let Some(bytes) = Flood::relay(packet, true) {
+            let identity = (packet.origin, packet.number);
+            self.queue_for_javascript(message.kind, None, Some(from), identity, bytes);
+        }
+    }
+
+    /// The edge list of the node in `slot` before a change, when
+    /// JavaScript peers will need the difference; `None` without any.
+    pub(super) fn edges_before(&self, slot: Slot) -> Option<Vec<PeerId>> {
+        self.has_javascript_peers()
+            .then(|| self.graph.edges_at(slot))
+    }
+
+    /// The edge register of the node in `slot` went from `before` to what
+    /// it is now: our JavaScript peers (but `except`) get a CONNECTED for
+    /// each edge added and a DISCONNECTED for each removed, under the new
+    /// stamp, as its origin's own flood of one change would be, whether we
+    /// heard of it by flood or in a batch (which may carry several changes
+    /// at once).
+    pub(super) fn edges_to_javascript(
+        &mut self,
+        except: Option<PeerId>,
+        slot: Slot,
+        before: Vec<PeerId>,
+    ) {
+        let Some(stamp) = self
+            .graph
+            .node_at(slot)
+            .and_then(|n| n.payload.edges_stamp())
+        else {
+            return;
+        };
+        let after = self.graph.edges_at(slot);
+        let added = after.iter().filter(|x| !before.contains(x));
+        let removed = before.iter().filter(|x| !after.contains(x));
+        let changes: Vec<(Kind, PeerId)> = added
+            .map(|x| (Kind::Connected, *x))
+            .chain(removed.map(|x| (Kind::Disconnected, *x)))
+            .collect();
+        for (kind, id) in changes {
+            self.edge_to_javascript(None, except, slot, stamp, kind, id, &after);
+        }
+    }
+
+    /// CONNECTED/DISCONNECTED(`id`) of the node in `slot` at `stamp`, with
+    /// its whole list `edges`, for our JavaScript peers.
+    #[allow(clippy::too_many_arguments)]
+    fn edge_to_javascript(
+        &mut self,
+        only: Option<PeerId>,
+        except: Option<PeerId>,
+        slot: Slot,
+        stamp: Stamp,
+        kind: Kind,
+        id: PeerId,
+        edges: &[PeerId],
+    ) {
+        let Some(&origin) = self.graph.id_at(slot) else {
+            return;
+        };
+        let mut message = Message::new(kind);
+        message.id = Some(id);
+        message.stamp = Some(stamp);
+        message.edges = edges.to_vec();
+        let number = register_number(kind, stamp, Some(&id));
+        let packet = self.flood.wrap(origin, number, message.encode());
+        self.queue_for_javascript(kind, only, except, (origin, number), packet);
+    }
+
+    /// The data register of the node in `slot` changed: our JavaScript
+    /// peers (but `except`) get its STATE.
+    pub(super) fn data_to_javascript(
+        &mut self,
+        only: Option<PeerId>,
+        except: Option<PeerId>,
+        slot: Slot,
+    ) {
+        if only.is_none() && !self.has_javascript_peers() {
+            return;
+        }
+        let Some(node) = self.graph.node_at(slot) else {
+            return;
+        };
+        let Some(stamp) = node.payload.data_stamp() else {
+            return;
+        };
+        let Some(&origin) = self.graph.id_at(slot) else {
+            return;
+        };
+        let mut message = Message::new(Kind::State);
+        message.stamp = Some(stamp);
+        message.data = node.payload.data().map(Bytes::copy_from_slice);
+        let number = register_number(Kind::State, stamp, None);
+        let packet = self.flood.wrap(origin, number, message.encode());
+        self.queue_for_javascript(Kind::State, only, except, (origin, number), packet);
+    }
+
+    /// A peer we took for one of ours asked in the original's words: it is
+    /// a JavaScript peer. Our own links and data go to it as flood packets
+    /// (one CONNECTED per link, which it applies as one edge each, then
+    /// our data) under new numbers, as the original floods its own on every
+    /// new link: the JavaScript peers behind it may have heard them before
+    /// and since dropped our node with its data (the original forgets a
+    /// node the moment no path reaches it), and would take the old numbers
+    /// for duplicates. Whatever news of others waited in its outbox since
+    /// the link opened goes as the packets of that news, for it to carry
+    /// into the JavaScript part of the network; the view it asked for
+    /// follows.
+    pub(super) fn announce_to_javascript_peer(&mut self, peer: PeerId) {
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        let mut slots = Vec::new();
+        while let Some(slot) = link.outbox.pop() {
+            if slot != ROOT {
+                slots.push(slot);
+            }
+        }
+        self.announce_self_to(peer);
+        for &slot in &slots {
+            let Some(stamp) = self
+                .graph
+                .node_at(slot)
+                .and_then(|n| n.payload.edges_stamp())
+            else {
+                continue;
+            };
+            let edges = self.graph.edges_at(slot);
+            for &to in &edges {
+                self.edge_to_javascript(Some(peer), None, slot, stamp, Kind::Connected, to, &edges);
+            }
+        }
+        for slot in slots {
+            self.data_to_javascript(Some(peer), None, slot);
+        }
+    }
+
+    /// Our links and data to `peer`, in new flood packets.
+    fn announce_self_to(&mut self, peer: PeerId) {
+        let Some(own) = self.graph.get(&self.id) else {
+            return;
+        };
+        let (edges_stamp, data_stamp) = (own.payload.edges_stamp(), own.payload.data_stamp());
+        let data = own.payload.data().map(Bytes::copy_from_slice);
+        let edges = self.graph.edges(&self.id);
+        let mut messages = Vec::with_capacity(edges.len() + 1);
+        for to in &edges {
+            let mut message = Message::new(Kind::Connected);
+            message.id = Some(*to);
+            message.stamp = edges_stamp;
+            message.edges = edges.clone();
+            messages.push(message);
+        }
+        if self.data_announced {
+            let mut message = Message::new(Kind::State);
+            message.data = data;
+            message.stamp = data_stamp;
+            messages.push(message);
+        }
+        for message in messages {
+            self.send(Destination::Peer(peer), message.encode(), false);
+        }
+    }
+}
+
+impl<C: DataCodec> Presence<C> {
+    /// News of the node in `slot` that only a view can carry past a
+    /// JavaScript peer: it goes to our peers behind them in a tunnel.
+    pub(super) fn tunnel_news(&mut self, slot: Slot) {
+        if self.has_javascript_peers() {
+            self.tunnel.push(slot);
+        }
+    }
+
+    /// JavaScript peer `from` showed `{}` for the node in `slot`, of which
+    /// we hold other data. It sends each view it makes to every neighbour,
+    /// so ours behind it may have taken the placeholder (they take
+    /// anything over nothing); the original never floods a peer's data
+    /// again unless that peer links anew. Our entry goes to it as a view
+    /// (which it merges) and to everyone behind it in a tunnel.
+    pub(super) fn correct_placeholder(&mut self, from: PeerId, slot: Slot) {
+        let Some(data) = self.graph.node_at(slot).and_then(|n| n.payload.data()) else {
+            return;
+        };
+        if data == PLACEHOLDER {
+            return;
+        }
+        if let Some(link) = self.links.get_mut(&from).filter(|l| l.is_up()) {
+            link.outbox.push(slot);
+        }
+        self.tunnel_news(slot);
+    }
+
+    /// Sends what the input queued for tunnels, as our own flood packets to
+    /// every JavaScript peer.
+    pub(super) fn send_tunnel(&mut self) {
+        if self.tunnel.is_empty() {
+            return;
+        }
+        let mut entries = Vec::new();
+        while let Some(slot) = self.tunnel.pop() {
+            entries.extend(Self::entry_at(&self.graph, slot));
+        }
+        for peer in self.javascript_peers(None) {
+            let message = Kind::Other(TUNNEL);
+            self.send_entries_as(message, Destination::Peer(peer), entries.clone(), false);
+        }
+    }
+}
