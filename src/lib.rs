@@ -1,5 +1,6 @@
 //! hyper-presence: who is online in a hypercore swarm, and what each peer
-//! advertises, by gossip over hypercore-protocol.
+//! advertises, by gossip over hypercore replication streams, in one network
+//! with JavaScript peers on hypercore 10 and 11.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

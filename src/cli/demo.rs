@@ -80,7 +80,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     }
     let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.listen_addrs()[0]).collect();
     println!(
-        "{n} peers over loopback TCP (Noise, hypercore-protocol), {} links, seed {}",
+        "{n} peers over loopback TCP (Noise, secret-stream, hypercore channel), {} links, seed {}",
         links.len(),
         args.seed
     );

@@ -24,7 +24,7 @@ enum Command {
     /// lines with --json). Each JSON line on stdin replaces our data.
     Join(join::JoinArgs),
     /// Start peers in this process over real loopback TCP (Noise,
-    /// hypercore-protocol), wait until all agree, kill one, restart it, and
+    /// hypercore channels), wait until all agree, kill one, restart it, and
     /// report how long each took. Exits 0 only if every check held.
     Demo(demo::DemoArgs),
     /// Run peers in the deterministic in-memory network, through a scenario
