@@ -294,3 +294,66 @@ fn sim_prints_json_phases_on_every_topology() {
         assert!(phases[0]["packets"].as_u64().unwrap() > 0);
     }
 }
+
+/// `RUST_LOG` turns on logs, on stderr only: `--json` output stays one JSON
+/// object per line.
+#[test]
+fn rust_log_writes_to_stderr_and_never_into_json_output() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let join = |connect: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper-presence"));
+        cmd.args(["join", "--json", "--ephemeral", "--topic", "rust-log-test"])
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "hyper_presence=debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(addr) = connect {
+            cmd.args(["--connect", addr]);
+        }
+        cmd.spawn().expect("join starts")
+    };
+    let mut a = join(None);
+    let mut a_lines = BufReader::new(a.stdout.take().unwrap()).lines();
+    let ready: serde_json::Value =
+        serde_json::from_str(&a_lines.next().unwrap().unwrap()).unwrap();
+    let addr = ready["listen"][0].as_str().unwrap().to_owned();
+    let mut b = join(Some(&addr));
+    // Wait until a sees two peers online: the link came up and logged.
+    let mut seen = vec![ready];
+    for line in a_lines.by_ref() {
+        let line = line.unwrap();
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON line on stdout ({e}): {line}"));
+        let done = value["event"] == "online" && value["peers"].as_array().unwrap().len() == 2;
+        seen.push(value);
+        if done {
+            break;
+        }
+    }
+    // Leaving logs the connection's end; then both exit.
+    for child in [&a, &b] {
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    for line in a_lines {
+        let line = line.unwrap();
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&line).is_ok(),
+            "not a JSON line on stdout: {line}"
+        );
+    }
+    let a_out = a.wait_with_output().unwrap();
+    let b_out = b.wait_with_output().unwrap();
+    assert!(a_out.status.success() && b_out.status.success());
+    let logs = String::from_utf8_lossy(&a_out.stderr);
+    assert!(
+        logs.contains("connection ended"),
+        "debug logs on stderr: {logs}"
+    );
+    assert!(seen.len() >= 2);
+}
