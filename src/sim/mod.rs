@@ -13,4 +13,4 @@ mod network;
 pub mod scenario;
 pub mod topology;
 
-pub use network::{sim_id, Faults, Latency, Network, Stats};
+pub use network::{sim_id, sim_seed, sim_signer, Faults, Latency, Network, Stats};

@@ -313,6 +313,8 @@ fn the_first_view_makes_us_bootstrapped_once() {
     view.bootstrap.push((
         id(2),
         StateEntry {
+            edges_signature: None,
+            data_signature: None,
             connected_to: vec![id(1), id(3)],
             data: Some(Bytes::from_static(b"{\"n\":2}")),
             edges_stamp: Some(Stamp {
@@ -337,7 +339,8 @@ fn the_first_view_makes_us_bootstrapped_once() {
         to: id(3)
     }));
     assert!(p.is_bootstrapped());
-    assert_eq!(p.online(), vec![id(1), id(2), id(3)]);
+    // 3 has said nothing of itself yet: 2's edge alone does not count.
+    assert_eq!(p.online(), vec![id(1), id(2)]);
     p.receive(ms(2), id(2), packet(id(2), 2, &view));
     assert!(!events(&outputs(&mut p)).contains(&Event::Bootstrapped));
 }
@@ -349,6 +352,8 @@ fn view_news_is_passed_on_to_other_neighbours_only() {
     view.bootstrap.push((
         id(9),
         StateEntry {
+            edges_signature: None,
+            data_signature: None,
             connected_to: vec![id(2)],
             data: None,
             edges_stamp: Some(Stamp {
@@ -445,7 +450,20 @@ fn a_javascript_peers_unstamped_messages_apply_like_the_original() {
         from: id(0xaa),
         to: id(0x11)
     }));
+    // 0x11 is online once it says something itself (a JavaScript peer
+    // floods its own CONNECTED on every link): a peer known only as the
+    // target of someone's edge may be made up.
+    assert!(!p.is_online(&id(0x11)));
+    let state_of_11 = FloodPacket {
+        origin: id(0x11),
+        number: 1,
+        ttl: 255,
+        data: Bytes::from(state.clone()),
+    }
+    .encode();
+    p.receive(ms(2), id(0xaa), state_of_11);
     assert!(p.is_online(&id(0x11)));
+    outputs(&mut p);
     // The same (origin, number) again is a duplicate: dropped, not relayed.
     p.receive(ms(3), id(0xaa), wrap(7, state));
     assert!(outputs(&mut p).is_empty());
@@ -546,6 +564,8 @@ fn large_views_are_split_into_packets_that_fit() {
         view.bootstrap.push((
             id(n),
             StateEntry {
+                edges_signature: None,
+                data_signature: None,
                 connected_to: vec![id(n + 1)],
                 data: Some(Bytes::from_static(b"{\"pad\":\"................\"}")),
                 edges_stamp: Some(Stamp {
@@ -706,6 +726,8 @@ fn news_pushed_from_a_view_is_not_relayed_again_when_its_flood_comes() {
     view.bootstrap.push((
         id(9),
         StateEntry {
+            edges_signature: None,
+            data_signature: None,
             connected_to: vec![id(2)],
             data: None,
             edges_stamp: Some(stamp),
@@ -729,6 +751,8 @@ fn view_of(entries: &[(u8, &[u8])]) -> Message {
         view.bootstrap.push((
             id(*n),
             StateEntry {
+                edges_signature: None,
+                data_signature: None,
                 connected_to: edges.iter().map(|e| id(*e)).collect(),
                 data: None,
                 edges_stamp: Some(Stamp {
@@ -749,10 +773,11 @@ fn news_past_max_known_peers_is_dropped_and_reported() {
     let mut p = Presence::new(config, Duration::ZERO).unwrap();
     p.peer_connected(ms(0), id(2));
     outputs(&mut p);
-    // 1 and 2 known; 2 -> 3 -> 4 -> 5 fits exactly, all online.
+    // 1 and 2 known; 2 -> 3 -> 4 -> 5 fits exactly, all but 5 online (5
+    // said nothing of itself).
     let view = view_of(&[(2, &[1, 3]), (3, &[4]), (4, &[5])]);
     p.receive(ms(1), id(2), packet(id(2), 1, &view));
-    assert_eq!((p.known_count(), p.online_count()), (5, 5));
+    assert_eq!((p.known_count(), p.online_count()), (5, 4));
     outputs(&mut p);
     // Invented ids past the bound: nothing of the message is taken.
     let flood = view_of(&[(5, &[6, 7, 8])]);
@@ -779,7 +804,8 @@ fn unreachable_nodes_are_forgotten_early_to_make_room() {
     // 8 -> 9 is known but reached by nothing: it may go before its time.
     p.receive(ms(1), id(2), packet(id(2), 1, &view_of(&[(8, &[9])])));
     assert_eq!((p.known_count(), p.online_count()), (4, 2));
-    p.receive(ms(2), id(2), packet(id(2), 2, &view_of(&[(2, &[1, 3])])));
+    let view = view_of(&[(2, &[1, 3]), (3, &[2])]);
+    p.receive(ms(2), id(2), packet(id(2), 2, &view));
     assert!(p.is_online(&id(3)));
     assert_eq!(p.known_count(), 3);
     assert!(!events(&outputs(&mut p))
@@ -804,6 +830,8 @@ fn stamped_view(id_: PeerId, edges: Vec<PeerId>, edges_v: u64, data_v: u64) -> M
     view.bootstrap.push((
         id_,
         StateEntry {
+            edges_signature: None,
+            data_signature: None,
             connected_to: edges,
             data: Some(Bytes::from_static(b"{}")),
             edges_stamp: Some(stamp(edges_v)),
