@@ -25,7 +25,7 @@ use super::flood::Flood;
 use super::graph::Graph;
 use super::outbox::Outbox;
 use super::sign::Signer;
-use super::wire::{DecodeError, Kind, Limits, Stamp};
+use super::wire::{DecodeError, Kind, Limits, Stamp, StateEntry};
 use super::PeerId;
 
 mod announce;
@@ -365,6 +365,14 @@ impl<C: DataCodec> Presence<C> {
         Some(self.graph.edges(id))
     }
 
+    /// What our view says of `id` as a view entry carries it (edge list and
+    /// data with their stamps and signatures); `None` if it said nothing we
+    /// hold. For inspection and tests.
+    pub fn entry(&self, id: &PeerId) -> Option<StateEntry> {
+        let slot = self.graph.slot(id)?;
+        Self::entry_at(&self.graph, slot).map(|(_, entry)| entry)
+    }
+
     /// Peers we hold a connection to, or lost less than the grace ago.
     pub fn direct_peers(&self) -> impl Iterator<Item = &PeerId> {
         self.links.keys()
@@ -491,7 +499,7 @@ impl<C: DataCodec> Presence<C> {
             let list = self.online();
             self.event(Event::Online(list));
         }
-        if self.next_sweep.is_none() && self.graph.unreachable_count() > 0 {
+        if self.next_sweep.is_none() && self.graph.forgettable_count() > 0 {
             // A quarter of the period: nodes go between 1 and 1.25 periods
             // after they became unreachable, with few sweeps.
             self.next_sweep = Some(self.now + self.forget_after / 4);

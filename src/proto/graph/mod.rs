@@ -206,6 +206,10 @@ pub struct Graph<N> {
     generation: u32,
     /// Edges count by their target's [`Standing`]; otherwise all count.
     both_ends: bool,
+    /// How many nodes are marked [`FORGOTTEN`] (all unreachable): with
+    /// both ends required, a reached node may list a forgotten one for as
+    /// long as it likes, and such nodes need no more sweeps.
+    forgotten: usize,
 }
 
 impl<N: Default> Graph<N> {
@@ -231,6 +235,7 @@ impl<N: Default> Graph<N> {
             changed: false,
             generation: 0,
             both_ends: false,
+            forgotten: 0,
         }
     }
 
@@ -318,7 +323,7 @@ impl<N: Default> Graph<N> {
     /// comparing 32-byte ids was a fifth of a simulation's time.
     pub fn intern(&mut self, now: Duration, id: PeerId) -> Slot {
         let slot = self.slot_of(id, now);
-        self.node_mut(slot).set(FORGOTTEN, false);
+        self.remember(slot);
         slot
     }
 
@@ -348,12 +353,11 @@ impl<N: Default> Graph<N> {
     /// The payload in `slot`, if the slot holds a node (which is then no
     /// longer forgotten).
     pub fn payload_at_mut(&mut self, slot: Slot) -> Option<&mut N> {
-        let node = self.nodes.get_mut(slot as usize)?;
-        if node.has(FREE) {
+        if self.nodes.get(slot as usize)?.has(FREE) {
             return None;
         }
-        node.set(FORGOTTEN, false);
-        Some(&mut node.payload)
+        self.remember(slot);
+        self.nodes.get_mut(slot as usize).map(|n| &mut n.payload)
     }
 
     /// Every live slot, in order.
@@ -395,6 +399,13 @@ impl<N: Default> Graph<N> {
         self.len() - self.reachable_count
     }
 
+    /// How many unreachable nodes are still remembered: those a sweep of
+    /// [`Graph::collect_garbage`] may still forget. Nodes it already forgot
+    /// but a kept node lists are not counted.
+    pub fn forgettable_count(&self) -> usize {
+        self.unreachable_count() - self.forgotten
+    }
+
     /// The reached nodes' ids, in no particular order.
     pub fn reachable(&self) -> impl Iterator<Item = &PeerId> {
         self.live().filter(|n| n.is_reachable()).map(|n| &n.id)
@@ -421,8 +432,8 @@ impl<N: Default> Graph<N> {
         // (duplicates included), and doubling left slack: a list is kept
         // far longer than it takes to build, so trim it, inline if it fits.
         out.shrink_to_fit();
+        self.remember(source);
         let node = self.node_mut(source);
-        node.set(FORGOTTEN, false);
         let (added, removed) = diff_sorted(&node.out, &out);
         if added.is_empty() && removed.is_empty() {
             return EdgeDiff::default();
@@ -494,6 +505,7 @@ impl<N: Default> Graph<N> {
             .map(|(slot, _)| slot as Slot)
             .collect();
         for &slot in &due {
+            self.forgotten += 1;
             let node = self.node_mut(slot);
             node.set(FORGOTTEN, true);
             node.set(OPEN | MUTUAL, false);
@@ -531,8 +543,18 @@ impl<N: Default> Graph<N> {
                 .remove();
             // Forgotten, so the payload and edges are already dropped.
             debug_assert!(!node.has_edges());
+            self.forgotten -= 1;
             self.nodes[slot as usize].state = FREE;
             self.free.push(slot);
+        }
+    }
+
+    /// The node in `slot` is no longer forgotten.
+    fn remember(&mut self, slot: Slot) {
+        let node = self.node_mut(slot);
+        if node.has(FORGOTTEN) {
+            node.set(FORGOTTEN, false);
+            self.forgotten -= 1;
         }
     }
 
@@ -617,12 +639,11 @@ impl<N: Default> Graph<N> {
     fn reach_from(&mut self, start: Slot) {
         let mut stack = vec![start];
         while let Some(slot) = stack.pop() {
-            let node = self.node_mut(slot);
-            if node.is_reachable() {
+            if self.node(slot).is_reachable() {
                 continue;
             }
-            node.set(REACHABLE, true);
-            node.set(FORGOTTEN, false);
+            self.remember(slot);
+            self.node_mut(slot).set(REACHABLE, true);
             self.reachable_count += 1;
             self.changed = true;
             for i in 0..self.node(slot).out.len() {
@@ -670,12 +691,14 @@ impl<N: Default> Graph<N> {
         }
         let mut count = 0;
         let mut changed = false;
+        let mut remembered = 0;
         for node in self.nodes.iter_mut().filter(|n| !n.has(FREE)) {
             let reached = node.mark() == generation;
             if reached != node.is_reachable() {
                 changed = true;
                 node.set(REACHABLE, reached);
                 if reached {
+                    remembered += usize::from(node.has(FORGOTTEN));
                     node.set(FORGOTTEN, false);
                 } else {
                     node.unreachable_since = now;
@@ -684,6 +707,7 @@ impl<N: Default> Graph<N> {
             count += usize::from(reached);
         }
         self.changed |= changed;
+        self.forgotten -= remembered;
         self.reachable_count = count;
     }
 }
@@ -1057,6 +1081,19 @@ mod tests {
                     }
                 }
                 g.settle(t);
+                if step % 7 == 6 {
+                    // Forgetting must not disturb what the rest means; a
+                    // forgotten node said nothing any more.
+                    g.collect_garbage(t);
+                    let kept = reference_both_ends(&edges, &standings);
+                    edges.retain(|n, _| kept.contains(&id(*n)));
+                    standings.retain(|n, _| kept.contains(&id(*n)));
+                }
+                prop_assert_eq!(g.forgotten, g.live().filter(|n| n.has(FORGOTTEN)).count());
+                prop_assert_eq!(
+                    g.forgettable_count(),
+                    g.live().filter(|n| !n.is_reachable() && !n.has(FORGOTTEN)).count()
+                );
                 let want = reference_both_ends(&edges, &standings);
                 prop_assert_eq!(reached(&g), want.clone());
                 prop_assert_eq!(g.reachable_count(), want.len());
@@ -1107,6 +1144,7 @@ mod tests {
                     edges.retain(|n, _| reached.contains(&id(*n)));
                 }
                 prop_assert_eq!(reached(&g), reference(&edges));
+                prop_assert_eq!(g.forgotten, g.live().filter(|n| n.has(FORGOTTEN)).count());
                 for (n, list) in &edges {
                     let want: Vec<PeerId> = list.iter().map(|m| id(*m)).collect();
                     prop_assert_eq!(g.edges(&id(*n)), want);

@@ -254,6 +254,16 @@ impl<C: DataCodec> Presence<C> {
         if message.kind == Kind::State && message.data.is_none() {
             return Err(DecodeError::Missing("data"));
         }
+        if self
+            .graph
+            .get(&origin)
+            .is_some_and(|n| n.payload.is_signed())
+        {
+            // An origin that signs sends no such thing (our peers stamp
+            // and sign all they originate, and JavaScript relays pass
+            // packets on untouched): a forgery, which goes no further.
+            return Ok(());
+        }
         if !self.flood.first_sighting(origin, packet.number) {
             return Ok(());
         }
@@ -262,11 +272,6 @@ impl<C: DataCodec> Presence<C> {
         let Some(record) = self.graph.payload_at_mut(slot) else {
             return Ok(());
         };
-        if record.is_signed() {
-            // An origin that signs sends no such thing: a forgery, or a
-            // JavaScript peer's echo of what it made of a signed message.
-            return Ok(());
-        }
         match (message.kind, id) {
             (Kind::State, _) if record.data_stamp().is_none() => {
                 self.apply_data(slot, None, None, message.data);

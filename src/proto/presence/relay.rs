@@ -35,7 +35,7 @@ impl<C: DataCodec> Presence<C> {
 
     /// What a view says of the node in `slot`; nothing for nodes we only
     /// know as the target of someone's edge.
-    fn entry_at(graph: &Graph<Record>, slot: Slot) -> Option<(PeerId, StateEntry)> {
+    pub(super) fn entry_at(graph: &Graph<Record>, slot: Slot) -> Option<(PeerId, StateEntry)> {
         let node = graph.node_at(slot)?;
         let id = *graph.id_at(slot)?;
         let r = &node.payload;

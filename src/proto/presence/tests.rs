@@ -1035,3 +1035,162 @@ fn a_request_after_the_connection_closed_is_not_answered() {
         "no flush scheduled, only the grace and later timers"
     );
 }
+
+// ----- signatures -------------------------------------------------------
+
+fn signed_engine(seed: u8) -> Presence<Json> {
+    let mut config = Config::signed(crate::proto::Signer::from_seed([seed; 32]));
+    config.incarnation = 100;
+    config.gossip_window = Duration::ZERO;
+    let mut p = Presence::new(config, Duration::ZERO).unwrap();
+    p.peer_connected(ms(0), id(2));
+    p.receive(ms(0), id(2), packet(id(2), 1_000, &request(0)));
+    outputs(&mut p);
+    p
+}
+
+fn signed_state(key: &crate::proto::Signer, stamp: Stamp, data: &[u8]) -> Message {
+    let mut m = Message::new(Kind::State);
+    m.data = Some(Bytes::copy_from_slice(data));
+    m.stamp = Some(stamp);
+    m.signature = Some(key.sign_data(stamp, Some(data)));
+    m
+}
+
+fn at(incarnation: u64, version: u64) -> Stamp {
+    Stamp {
+        incarnation,
+        version,
+    }
+}
+
+#[test]
+fn a_signer_of_another_id_is_refused() {
+    let mut config = Config::new(id(1));
+    config.signer = Some(crate::proto::Signer::from_seed([1; 32]));
+    assert_eq!(
+        Presence::new(config, Duration::ZERO).err(),
+        Some(SetDataError::ForeignKey)
+    );
+}
+
+#[test]
+fn a_forged_stamp_for_us_is_dropped_and_a_previous_life_of_ours_refuted() {
+    let key = crate::proto::Signer::from_seed([1; 32]);
+    let mut p = signed_engine(1);
+    let me = p.id();
+    let top = at(u64::MAX, u64::MAX);
+    // Unsigned: dropped without a word. Badly signed: dropped and reported.
+    let mut forged = state(1, json!("evil"));
+    forged.stamp = Some(top);
+    p.receive(ms(1), id(2), packet(me, 1, &forged));
+    assert!(outputs(&mut p).is_empty());
+    forged.signature = Some([3; 64]);
+    p.receive(ms(2), id(2), packet(me, 2, &forged));
+    assert_eq!(
+        events(&outputs(&mut p)),
+        vec![Event::BadSignature {
+            from: id(2),
+            origin: me
+        }]
+    );
+    assert_eq!((p.incarnation(), p.bad_signatures()), (100, 1));
+    // Our own signature on a stamp above ours: a life we did not outgrow.
+    let old = signed_state(&key, at(150, 3), b"\"old\"");
+    p.receive(ms(3), id(2), packet(me, 3, &old));
+    assert_eq!(p.incarnation(), 151);
+    let floods = sent_of_kind(&mut p, Kind::State);
+    let stamp = floods[0].stamp.unwrap();
+    assert!(stamp > at(150, 3));
+    assert_eq!(floods[0].signature, Some(key.sign_data(stamp, Some(b"{}"))));
+}
+
+#[test]
+fn a_previous_life_at_the_top_of_the_range_is_outgrown_without_wrapping() {
+    let key = crate::proto::Signer::from_seed([1; 32]);
+    let mut p = signed_engine(1);
+    let me = p.id();
+    p.receive(
+        ms(1),
+        id(2),
+        packet(me, 1, &signed_state(&key, at(u64::MAX, 5), b"1")),
+    );
+    assert_eq!(p.incarnation(), u64::MAX);
+    let own = p.entry(&me).unwrap();
+    assert!(own.data_stamp.unwrap() > at(u64::MAX, 5));
+    assert!(own.edges_stamp.unwrap() > at(u64::MAX, 5));
+    // Nothing is above the very top: it stays put, and nothing panics.
+    let before = p.entry(&me).unwrap();
+    let top = at(u64::MAX, u64::MAX);
+    p.receive(ms(2), id(2), packet(me, 2, &signed_state(&key, top, b"2")));
+    assert_eq!(p.entry(&me).unwrap(), before);
+}
+
+#[test]
+fn a_signed_register_beats_an_unsigned_one_and_then_only_signed_ones_count() {
+    let mut p = signed_engine(1);
+    let key = crate::proto::Signer::from_seed([3; 32]);
+    let origin = key.id();
+    // Unsigned at the top first: taken, the origin is not known to sign.
+    let mut unsigned = state(1, json!("a"));
+    unsigned.stamp = Some(at(u64::MAX, u64::MAX));
+    p.receive(ms(1), id(2), packet(origin, 1, &unsigned));
+    assert_eq!(p.peer_data(&origin), Some(json!("a")));
+    assert!(!p.signs(&origin));
+    // Signed, far lower: beats it.
+    p.receive(
+        ms(2),
+        id(2),
+        packet(origin, 2, &signed_state(&key, at(1, 1), b"\"b\"")),
+    );
+    assert_eq!(p.peer_data(&origin), Some(json!("b")));
+    assert!(p.signs(&origin));
+    outputs(&mut p);
+    // From now on unsigned news of it is no news, stamped or not.
+    p.receive(ms(3), id(2), packet(origin, 3, &unsigned));
+    let mut js = Message::new(Kind::State);
+    js.data = Some(Bytes::from_static(b"\"c\""));
+    p.receive(ms(4), id(2), packet(origin, 4, &js));
+    let mut connected = Message::new(Kind::Connected);
+    connected.id = Some(id(9));
+    p.receive(ms(5), id(2), packet(origin, 5, &connected));
+    assert!(sent(&outputs(&mut p)).is_empty(), "nothing relayed");
+    assert_eq!(p.peer_data(&origin), Some(json!("b")));
+    assert_eq!(p.peer_edges(&origin), Some(vec![]));
+    // An older signed copy is no news either; a newer one is.
+    p.receive(
+        ms(6),
+        id(2),
+        packet(origin, 6, &signed_state(&key, at(1, 0), b"\"d\"")),
+    );
+    assert_eq!(p.peer_data(&origin), Some(json!("b")));
+    p.receive(
+        ms(7),
+        id(2),
+        packet(origin, 7, &signed_state(&key, at(1, 2), b"\"e\"")),
+    );
+    assert_eq!(p.peer_data(&origin), Some(json!("e")));
+}
+
+#[test]
+fn what_we_sign_is_what_a_view_of_ours_carries() {
+    let key = crate::proto::Signer::from_seed([1; 32]);
+    let mut p = signed_engine(1);
+    let me = p.id();
+    p.set_data(ms(1), json!({"x": 1})).unwrap();
+    let own = p.entry(&me).unwrap();
+    let claim = crate::proto::sign::Claim {
+        origin: me,
+        message: crate::proto::sign::data_message(
+            &me,
+            own.data_stamp.unwrap(),
+            own.data.as_deref(),
+        ),
+        signature: own.data_signature.unwrap(),
+    };
+    assert!(crate::proto::sign::verify(&claim));
+    assert_eq!(
+        own.edges_signature,
+        Some(key.sign_edges(own.edges_stamp.unwrap(), &[id(2)]))
+    );
+}
