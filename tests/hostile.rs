@@ -386,9 +386,8 @@ fn run(seed: u64, n: usize, k: usize, attacks: Vec<Attack>) -> Result<(), TestCa
         .map(|id| (*id, net.node(id).unwrap().entry(id).unwrap()))
         .collect();
     let mut rounds = vec![0u32; n];
-    let mut number = 1u32;
     let mut own_version: Vec<u64> = vec![1_000_000; k];
-    for attack in attacks {
+    for (number, attack) in (1u32..).zip(attacks) {
         match attack {
             Attack::Forge {
                 hostile: h,
@@ -491,7 +490,6 @@ fn run(seed: u64, n: usize, k: usize, attacks: Vec<Attack>) -> Result<(), TestCa
                 net.run_for(std::time::Duration::from_millis(u64::from(ms)));
             }
         }
-        number += 1;
     }
     settle(&mut net);
     for o in &honest {
