@@ -400,6 +400,24 @@ impl<C: DataCodec> Presence<C> {
         self.tunnel_news(slot);
     }
 
+    /// A JavaScript neighbour's view showed the node in `slot` without
+    /// signatures (the original re-encodes views without our fields) while
+    /// we hold it signed. It sends each view it makes to every neighbour,
+    /// so ours behind it may now hold that node unsigned, and when its
+    /// first signed register reaches them they drop the rest (an origin
+    /// that signs is moved by signed registers only) and with its edge
+    /// list lose every node reached through it. Our signed entry goes to
+    /// them in a tunnel.
+    pub(super) fn correct_unsigned(&mut self, slot: Slot) {
+        if self
+            .graph
+            .node_at(slot)
+            .is_some_and(|n| n.payload.is_signed())
+        {
+            self.tunnel_news(slot);
+        }
+    }
+
     /// Sends what the input queued for tunnels, as our own flood packets to
     /// every JavaScript peer.
     pub(super) fn send_tunnel(&mut self) {

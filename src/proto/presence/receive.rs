@@ -343,6 +343,7 @@ impl<C: DataCodec> Presence<C> {
         for ((id, entry), (edges_ok, data_ok)) in entries.into_iter().zip(checks) {
             let theirs = (entry.edges_stamp, entry.data_stamp);
             let placeholder = entry.data.as_deref() == Some(PLACEHOLDER);
+            let unsigned = entry.edges_signature.is_none() && entry.data_signature.is_none();
             let slot = if id == self.id {
                 let edges = entry
                     .edges_stamp
@@ -371,6 +372,9 @@ impl<C: DataCodec> Presence<C> {
                 self.strike_off_known(from, slot, theirs);
                 if from_javascript && placeholder {
                     self.correct_placeholder(from, slot);
+                }
+                if from_javascript && unsigned {
+                    self.correct_unsigned(slot);
                 }
             }
         }
