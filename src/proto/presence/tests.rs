@@ -1373,3 +1373,93 @@ fn what_we_sign_is_what_a_view_of_ours_carries() {
         Some(key.sign_edges(own.edges_stamp.unwrap(), &[id(2)]))
     );
 }
+
+/// A signing origin's entry, signed by `key`.
+fn signed_entry(key: &crate::proto::Signer, edges: Vec<PeerId>, data: &'static [u8]) -> StateEntry {
+    let (edges_stamp, data_stamp) = (at(1, 2), at(1, 3));
+    StateEntry {
+        edges_signature: Some(key.sign_edges(edges_stamp, &edges)),
+        data_signature: Some(key.sign_data(data_stamp, Some(data))),
+        connected_to: edges,
+        data: Some(Bytes::from_static(data)),
+        edges_stamp: Some(edges_stamp),
+        data_stamp: Some(data_stamp),
+    }
+}
+
+/// What we make for JavaScript peers of another origin's change carries
+/// that origin's signature, so our peers behind them take it.
+#[test]
+fn packets_made_for_javascript_peers_carry_the_origins_signature() {
+    let mut p = mixed(ms(10));
+    let key = crate::proto::Signer::from_seed([9; 32]);
+    let origin = key.id();
+    let entry = signed_entry(&key, vec![id(3)], b"\"x\"");
+    let mut view = Message::new(Kind::BootstrapResponse);
+    view.bootstrap.push((origin, entry.clone()));
+    p.receive(ms(20), id(3), packet(id(3), 7, &view));
+    let out = sent(&outputs(&mut p));
+    let made: Vec<&Message> = out
+        .iter()
+        .filter(|s| s.0 == Destination::Peer(id(2)) && s.1.origin == origin)
+        .map(|s| &s.2)
+        .collect();
+    assert_eq!(made.len(), 2, "{out:?}");
+    assert_eq!(
+        (made[0].kind, made[0].signature),
+        (Kind::Connected, entry.edges_signature)
+    );
+    assert_eq!(
+        (made[1].kind, made[1].signature),
+        (Kind::State, entry.data_signature)
+    );
+    // A peer of ours behind the JavaScript one takes both as they come.
+    let mut behind = signed_engine(5);
+    for (n, m) in made.iter().enumerate() {
+        behind.receive(ms(30), id(2), flooded(origin, m));
+        assert_eq!(behind.bad_signatures(), 0, "packet {n}");
+    }
+    assert!(behind.signs(&origin));
+    assert_eq!(behind.peer_data(&origin), Some(json!("x")));
+}
+
+/// A JavaScript view shows a node we hold signed without its signatures
+/// (the original drops our fields): our signed entry goes behind it in a
+/// tunnel, so our peers there do not keep the unsigned copy.
+#[test]
+fn a_javascript_view_without_signatures_is_followed_by_a_tunnel() {
+    let mut p = mixed(ms(10));
+    let key = crate::proto::Signer::from_seed([9; 32]);
+    let origin = key.id();
+    let mut view = Message::new(Kind::BootstrapResponse);
+    view.bootstrap
+        .push((origin, signed_entry(&key, vec![id(3)], b"\"x\"")));
+    p.receive(ms(20), id(3), packet(id(3), 7, &view));
+    outputs(&mut p);
+    let mut js_view = unstamped_view(&[(2, vec![id(1)], b"{}")]);
+    js_view.bootstrap.push((
+        origin,
+        StateEntry {
+            connected_to: vec![id(3)],
+            data: Some(Bytes::from_static(b"\"x\"")),
+            edges_stamp: None,
+            data_stamp: None,
+            edges_signature: None,
+            data_signature: None,
+        },
+    ));
+    p.receive(ms(21), id(2), packet(id(2), 8, &js_view));
+    let out = sent(&outputs(&mut p));
+    let tunnel = out
+        .iter()
+        .find(|s| s.0 == Destination::Peer(id(2)) && s.2.kind == Kind::Other(6))
+        .expect("a tunnel");
+    let entry = tunnel
+        .2
+        .bootstrap
+        .iter()
+        .find(|(who, _)| *who == origin)
+        .map(|(_, entry)| entry)
+        .expect("the signed node in it");
+    assert!(entry.edges_signature.is_some() && entry.data_signature.is_some());
+}
