@@ -68,6 +68,8 @@ fn bootstrap_response(rng: &mut ChaCha8Rng, entries: usize) -> Message {
                     incarnation: INCARNATION + i as u64,
                     version: 3,
                 }),
+                edges_signature: None,
+                data_signature: None,
                 data_stamp: Some(Stamp {
                     incarnation: INCARNATION + i as u64,
                     version: 4,

@@ -223,6 +223,8 @@ fn view_packets(ids: &[PeerId], adjacency: &[BTreeSet<usize>], receiver: PeerId)
                     incarnation,
                     version: 3,
                 }),
+                edges_signature: None,
+                data_signature: None,
                 data_stamp: Some(Stamp {
                     incarnation,
                     version: 4,

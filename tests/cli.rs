@@ -316,10 +316,9 @@ fn rust_log_writes_to_stderr_and_never_into_json_output() {
     };
     let mut a = join(None);
     let mut a_lines = BufReader::new(a.stdout.take().unwrap()).lines();
-    let ready: serde_json::Value =
-        serde_json::from_str(&a_lines.next().unwrap().unwrap()).unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&a_lines.next().unwrap().unwrap()).unwrap();
     let addr = ready["listen"][0].as_str().unwrap().to_owned();
-    let mut b = join(Some(&addr));
+    let b = join(Some(&addr));
     // Wait until a sees two peers online: the link came up and logged.
     let mut seen = vec![ready];
     for line in a_lines.by_ref() {

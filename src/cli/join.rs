@@ -277,6 +277,9 @@ pub fn event_json(event: &Event<Value>) -> Value {
         Event::ViewFull { from, new_nodes } => {
             json!({"event": "view-full", "from": from, "new-nodes": new_nodes})
         }
+        Event::BadSignature { from, origin } => {
+            json!({"event": "bad-signature", "from": from, "origin": origin})
+        }
     };
     v["time"] = json!(unix_ms());
     v

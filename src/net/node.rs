@@ -16,7 +16,9 @@ use tokio::time::Instant;
 
 use super::connection::{self, Ending, Hub, Settings, Stop};
 use super::identity::Identity;
-use crate::proto::{Config, Destination, Event, Json, Output, PeerId, Presence, SetDataError};
+use crate::proto::{
+    Config, Destination, Event, Json, Output, PeerId, Presence, SetDataError, Signer,
+};
 
 /// Events kept for a slow `events()` reader before the oldest are dropped.
 const EVENT_BUFFER: usize = 4096;
@@ -189,6 +191,8 @@ impl NodeBuilder {
             None => Identity::generate()?,
         };
         let mut config = Config::new(identity.id());
+        // Our registers are signed, so nobody else can set our edges or data.
+        config.signer = Some(Signer::from_seed(identity.seed()));
         config.data = self.data;
         config.extension = self.extension.clone();
         config.disconnect_grace = self.disconnect_grace;

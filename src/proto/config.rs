@@ -5,6 +5,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use super::data::{DataCodec, Json};
+use super::sign::Signer;
 use super::wire::Limits;
 use super::PeerId;
 
@@ -89,6 +90,19 @@ pub struct Config<C: DataCodec = Json> {
     /// 6.1 GB with 60,000), and a view of ten thousand peers still crosses
     /// a link in three seconds.
     pub max_send_bytes: usize,
+    /// The key our registers are signed with; its public key must be
+    /// [`Config::id`]. A real node always sets it (from its identity), so
+    /// that nobody else can set our edge list or data anywhere. `None`
+    /// leaves our registers unsigned, as a JavaScript origin's (tests,
+    /// fuzzing). Default `None`.
+    pub signer: Option<Signer>,
+    /// Whether signatures on others' registers are checked. Default true.
+    /// **Never false for a real node**: unchecked, a forged signature is as
+    /// good as a real one. Only the simulator turns it off, to spare the
+    /// CPU of thousands of honest engines checking each other; the rules
+    /// (a signed register beats an unsigned one, an origin that signs is
+    /// only moved by signed registers) and signing stay the same.
+    pub verify_signatures: bool,
 }
 
 /// The default [`Config::max_send_bytes`].
@@ -98,6 +112,14 @@ pub const DEFAULT_MAX_SEND_BYTES: usize = 8_000;
 pub const DEFAULT_EXTENSION: &str = "hyper-presence";
 
 impl Config<Json> {
+    /// JSON data, starting as `{}`, every other setting at its default, and
+    /// our registers signed by `signer` (whose public key is our id).
+    pub fn signed(signer: Signer) -> Self {
+        let mut config = Config::new(signer.id());
+        config.signer = Some(signer);
+        config
+    }
+
     /// JSON data, starting as `{}`, and every other setting at its default.
     pub fn new(id: PeerId) -> Self {
         Config::with_codec(
@@ -127,6 +149,8 @@ impl<C: DataCodec> Config<C> {
             dedupe_capacity: NonZeroUsize::MIN.saturating_add(4095),
             limits: Limits::default(),
             max_send_bytes: DEFAULT_MAX_SEND_BYTES,
+            signer: None,
+            verify_signatures: true,
         }
     }
 }

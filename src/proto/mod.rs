@@ -9,9 +9,11 @@ pub mod graph;
 mod id;
 mod outbox;
 mod presence;
+pub mod sign;
 pub mod wire;
 
 pub use config::{Config, DEFAULT_EXTENSION, DEFAULT_MAX_SEND_BYTES};
 pub use data::{DataCodec, DataError, Json, Raw};
 pub use id::{PeerId, PeerIdError};
 pub use presence::{Destination, EngineStats, Event, Input, Output, Presence, SetDataError};
+pub use sign::Signer;

@@ -24,7 +24,8 @@ use super::data::{DataCodec, DataError, Json};
 use super::flood::Flood;
 use super::graph::{data_weight, Digest, Graph};
 use super::outbox::Outbox;
-use super::wire::{DecodeError, Kind, Limits, Stamp};
+use super::sign::Signer;
+use super::wire::{DecodeError, Kind, Limits, Stamp, StateEntry};
 use super::PeerId;
 
 mod announce;
@@ -115,6 +116,15 @@ pub enum Event<V> {
         /// How many nodes the message would have added.
         new_nodes: usize,
     },
+    /// A register (an edge list or data) came with a signature that is not
+    /// its origin's: it was dropped and not passed on. `from` sent it, or
+    /// relayed it from someone who did; a peer that does this often forges.
+    BadSignature {
+        /// The direct peer the register came from.
+        from: PeerId,
+        /// Whose register it claimed to be.
+        origin: PeerId,
+    },
     /// A peer advertised data our codec cannot decode; we treat that peer as
     /// having no data until it advertises something valid.
     BadPeerData {
@@ -154,6 +164,9 @@ pub enum SetDataError {
     /// The codec could not encode the value.
     #[error("cannot encode peer data: {0}")]
     Encode(#[from] DataError),
+    /// [`Config::signer`] holds the key of another id than [`Config::id`].
+    #[error("the signing key is not the key of our id")]
+    ForeignKey,
     /// The encoded value is larger than peers accept.
     #[error("peer data is {len} bytes, over the limit of {limit}")]
     TooLarge {
@@ -217,6 +230,10 @@ pub struct Presence<C: DataCodec = Json> {
     gossip_window: Duration,
     max_known_peers: usize,
     max_send_bytes: usize,
+    signer: Option<Signer>,
+    verify_signatures: bool,
+    /// Registers dropped because their signature was not their origin's.
+    bad_signatures: u64,
 
     incarnation: u64,
     version: u64,
@@ -247,22 +264,35 @@ pub struct Presence<C: DataCodec = Json> {
 }
 
 impl<C: DataCodec> Presence<C> {
-    /// An engine for `config`, alone in its network at time `now`. Fails only
-    /// when the starting data cannot be advertised.
+    /// An engine for `config`, alone in its network at time `now`. Fails
+    /// when the starting data cannot be advertised, or the signer's key is
+    /// not our id's.
     pub fn new(config: Config<C>, now: Duration) -> Result<Self, SetDataError> {
         let bytes = encode_data(&config.codec, &config.data, &config.limits)?;
+        if config.signer.as_ref().is_some_and(|s| s.id() != config.id) {
+            return Err(SetDataError::ForeignKey);
+        }
         let mut graph: Graph<Record> = Graph::new(config.id, now);
+        graph.require_both_ends();
         let incarnation = config.incarnation;
+        let (edges_stamp, data_stamp) = (
+            Stamp {
+                incarnation,
+                version: 0,
+            },
+            Stamp {
+                incarnation,
+                version: 1,
+            },
+        );
         let own = graph.payload_mut(now, config.id);
-        own.set_edges_stamp(Stamp {
-            incarnation,
-            version: 0,
-        });
-        own.set_data_stamp(Stamp {
-            incarnation,
-            version: 1,
-        });
-        own.set_data(Some(&bytes));
+        own.set_edges_stamp(edges_stamp);
+        own.set_data_stamp(data_stamp);
+        own.set_data(Some(&bytes), true);
+        if let Some(signer) = &config.signer {
+            own.set_edges_signature(Some(signer.sign_edges(edges_stamp, &[])));
+            own.set_data_signature(Some(signer.sign_data(data_stamp, Some(&bytes))));
+        }
         Ok(Presence {
             id: config.id,
             flood: Flood::new(config.id, incarnation, config.ttl, config.dedupe_capacity),
@@ -276,6 +306,9 @@ impl<C: DataCodec> Presence<C> {
             gossip_window: config.gossip_window,
             max_known_peers: config.max_known_peers.max(1),
             max_send_bytes: config.max_send_bytes,
+            signer: config.signer,
+            verify_signatures: config.verify_signatures,
+            bad_signatures: 0,
             incarnation,
             version: 1,
             value: config.data,
@@ -354,6 +387,14 @@ impl<C: DataCodec> Presence<C> {
         Some(self.graph.edges(id))
     }
 
+    /// What our view says of `id` as a view entry carries it (edge list and
+    /// data with their stamps and signatures); `None` if it said nothing we
+    /// hold. For inspection and tests.
+    pub fn entry(&self, id: &PeerId) -> Option<StateEntry> {
+        let slot = self.graph.slot(id)?;
+        Self::entry_at(&self.graph, slot).map(|(_, entry)| entry)
+    }
+
     /// Peers we hold a connection to, or lost less than the grace ago.
     pub fn direct_peers(&self) -> impl Iterator<Item = &PeerId> {
         self.links.keys()
@@ -367,6 +408,21 @@ impl<C: DataCodec> Presence<C> {
     /// How many nodes the view holds, online or kept while unreachable.
     pub fn known_count(&self) -> usize {
         self.graph.len()
+    }
+
+    /// How many registers were dropped because their signature was not
+    /// their origin's (each also reported as [`Event::BadSignature`]).
+    pub fn bad_signatures(&self) -> u64 {
+        self.bad_signatures
+    }
+
+    /// Whether `id` signs its registers: we hold a register it signed, so
+    /// only its signed registers move it from now on.
+    pub fn signs(&self, id: &PeerId) -> bool {
+        if *id == self.id {
+            return self.signer.is_some();
+        }
+        self.graph.get(id).is_some_and(|n| n.payload.is_signed())
     }
 
     /// Our current life number (see [`Config::incarnation`]).
@@ -463,6 +519,13 @@ impl<C: DataCodec> Presence<C> {
         self.outputs.push_back(Output::Event(event));
     }
 
+    /// A register that claimed `origin`'s signature without it: dropped,
+    /// counted and reported.
+    fn bad_signature(&mut self, from: PeerId, origin: PeerId) {
+        self.bad_signatures += 1;
+        self.event(Event::BadSignature { from, origin });
+    }
+
     fn send(&mut self, to: Destination, message: Bytes, direct: bool) {
         let packet = self.flood.originate(message, direct);
         self.outputs.push_back(Output::Send { to, packet });
@@ -486,7 +549,7 @@ impl<C: DataCodec> Presence<C> {
             let list = self.online();
             self.event(Event::Online(list));
         }
-        if self.next_sweep.is_none() && self.graph.unreachable_count() > 0 {
+        if self.next_sweep.is_none() && self.graph.forgettable_count() > 0 {
             // A quarter of the period: nodes go between 1 and 1.25 periods
             // after they became unreachable, with few sweeps.
             self.next_sweep = Some(self.now + self.forget_after / 4);

@@ -15,4 +15,6 @@ mod network;
 pub mod scenario;
 pub mod topology;
 
-pub use network::{sim_id, Faults, Latency, Network, Stats, Truth};
+pub use network::{
+    sim_id, sim_index, sim_seed, sim_signer, Faults, Latency, Network, Stats, Truth,
+};

@@ -1,6 +1,7 @@
 //! The simulated network itself.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,7 +10,9 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::proto::graph::data_weight;
-use crate::proto::{Config, Destination, EngineStats, Event, Output, PeerId, Presence, Raw};
+use crate::proto::{
+    Config, Destination, EngineStats, Event, Output, PeerId, Presence, Raw, Signer,
+};
 
 mod check;
 pub use check::Truth;
@@ -220,6 +223,8 @@ pub struct Network {
     gossip_window: Option<Duration>,
     /// `None` leaves [`Config::max_send_bytes`] at its default.
     max_send_bytes: Option<usize>,
+    /// [`Config::verify_signatures`] for every engine started from now on.
+    verify_signatures: bool,
     stats: Stats,
     /// Each pair's base latency under `Faults::link_latency`, drawn once.
     link_base: HashMap<(Slot, Slot), Duration, FixedState>,
@@ -230,11 +235,49 @@ pub struct Network {
     retired: EngineStats,
 }
 
-/// The id of simulated peer `i`.
+/// The secret seed of simulated peer `i`: fixed, so runs are repeatable.
+pub fn sim_seed(i: usize) -> [u8; 32] {
+    let mut seed = [0x5a; 32];
+    seed[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    seed
+}
+
+/// Ids made by [`sim_id`], with their seeds, so that [`Network::start`] can
+/// give a peer its signing key from its id alone. Process-wide because
+/// ids are made before (and apart from) any network; deterministic, since
+/// an id is a function of its index.
+fn sim_keys() -> &'static Mutex<HashMap<PeerId, [u8; 32], FixedState>> {
+    static KEYS: OnceLock<Mutex<HashMap<PeerId, [u8; 32], FixedState>>> = OnceLock::new();
+    KEYS.get_or_init(Mutex::default)
+}
+
+/// The id of simulated peer `i`: the Ed25519 public key of [`sim_seed`]`(i)`,
+/// so that the peer signs its registers as a real node does.
 pub fn sim_id(i: usize) -> PeerId {
-    let mut bytes = [0x5a; 32];
-    bytes[..8].copy_from_slice(&(i as u64).to_be_bytes());
-    PeerId::from_bytes(bytes)
+    let seed = sim_seed(i);
+    let id = Signer::from_seed(seed).id();
+    sim_keys()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, seed);
+    id
+}
+
+/// The index `i` of an id made by [`sim_id`]`(i)`, for printing peers as
+/// `#i`; `None` for other ids.
+pub fn sim_index(id: &PeerId) -> Option<usize> {
+    let keys = sim_keys().lock().unwrap_or_else(|e| e.into_inner());
+    let seed = keys.get(id)?;
+    let mut index = [0u8; 8];
+    index.copy_from_slice(&seed[..8]);
+    usize::try_from(u64::from_be_bytes(index)).ok()
+}
+
+/// The signing key of an id made by [`sim_id`]; `None` for other ids, whose
+/// engines then run unsigned (as JavaScript origins).
+pub fn sim_signer(id: &PeerId) -> Option<Signer> {
+    let keys = sim_keys().lock().unwrap_or_else(|e| e.into_inner());
+    keys.get(id).map(|seed| Signer::from_seed(*seed))
 }
 
 impl Network {
@@ -255,6 +298,7 @@ impl Network {
             announce_window: Duration::ZERO,
             gossip_window: None,
             max_send_bytes: None,
+            verify_signatures: true,
             stats: Stats::default(),
             link_base: HashMap::default(),
             severed: Vec::new(),
@@ -288,6 +332,15 @@ impl Network {
     /// carries per window, so what a burst of news can put in flight.
     pub fn with_max_send_bytes(mut self, bytes: usize) -> Self {
         self.max_send_bytes = Some(bytes);
+        self
+    }
+
+    /// Engines started from now on do not check signatures
+    /// ([`Config::verify_signatures`]): for big runs of honest peers, where
+    /// checking would cost most of the CPU and find nothing. They still
+    /// sign. Never what a real node does.
+    pub fn without_verification(mut self) -> Self {
+        self.verify_signatures = false;
         self
     }
 
@@ -345,6 +398,8 @@ impl Network {
             peer.incarnation += 1;
         }
         let mut config = Config::with_codec(id, Raw, data.clone());
+        config.signer = sim_signer(&id);
+        config.verify_signatures = self.verify_signatures;
         config.incarnation = peer.incarnation;
         config.announce_window = self.announce_window;
         if let Some(window) = self.gossip_window {
@@ -532,6 +587,29 @@ impl Network {
                 n.set_data(now, data).expect("simulated data fits")
             });
         }
+    }
+
+    /// Sends `packet` from `from` to `to` over their live link, as if
+    /// `from`'s engine had sent it: how a test plays a hostile peer that
+    /// writes what it likes. Returns false (and sends nothing) without a
+    /// live link.
+    pub fn inject(&mut self, from: PeerId, to: PeerId, packet: Bytes) -> bool {
+        let (Some(x), Some(y)) = (self.live_slot(&from), self.live_slot(&to)) else {
+            return false;
+        };
+        let key = (x.min(y), x.max(y));
+        let Some(&generation) = self.links.get(&key) else {
+            return false;
+        };
+        let at = self.now + self.latency(&key);
+        let packet = InFlight {
+            from: x,
+            to: y,
+            generation,
+            packet,
+        };
+        self.schedule(at, Scheduled::Deliver(packet));
+        true
     }
 
     /// The live peers linked to `id`, in order.

@@ -47,7 +47,12 @@ const FORGOTTEN: u32 = 1 << 30;
 const FREE: u32 = 1 << 29;
 /// The payload was handed out mutably since the last settle, and its weight
 /// is out of the digest until then (only while a digest is tracked).
-const OPEN: u32 = 1 << 28;
+const LENT: u32 = 1 << 28;
+/// [`Standing::Mutual`]: edges into the node count only when it lists
+/// their source back.
+const MUTUAL: u32 = 1 << 27;
+/// [`Standing::Open`]: edges into the node count.
+const OPEN: u32 = 1 << 26;
 /// The rest of the word: the traversal mark.
 const MARK: u32 = OPEN - 1;
 
@@ -93,6 +98,17 @@ impl<N> Node<N> {
     /// Whether the node lists any edge.
     pub fn has_edges(&self) -> bool {
         !self.out.is_empty()
+    }
+
+    /// What the node said of itself (see [`Standing`]).
+    pub fn standing(&self) -> Standing {
+        if self.has(MUTUAL) {
+            Standing::Mutual
+        } else if self.has(OPEN) {
+            Standing::Open
+        } else {
+            Standing::Silent
+        }
     }
 
     fn has(&self, flag: u32) -> bool {
@@ -153,6 +169,22 @@ impl EdgeDiff {
     }
 }
 
+/// What a node has said of itself, which decides whether edges into it
+/// count when the graph requires both ends ([`Graph::require_both_ends`]);
+/// without that, every edge counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Nothing: it is only the target of others' edges (perhaps an id
+    /// somebody made up). Edges into it do not count.
+    Silent,
+    /// It spoke but does not sign (a JavaScript origin): edges into it
+    /// count, as in the original.
+    Open,
+    /// It signs its edge list: an edge into it counts only when its list
+    /// names the source too.
+    Mutual,
+}
+
 /// A directed graph rooted at our own id, with the set of nodes reachable from
 /// the root kept up to date.
 #[derive(Debug)]
@@ -182,6 +214,12 @@ pub struct Graph<N> {
     created: u64,
     /// The digest of the reached nodes, once [`Graph::track_digest`] asked.
     digest: Option<Tracker<N>>,
+    /// Edges count by their target's [`Standing`]; otherwise all count.
+    both_ends: bool,
+    /// How many nodes are marked [`FORGOTTEN`] (all unreachable): with
+    /// both ends required, a reached node may list a forgotten one for as
+    /// long as it likes, and such nodes need no more sweeps.
+    forgotten: usize,
 }
 
 impl<N: Default> Graph<N> {
@@ -208,6 +246,54 @@ impl<N: Default> Graph<N> {
             generation: 0,
             created: 0,
             digest: None,
+            both_ends: false,
+            forgotten: 0,
+        }
+    }
+
+    /// From now on an edge counts for reachability only by its target's
+    /// [`Standing`] (the root's own edges always count): one node cannot
+    /// make another reachable by naming it. Call before adding edges.
+    pub fn require_both_ends(&mut self) {
+        self.both_ends = true;
+    }
+
+    /// What the node in `slot` said of itself (see [`Standing`]).
+    pub fn standing_at(&self, slot: Slot) -> Option<Standing> {
+        self.node_at(slot).map(Node::standing)
+    }
+
+    /// Sets what the node in `slot` said of itself, and what that changes
+    /// in who is reached. No-op for a free slot.
+    pub fn set_standing(&mut self, slot: Slot, standing: Standing) {
+        let Some(node) = self.node_at(slot) else {
+            return;
+        };
+        let old = node.standing();
+        if old == standing {
+            return;
+        }
+        let (reached, listed) = (node.is_reachable(), node.in_degree > 0);
+        let node = self.node_mut(slot);
+        node.set(OPEN, standing == Standing::Open);
+        node.set(MUTUAL, standing == Standing::Mutual);
+        if !self.both_ends || slot == ROOT {
+            return;
+        }
+        let loses = matches!(
+            (old, standing),
+            (Standing::Open, _) | (Standing::Mutual, Standing::Silent)
+        );
+        if reached {
+            // Edges into it that counted may not any more.
+            self.needs_traversal |= loses;
+            return;
+        }
+        match standing {
+            // Who lists it is not indexed: only a traversal finds out.
+            Standing::Open => self.needs_traversal |= listed,
+            Standing::Mutual => self.reach_if_vouched(slot),
+            Standing::Silent => {}
         }
     }
 
@@ -249,7 +335,7 @@ impl<N: Default> Graph<N> {
     /// comparing 32-byte ids was a fifth of a simulation's time.
     pub fn intern(&mut self, now: Duration, id: PeerId) -> Slot {
         let slot = self.slot_of(id, now);
-        self.node_mut(slot).set(FORGOTTEN, false);
+        self.remember(slot);
         slot
     }
 
@@ -280,13 +366,12 @@ impl<N: Default> Graph<N> {
     /// The payload in `slot`, if the slot holds a node (which is then no
     /// longer forgotten).
     pub fn payload_at_mut(&mut self, slot: Slot) -> Option<&mut N> {
-        let node = self.nodes.get_mut(slot as usize)?;
-        if node.has(FREE) {
+        if self.nodes.get(slot as usize)?.has(FREE) {
             return None;
         }
-        node.set(FORGOTTEN, false);
+        self.remember(slot);
         self.lend(slot);
-        Some(&mut self.nodes[slot as usize].payload)
+        self.nodes.get_mut(slot as usize).map(|n| &mut n.payload)
     }
 
     /// Every live slot, in order.
@@ -328,6 +413,13 @@ impl<N: Default> Graph<N> {
         self.len() - self.reachable_count
     }
 
+    /// How many unreachable nodes are still remembered: those a sweep of
+    /// [`Graph::collect_garbage`] may still forget. Nodes it already forgot
+    /// but a kept node lists are not counted.
+    pub fn forgettable_count(&self) -> usize {
+        self.unreachable_count() - self.forgotten
+    }
+
     /// The reached nodes' ids, in no particular order.
     pub fn reachable(&self) -> impl Iterator<Item = &PeerId> {
         self.live().filter(|n| n.is_reachable()).map(|n| &n.id)
@@ -354,8 +446,8 @@ impl<N: Default> Graph<N> {
         // (duplicates included), and doubling left slack: a list is kept
         // far longer than it takes to build, so trim it, inline if it fits.
         out.shrink_to_fit();
+        self.remember(source);
         let node = self.node_mut(source);
-        node.set(FORGOTTEN, false);
         let (added, removed) = diff_sorted(&node.out, &out);
         if added.is_empty() && removed.is_empty() {
             return EdgeDiff::default();
@@ -377,8 +469,22 @@ impl<N: Default> Graph<N> {
             }
             if !self.needs_traversal {
                 for &t in &added {
-                    self.reach_from(t);
+                    if self.counts(source, t) {
+                        self.reach_from(t);
+                    }
                 }
+            }
+        }
+        if self.both_ends && source != ROOT && self.node(source).has(MUTUAL) {
+            // Its list also says which edges into it count.
+            if from_reached {
+                let lost = removed.iter().any(|&r| {
+                    let n = self.node(r);
+                    r != ROOT && n.is_reachable() && n.out.binary_search(&source).is_ok()
+                });
+                self.needs_traversal |= lost;
+            } else {
+                self.reach_if_vouched(source);
             }
         }
         for &t in &removed {
@@ -398,8 +504,8 @@ impl<N: Default> Graph<N> {
             let open = std::mem::take(&mut tracker.open);
             for &slot in &open {
                 let node = &mut self.nodes[slot as usize];
-                if node.has(OPEN) {
-                    node.set(OPEN, false);
+                if node.has(LENT) {
+                    node.set(LENT, false);
                     tracker.give_back(&node.id, &node.payload, node.is_reachable());
                 }
             }
@@ -417,7 +523,7 @@ impl<N: Default> Graph<N> {
     pub fn track_digest(&mut self, weigh: fn(&PeerId, &N) -> u64) {
         let mut tracker = Tracker::new(weigh);
         for node in self.nodes.iter_mut().filter(|n| !n.has(FREE)) {
-            node.set(OPEN, false);
+            node.set(LENT, false);
             if node.is_reachable() {
                 tracker.reach(&node.id, &node.payload, false, true);
             }
@@ -436,7 +542,7 @@ impl<N: Default> Graph<N> {
         open.dedup();
         for slot in open {
             let node = &self.nodes[slot as usize];
-            if node.has(OPEN) && node.is_reachable() {
+            if node.has(LENT) && node.is_reachable() {
                 sum.payloads = sum
                     .payloads
                     .wrapping_add((tracker.weigh)(&node.id, &node.payload));
@@ -458,8 +564,8 @@ impl<N: Default> Graph<N> {
             return;
         };
         let node = &mut self.nodes[slot as usize];
-        if !node.has(OPEN) {
-            node.set(OPEN, true);
+        if !node.has(LENT) {
+            node.set(LENT, true);
             tracker.open.push(slot);
             tracker.lend(&node.id, &node.payload, node.is_reachable());
         }
@@ -481,8 +587,10 @@ impl<N: Default> Graph<N> {
             .map(|(slot, _)| slot as Slot)
             .collect();
         for &slot in &due {
+            self.forgotten += 1;
             let node = self.node_mut(slot);
             node.set(FORGOTTEN, true);
+            node.set(OPEN | MUTUAL, false);
             node.payload = N::default();
             for t in std::mem::take(&mut node.out) {
                 self.release(t);
@@ -517,8 +625,18 @@ impl<N: Default> Graph<N> {
                 .remove();
             // Forgotten, so the payload and edges are already dropped.
             debug_assert!(!node.has_edges());
+            self.forgotten -= 1;
             self.nodes[slot as usize].state = FREE;
             self.free.push(slot);
+        }
+    }
+
+    /// The node in `slot` is no longer forgotten.
+    fn remember(&mut self, slot: Slot) {
+        let node = self.node_mut(slot);
+        if node.has(FORGOTTEN) {
+            node.set(FORGOTTEN, false);
+            self.forgotten -= 1;
         }
     }
 
@@ -570,24 +688,59 @@ impl<N: Default> Graph<N> {
         self.nodes.iter().filter(|n| !n.has(FREE))
     }
 
+    /// Whether the edge `from -> to` (which `from` lists) counts for
+    /// reachability.
+    fn counts(&self, from: Slot, to: Slot) -> bool {
+        if !self.both_ends || from == ROOT {
+            return true;
+        }
+        let target = self.node(to);
+        if target.has(MUTUAL) {
+            target.out.binary_search(&from).is_ok()
+        } else {
+            target.has(OPEN)
+        }
+    }
+
+    /// A [`Standing::Mutual`] node not yet reached: reach it if a reached
+    /// node it lists lists it too.
+    fn reach_if_vouched(&mut self, slot: Slot) {
+        if self.needs_traversal || self.node(slot).is_reachable() {
+            return;
+        }
+        let node = self.node(slot);
+        let vouched = node.out.iter().any(|&s| {
+            let source = self.node(s);
+            source.is_reachable() && source.out.binary_search(&slot).is_ok()
+        });
+        if vouched {
+            self.reach_from(slot);
+        }
+    }
+
     /// Marks everything newly reachable through `start` (incremental case).
     fn reach_from(&mut self, start: Slot) {
         let mut stack = vec![start];
         while let Some(slot) = stack.pop() {
+            if self.node(slot).is_reachable() {
+                continue;
+            }
+            self.remember(slot);
             // The field, not `node_mut`: the digest is borrowed beside it.
             let node = &mut self.nodes[slot as usize];
             debug_assert!(!node.has(FREE), "a listed slot holds a node");
-            if node.is_reachable() {
-                continue;
-            }
             node.set(REACHABLE, true);
-            node.set(FORGOTTEN, false);
             if let Some(tracker) = &mut self.digest {
-                tracker.reach(&node.id, &node.payload, node.has(OPEN), true);
+                tracker.reach(&node.id, &node.payload, node.has(LENT), true);
             }
             self.reachable_count += 1;
             self.changed = true;
-            stack.extend_from_slice(&self.node(slot).out);
+            for i in 0..self.node(slot).out.len() {
+                let t = self.node(slot).out[i];
+                if self.counts(slot, t) {
+                    stack.push(t);
+                }
+            }
         }
     }
 
@@ -615,8 +768,9 @@ impl<N: Default> Graph<N> {
             let mut keep = start;
             for i in start..stack.len() {
                 let t = stack[i];
+                let counts = self.counts(slot, t);
                 let target = self.node_mut(t);
-                if target.mark() != generation {
+                if counts && target.mark() != generation {
                     target.set_mark(generation);
                     stack[keep] = t;
                     keep += 1;
@@ -626,15 +780,17 @@ impl<N: Default> Graph<N> {
         }
         let mut count = 0;
         let mut changed = false;
+        let mut remembered = 0;
         for node in self.nodes.iter_mut().filter(|n| !n.has(FREE)) {
             let reached = node.mark() == generation;
             if reached != node.is_reachable() {
                 changed = true;
                 node.set(REACHABLE, reached);
                 if let Some(tracker) = &mut self.digest {
-                    tracker.reach(&node.id, &node.payload, node.has(OPEN), reached);
+                    tracker.reach(&node.id, &node.payload, node.has(LENT), reached);
                 }
                 if reached {
+                    remembered += usize::from(node.has(FORGOTTEN));
                     node.set(FORGOTTEN, false);
                 } else {
                     node.unreachable_since = now;
@@ -643,6 +799,7 @@ impl<N: Default> Graph<N> {
             count += usize::from(reached);
         }
         self.changed |= changed;
+        self.forgotten -= remembered;
         self.reachable_count = count;
     }
 }
@@ -918,7 +1075,123 @@ mod tests {
         seen.into_iter().map(id).collect()
     }
 
+    #[test]
+    fn with_both_ends_only_vouched_edges_count() {
+        let mut g = graph();
+        g.require_both_ends();
+        let t = Duration::ZERO;
+        let slot = |g: &Graph<()>, n| g.slot(&id(n)).unwrap();
+        // 1 is ours (the root lists it), signs and lists 2 and 3.
+        g.set_edges(t, id(0), vec![id(1)]);
+        g.set_edges(t, id(1), vec![id(2), id(3)]);
+        g.set_standing(slot(&g, 1), Standing::Mutual);
+        g.settle(t);
+        assert_eq!(
+            reached(&g),
+            BTreeSet::from([id(0), id(1)]),
+            "2 and 3 are silent"
+        );
+        // 2 signs and lists 1 back: reached. 3 signs but lists nobody.
+        g.set_standing(slot(&g, 2), Standing::Mutual);
+        g.set_edges(t, id(2), vec![id(1)]);
+        g.set_standing(slot(&g, 3), Standing::Mutual);
+        g.settle(t);
+        assert_eq!(reached(&g), BTreeSet::from([id(0), id(1), id(2)]));
+        // 3 is a JavaScript origin after all (open): 1's edge counts.
+        g.set_standing(slot(&g, 3), Standing::Open);
+        g.settle(t);
+        assert!(g.is_reachable(&id(3)));
+        // 2 drops 1 from its list: 1's claim alone no longer reaches it.
+        g.set_edges(t, id(2), vec![]);
+        g.settle(t);
+        assert_eq!(reached(&g), BTreeSet::from([id(0), id(1), id(3)]));
+        // The root's own edges always count.
+        g.set_edges(t, id(0), vec![id(1), id(2)]);
+        g.settle(t);
+        assert!(g.is_reachable(&id(2)));
+    }
+
+    /// Reference for the both-ends rule: search from scratch, an edge
+    /// counting by its target's standing.
+    fn reference_both_ends(
+        edges: &BTreeMap<u8, Vec<u8>>,
+        standing: &BTreeMap<u8, Standing>,
+    ) -> BTreeSet<PeerId> {
+        let counts = |from: u8, to: u8| {
+            from == 0
+                || match standing.get(&to).copied().unwrap_or(Standing::Silent) {
+                    Standing::Silent => false,
+                    Standing::Open => true,
+                    Standing::Mutual => edges.get(&to).is_some_and(|l| l.contains(&from)),
+                }
+        };
+        let mut seen = BTreeSet::from([0u8]);
+        let mut stack = vec![0u8];
+        while let Some(n) = stack.pop() {
+            for t in edges.get(&n).into_iter().flatten() {
+                if counts(n, *t) && seen.insert(*t) {
+                    stack.push(*t);
+                }
+            }
+        }
+        seen.into_iter().map(id).collect()
+    }
+
+    fn standing() -> impl Strategy<Value = Standing> {
+        prop_oneof![
+            Just(Standing::Silent),
+            Just(Standing::Open),
+            Just(Standing::Mutual)
+        ]
+    }
+
     proptest! {
+        /// With both ends required, whatever sequence of edge lists and
+        /// standings, the incremental set equals a search from scratch.
+        #[test]
+        fn incremental_reachability_with_both_ends_matches_a_full_search(
+            ops in prop::collection::vec(
+                (0u8..10, prop::collection::vec(0u8..10, 0..4), prop::option::of(standing())),
+                1..80,
+            )
+        ) {
+            let mut g = graph();
+            g.require_both_ends();
+            let mut edges: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
+            let mut standings: BTreeMap<u8, Standing> = BTreeMap::new();
+            for (step, (from, to, standing)) in ops.into_iter().enumerate() {
+                let t = Duration::from_millis(step as u64);
+                match standing {
+                    Some(s) => {
+                        let slot = g.intern(t, id(from));
+                        g.set_standing(slot, s);
+                        standings.insert(from, s);
+                    }
+                    None => {
+                        g.set_edges(t, id(from), to.iter().map(|n| id(*n)).collect());
+                        edges.insert(from, to.into_iter().filter(|n| *n != from).collect());
+                    }
+                }
+                g.settle(t);
+                if step % 7 == 6 {
+                    // Forgetting must not disturb what the rest means; a
+                    // forgotten node said nothing any more.
+                    g.collect_garbage(t);
+                    let kept = reference_both_ends(&edges, &standings);
+                    edges.retain(|n, _| kept.contains(&id(*n)));
+                    standings.retain(|n, _| kept.contains(&id(*n)));
+                }
+                prop_assert_eq!(g.forgotten, g.live().filter(|n| n.has(FORGOTTEN)).count());
+                prop_assert_eq!(
+                    g.forgettable_count(),
+                    g.live().filter(|n| !n.is_reachable() && !n.has(FORGOTTEN)).count()
+                );
+                let want = reference_both_ends(&edges, &standings);
+                prop_assert_eq!(reached(&g), want.clone());
+                prop_assert_eq!(g.reachable_count(), want.len());
+            }
+        }
+
         /// Whatever sequence of edge-list replacements, the incrementally
         /// maintained set equals a search from scratch.
         #[test]
@@ -963,6 +1236,7 @@ mod tests {
                     edges.retain(|n, _| reached.contains(&id(*n)));
                 }
                 prop_assert_eq!(reached(&g), reference(&edges));
+                prop_assert_eq!(g.forgotten, g.live().filter(|n| n.has(FORGOTTEN)).count());
                 for (n, list) in &edges {
                     let want: Vec<PeerId> = list.iter().map(|m| id(*m)).collect();
                     prop_assert_eq!(g.edges(&id(*n)), want);

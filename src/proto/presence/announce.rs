@@ -10,7 +10,8 @@ use bytes::Bytes;
 use super::{encode_data, Destination, Event, Link, Presence, SetDataError};
 use crate::proto::data::DataCodec;
 use crate::proto::graph::ROOT;
-use crate::proto::wire::{Kind, Message, Stamp};
+use crate::proto::sign;
+use crate::proto::wire::{Kind, Message, Signature, Stamp};
 use crate::proto::PeerId;
 
 impl<C: DataCodec> Presence<C> {
@@ -90,20 +91,24 @@ impl<C: DataCodec> Presence<C> {
         if own.data() == Some(&bytes[..]) {
             return Ok(());
         }
-        own.set_data(Some(&bytes));
+        own.set_data(Some(&bytes), true);
         self.announce_data();
         self.finish();
         Ok(())
     }
 
-    /// What the network says about us. A stamp above ours, or equal to ours
-    /// with other contents, can only come from a previous life of ours (we
-    /// restarted without a larger incarnation): move past it and tell
-    /// everyone our current state again, so that it wins everywhere.
+    /// What the network says about us, from direct peer `from`. A stamp
+    /// above ours, or equal to ours with other contents, can only come from
+    /// a previous life of ours (we restarted without a larger incarnation):
+    /// move past it and tell everyone our current state again, so that it
+    /// wins everywhere. When we sign, only what carries our own valid
+    /// signature can be a previous life: anything else is a forgery and is
+    /// dropped (so nobody can push our stamps to the top of their range).
     pub(super) fn hear_of_self(
         &mut self,
-        edges: Option<(Stamp, Vec<PeerId>)>,
-        data: Option<(Stamp, Option<Bytes>)>,
+        from: PeerId,
+        edges: Option<(Stamp, Vec<PeerId>, Option<Signature>)>,
+        data: Option<(Stamp, Option<Bytes>, Option<Signature>)>,
     ) {
         let Some(node) = self.graph.get(&self.id) else {
             return;
@@ -112,24 +117,58 @@ impl<C: DataCodec> Presence<C> {
         let stale = |theirs: Stamp, ours: Option<Stamp>, same: bool| {
             Some(theirs) > ours || (Some(theirs) == ours && !same)
         };
-        let mut highest = None;
-        if let Some((stamp, mut list)) = edges {
+        let mut claims = Vec::new();
+        if let Some((stamp, mut list, signature)) = edges {
             list.sort_unstable();
             list.dedup();
             if stale(stamp, own.edges_stamp(), list == self.graph.edges(&self.id)) {
-                highest = highest.max(Some(stamp.incarnation));
+                let message = sign::edges_message(&self.id, stamp, &list);
+                claims.push((stamp, message, signature));
             }
         }
-        if let Some((stamp, bytes)) = data {
-            if stale(stamp, own.data_stamp(), bytes.as_deref() == own.data()) {
-                highest = highest.max(Some(stamp.incarnation));
+        if let Some((stamp, bytes, signature)) = data {
+            if stale(stamp, own.data_stamp(), bytes.as_deref() == own.wire_data()) {
+                let message = sign::data_message(&self.id, stamp, bytes.as_deref());
+                claims.push((stamp, message, signature));
             }
+        }
+        let mut highest: Option<Stamp> = None;
+        for (stamp, message, signature) in claims {
+            if self.signer.is_some() {
+                let Some(signature) = signature else {
+                    continue;
+                };
+                let claim = sign::Claim {
+                    origin: self.id,
+                    message,
+                    signature,
+                };
+                if self.verify_signatures && !sign::verify(&claim) {
+                    self.bad_signature(from, self.id);
+                    continue;
+                }
+            }
+            highest = highest.max(Some(stamp));
         }
         let Some(highest) = highest else {
             return;
         };
-        self.incarnation = self.incarnation.max(highest).saturating_add(1);
-        self.version = 0;
+        // Above both that life and ours. Only our own key makes stamps for
+        // us, so neither end of the range is in a forger's reach; an
+        // unsigned engine that was pushed there stays put rather than wrap.
+        let base = highest.max(Stamp {
+            incarnation: self.incarnation,
+            version: self.version,
+        });
+        if let Some(incarnation) = base.incarnation.checked_add(1) {
+            self.incarnation = incarnation;
+            self.version = 0;
+        } else if base.version <= u64::MAX - 2 {
+            self.incarnation = base.incarnation;
+            self.version = base.version;
+        } else {
+            return;
+        }
         self.stamp_own_edges();
         if let Some(peer) = self.links.keys().next().copied() {
             self.pending_edges = None;
@@ -158,13 +197,19 @@ impl<C: DataCodec> Presence<C> {
 
     fn stamp_own_edges(&mut self) {
         let stamp = self.next_stamp();
-        self.graph
-            .payload_mut(self.now, self.id)
-            .set_edges_stamp(stamp);
+        let signature = self
+            .signer
+            .as_ref()
+            .map(|s| s.sign_edges(stamp, &self.graph.edges(&self.id)));
+        let own = self.graph.payload_mut(self.now, self.id);
+        own.set_edges_stamp(stamp);
+        own.set_edges_signature(signature);
     }
 
     fn next_stamp(&mut self) -> Stamp {
-        self.version += 1;
+        // Our versions only ever come from our own changes and refutations
+        // (which stop short of the top), so this never runs out.
+        self.version = self.version.saturating_add(1);
         Stamp {
             incarnation: self.incarnation,
             version: self.version,
@@ -174,16 +219,16 @@ impl<C: DataCodec> Presence<C> {
     /// Floods CONNECTED/DISCONNECTED(`peer`) with our whole edge list and
     /// its current stamp.
     pub(super) fn flood_edges(&mut self, kind: Kind, peer: PeerId) {
-        let Some(stamp) = self
-            .graph
-            .get(&self.id)
-            .and_then(|n| n.payload.edges_stamp())
-        else {
+        let Some(own) = self.graph.get(&self.id) else {
+            return;
+        };
+        let Some(stamp) = own.payload.edges_stamp() else {
             return;
         };
         let mut message = Message::new(kind);
         message.id = Some(peer);
         message.stamp = Some(stamp);
+        message.signature = own.payload.edges_signature();
         message.edges = self.graph.edges(&self.id);
         self.originate_to_javascript(&message);
     }
@@ -194,12 +239,18 @@ impl<C: DataCodec> Presence<C> {
         let own = self.graph.payload_mut(self.now, self.id);
         own.set_data_stamp(stamp);
         let data = own.data().map(Bytes::copy_from_slice);
+        let signature = self
+            .signer
+            .as_ref()
+            .map(|s| s.sign_data(stamp, data.as_deref()));
+        own.set_data_signature(signature);
         self.data_announced = self.links.values().any(Link::is_up);
         if self.data_announced {
             self.queue_news_at(ROOT, None, true);
             let mut message = Message::new(Kind::State);
             message.data = data;
             message.stamp = Some(stamp);
+            message.signature = signature;
             self.originate_to_javascript(&message);
         }
     }

@@ -148,7 +148,9 @@ impl<C: DataCodec> Presence<C> {
     /// stamp (one request of theirs makes a peer of ours send a CONNECTED
     /// per link, all under one stamp, and the original reads only each
     /// one's `id`). Unlike the original, not when our register already
-    /// says otherwise: a stale copy would undo newer news there.
+    /// says otherwise: a stale copy would undo newer news there. Of an
+    /// origin that signs, only the very register we hold, under its
+    /// signature: anything else is a copy we did not check (or a forgery).
     pub(super) fn relay_stamped_to_javascript(
         &mut self,
         from: PeerId,
@@ -170,7 +172,25 @@ impl<C: DataCodec> Presence<C> {
             }
             _ => false,
         };
-        if !agrees {
+        let checked = !node.payload.is_signed()
+            || match message.kind {
+                Kind::State => {
+                    message.signature.is_some()
+                        && message.signature == node.payload.data_signature()
+                        && message.data.as_deref() == node.payload.wire_data()
+                }
+                _ => {
+                    message.signature.is_some()
+                        && message.signature == node.payload.edges_signature()
+                        && node.payload.edges_stamp() == message.stamp
+                        && same_list(
+                            &packet.origin,
+                            &message.edges,
+                            &self.graph.edges(&packet.origin),
+                        )
+                }
+            };
+        if !agrees || !checked {
             return;
         }
         if let Some(bytes) = Flood::relay(packet, true) {
@@ -236,6 +256,14 @@ impl<C: DataCodec> Presence<C> {
         let mut message = Message::new(kind);
         message.id = Some(id);
         message.stamp = Some(stamp);
+        // The origin's signature covers the stamp and the whole list, not
+        // the one edge named: it holds for every packet of this change,
+        // and without it our peers behind a JavaScript one would drop
+        // this as unsigned news of an origin that signs.
+        message.signature = self
+            .graph
+            .node_at(slot)
+            .and_then(|n| n.payload.edges_signature());
         message.edges = edges.to_vec();
         let number = register_number(kind, stamp, Some(&id));
         let packet = self.flood.wrap(origin, number, message.encode());
@@ -264,7 +292,9 @@ impl<C: DataCodec> Presence<C> {
         };
         let mut message = Message::new(Kind::State);
         message.stamp = Some(stamp);
-        message.data = node.payload.data().map(Bytes::copy_from_slice);
+        // As it came, decodable or not: the origin's signature covers it.
+        message.data = node.payload.wire_data().map(Bytes::copy_from_slice);
+        message.signature = node.payload.data_signature();
         let number = register_number(Kind::State, stamp, None);
         let packet = self.flood.wrap(origin, number, message.encode());
         self.queue_for_javascript(Kind::State, only, except, (origin, number), packet);
@@ -316,6 +346,8 @@ impl<C: DataCodec> Presence<C> {
             return;
         };
         let (edges_stamp, data_stamp) = (own.payload.edges_stamp(), own.payload.data_stamp());
+        let (edges_signature, data_signature) =
+            (own.payload.edges_signature(), own.payload.data_signature());
         let data = own.payload.data().map(Bytes::copy_from_slice);
         let edges = self.graph.edges(&self.id);
         let mut messages = Vec::with_capacity(edges.len() + 1);
@@ -323,6 +355,7 @@ impl<C: DataCodec> Presence<C> {
             let mut message = Message::new(Kind::Connected);
             message.id = Some(*to);
             message.stamp = edges_stamp;
+            message.signature = edges_signature;
             message.edges = edges.clone();
             messages.push(message);
         }
@@ -330,6 +363,7 @@ impl<C: DataCodec> Presence<C> {
             let mut message = Message::new(Kind::State);
             message.data = data;
             message.stamp = data_stamp;
+            message.signature = data_signature;
             messages.push(message);
         }
         for message in messages {
@@ -354,7 +388,7 @@ impl<C: DataCodec> Presence<C> {
     /// again unless that peer links anew. Our entry goes to it as a view
     /// (which it merges) and to everyone behind it in a tunnel.
     pub(super) fn correct_placeholder(&mut self, from: PeerId, slot: Slot) {
-        let Some(data) = self.graph.node_at(slot).and_then(|n| n.payload.data()) else {
+        let Some(data) = self.graph.node_at(slot).and_then(|n| n.payload.wire_data()) else {
             return;
         };
         if data == PLACEHOLDER {
@@ -364,6 +398,24 @@ impl<C: DataCodec> Presence<C> {
             link.outbox.push(slot);
         }
         self.tunnel_news(slot);
+    }
+
+    /// A JavaScript neighbour's view showed the node in `slot` without
+    /// signatures (the original re-encodes views without our fields) while
+    /// we hold it signed. It sends each view it makes to every neighbour,
+    /// so ours behind it may now hold that node unsigned, and when its
+    /// first signed register reaches them they drop the rest (an origin
+    /// that signs is moved by signed registers only) and with its edge
+    /// list lose every node reached through it. Our signed entry goes to
+    /// them in a tunnel.
+    pub(super) fn correct_unsigned(&mut self, slot: Slot) {
+        if self
+            .graph
+            .node_at(slot)
+            .is_some_and(|n| n.payload.is_signed())
+        {
+            self.tunnel_news(slot);
+        }
     }
 
     /// Sends what the input queued for tunnels, as our own flood packets to
@@ -381,4 +433,15 @@ impl<C: DataCodec> Presence<C> {
             self.send_entries_as(message, Destination::Peer(peer), entries.clone(), false);
         }
     }
+}
+
+/// Whether `edges`, as `origin` listed them, is the list `held` (in the
+/// canonical form a signature covers: no duplicates, not the origin).
+fn same_list(origin: &PeerId, edges: &[PeerId], held: &[PeerId]) -> bool {
+    let mut listed: Vec<&PeerId> = edges.iter().filter(|e| *e != origin).collect();
+    listed.sort_unstable();
+    listed.dedup();
+    let mut ours: Vec<&PeerId> = held.iter().collect();
+    ours.sort_unstable();
+    listed == ours
 }

@@ -8,11 +8,83 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::javascript::{PLACEHOLDER, TUNNEL};
+use super::record::Record;
 use super::{Event, Presence};
 use crate::proto::data::DataCodec;
-use crate::proto::graph::{EdgeDiff, Slot, ROOT};
-use crate::proto::wire::{DecodeError, FloodPacket, Kind, Message, Stamp, StateEntry};
+use crate::proto::graph::{EdgeDiff, Slot, Standing, ROOT};
+use crate::proto::sign::{self, Claim};
+use crate::proto::wire::{DecodeError, FloodPacket, Kind, Message, Signature, Stamp, StateEntry};
 use crate::proto::PeerId;
+
+/// Whether a stamped register that came in is news next to the one we
+/// hold: a signed register beats an unsigned one whatever their stamps;
+/// otherwise the newer stamp wins, and an origin that signs is moved by
+/// signed registers only.
+fn is_news(
+    held: Option<Stamp>,
+    held_signed: bool,
+    origin_signs: bool,
+    stamp: Stamp,
+    signed: bool,
+) -> bool {
+    if signed {
+        !held_signed || Some(stamp) > held
+    } else {
+        !origin_signs && Some(stamp) > held
+    }
+}
+
+/// Which of an incoming entry's registers are news to `record` (`None`: we
+/// know nothing of the node).
+fn news_in(record: Option<&Record>, entry: &StateEntry) -> (bool, bool) {
+    let (edges_held, data_held, edges_signed, data_signed, signs) =
+        record.map_or((None, None, false, false, false), |r| {
+            (
+                r.edges_stamp(),
+                r.data_stamp(),
+                r.edges_signature().is_some(),
+                r.data_signature().is_some(),
+                r.is_signed(),
+            )
+        });
+    let edges = entry.edges_stamp.is_some_and(|s| {
+        is_news(
+            edges_held,
+            edges_signed,
+            signs,
+            s,
+            entry.edges_signature.is_some(),
+        )
+    });
+    let data = entry.data_stamp.is_some_and(|s| {
+        is_news(
+            data_held,
+            data_signed,
+            signs,
+            s,
+            entry.data_signature.is_some(),
+        )
+    });
+    (edges, data)
+}
+
+/// The claim an entry's signed edge list makes.
+fn edges_claim(origin: PeerId, entry: &StateEntry) -> Option<Claim> {
+    Some(Claim {
+        origin,
+        message: sign::edges_message(&origin, entry.edges_stamp?, &entry.connected_to),
+        signature: entry.edges_signature?,
+    })
+}
+
+/// The claim an entry's signed data makes.
+fn data_claim(origin: PeerId, entry: &StateEntry) -> Option<Claim> {
+    Some(Claim {
+        origin,
+        message: sign::data_message(&origin, entry.data_stamp?, entry.data.as_deref()),
+        signature: entry.data_signature?,
+    })
+}
 
 impl<C: DataCodec> Presence<C> {
     /// A packet from direct peer `from`. Invalid bytes produce an
@@ -40,10 +112,13 @@ impl<C: DataCodec> Presence<C> {
             // Our own packet coming back: normally an echo of this life, but
             // a copy from a previous life is how we learn we restarted.
             if let Some(stamp) = message.stamp {
+                let signature = message.signature;
                 match message.kind {
-                    Kind::State => self.hear_of_self(None, Some((stamp, message.data))),
+                    Kind::State => {
+                        self.hear_of_self(from, None, Some((stamp, message.data, signature)))
+                    }
                     Kind::Connected | Kind::Disconnected => {
-                        self.hear_of_self(Some((stamp, message.edges)), None)
+                        self.hear_of_self(from, Some((stamp, message.edges, signature)), None)
                     }
                     _ => {}
                 }
@@ -122,36 +197,65 @@ impl<C: DataCodec> Presence<C> {
 
     /// A message from one of our peers: it carries the origin's whole edge
     /// list or data and a stamp, so applying it is "newer wins" and the
-    /// order of arrival does not matter. Only news is relayed: whatever
+    /// order of arrival does not matter. Only news is relayed to our peers
+    /// (JavaScript peers also get copies of what we hold): whatever
     /// made a register what it is (a flood copy, or a view whose news we
-    /// pushed on) has already gone to every neighbour.
+    /// pushed on) has already gone to every neighbour. News is checked
+    /// against its signature (after the stamps, so copies we have cost no
+    /// verification), and a forgery goes no further.
     fn on_stamped(&mut self, from: PeerId, packet: &FloodPacket, message: Message, stamp: Stamp) {
         let origin = packet.origin;
         let is_state = message.kind == Kind::State;
-        let slot = self.graph.intern(self.now, origin);
-        let Some(record) = self.graph.payload_at_mut(slot) else {
-            return;
-        };
-        let current = if is_state {
-            record.data_stamp()
-        } else {
-            record.edges_stamp()
-        };
-        let mut before = None;
-        if Some(stamp) > current {
-            if !is_state {
-                record.set_edges_stamp(stamp);
-                before = self.edges_before(slot);
-            }
-            self.queue_news_at(slot, Some(from), true);
+        let record = self.graph.get(&origin).map(|n| &n.payload);
+        let (held, held_signed, signs) = record.map_or((None, false, false), |r| {
             if is_state {
-                // Without data the message still supersedes older data:
-                // the origin has none we could use.
-                self.apply_data(slot, Some(stamp), message.data.clone());
+                (r.data_stamp(), r.data_signature().is_some(), r.is_signed())
             } else {
-                self.replace_edges(slot, message.edges.clone());
+                (
+                    r.edges_stamp(),
+                    r.edges_signature().is_some(),
+                    r.is_signed(),
+                )
+            }
+        });
+        if !is_news(held, held_signed, signs, stamp, message.signature.is_some()) {
+            // No news to us, but maybe to our JavaScript peers, if it is
+            // what we hold (signature and all).
+            self.relay_stamped_to_javascript(from, packet, &message);
+            return;
+        }
+        if let (Some(signature), true) = (message.signature, self.verify_signatures) {
+            let signed = if is_state {
+                sign::data_message(&origin, stamp, message.data.as_deref())
+            } else {
+                sign::edges_message(&origin, stamp, &message.edges)
+            };
+            let claim = Claim {
+                origin,
+                message: signed,
+                signature,
+            };
+            if !sign::verify(&claim) {
+                self.bad_signature(from, origin);
+                return;
             }
         }
+        // Interned only now: a forgery leaves no node behind.
+        let slot = self.graph.intern(self.now, origin);
+        let before = if is_state {
+            None
+        } else {
+            self.edges_before(slot)
+        };
+        self.queue_news_at(slot, Some(from), true);
+        if is_state {
+            // Without data the message still supersedes older data:
+            // the origin has none we could use.
+            self.apply_data(slot, Some(stamp), message.signature, message.data.clone());
+        } else {
+            self.take_edges(slot, stamp, message.signature, message.edges.clone());
+        }
+        self.settle_origin(slot);
         self.relay_stamped_to_javascript(from, packet, &message);
         if let Some(before) = before {
             self.edges_to_javascript(Some(from), slot, before);
@@ -175,6 +279,16 @@ impl<C: DataCodec> Presence<C> {
         if message.kind == Kind::State && message.data.is_none() {
             return Err(DecodeError::Missing("data"));
         }
+        if self
+            .graph
+            .get(&origin)
+            .is_some_and(|n| n.payload.is_signed())
+        {
+            // An origin that signs sends no such thing (our peers stamp
+            // and sign all they originate, and JavaScript relays pass
+            // packets on untouched): a forgery, which goes no further.
+            return Ok(());
+        }
         if !self.flood.first_sighting(origin, packet.number) {
             return Ok(());
         }
@@ -189,7 +303,7 @@ impl<C: DataCodec> Presence<C> {
         };
         match (message.kind, id) {
             (Kind::State, _) if record.data_stamp().is_none() => {
-                self.apply_data(slot, None, message.data);
+                self.apply_data(slot, None, None, message.data);
             }
             (Kind::Connected, Some(id)) if record.edges_stamp().is_none() => {
                 let mut edges = self.graph.edges_at(slot);
@@ -203,14 +317,16 @@ impl<C: DataCodec> Presence<C> {
             }
             _ => {}
         }
+        self.settle_origin(slot);
         Ok(())
     }
 
     /// A neighbour's view: each register is taken if newer. What was news to
     /// us is passed on to our other neighbours, who do the same, so that two
-    /// networks that were apart learn everything of each other.
-    /// `tunnelled`: one of our peers' entries, carried by a JavaScript
-    /// peer `from` in a tunnel.
+    /// networks that were apart learn everything of each other. The
+    /// signatures of what is news are checked first, all at once (a batch
+    /// is cheaper per signature than one check each). `tunnelled`: one of
+    /// our peers' entries, carried by a JavaScript peer `from` in a tunnel.
     fn merge_bootstrap(
         &mut self,
         from: PeerId,
@@ -223,18 +339,27 @@ impl<C: DataCodec> Presence<C> {
         }
         // A tunnel's entries are our peer's, whoever carried them.
         let from_javascript = !tunnelled && self.links.get(&from).is_some_and(|l| !l.batches);
-        for (id, entry) in entries {
+        let checks = self.check_signatures(&entries);
+        for ((id, entry), (edges_ok, data_ok)) in entries.into_iter().zip(checks) {
             let theirs = (entry.edges_stamp, entry.data_stamp);
             let placeholder = entry.data.as_deref() == Some(PLACEHOLDER);
+            let unsigned = entry.edges_signature.is_none() && entry.data_signature.is_none();
             let slot = if id == self.id {
-                let edges = entry.edges_stamp.map(|s| (s, entry.connected_to));
-                let data = entry.data_stamp.map(|s| (s, entry.data));
-                self.hear_of_self(edges, data);
+                let edges = entry
+                    .edges_stamp
+                    .map(|s| (s, entry.connected_to, entry.edges_signature));
+                let data = entry
+                    .data_stamp
+                    .map(|s| (s, entry.data, entry.data_signature));
+                self.hear_of_self(from, edges, data);
                 ROOT
             } else {
+                if !(edges_ok && data_ok) {
+                    self.bad_signature(from, id);
+                }
                 let slot = self.graph.intern(self.now, id);
                 let own = from_javascript && id == from;
-                if self.merge_entry(from, slot, entry, own) {
+                if self.merge_entry(from, slot, entry, own, (edges_ok, data_ok)) {
                     // Passed on as a relay of its flood would be; when the
                     // flood copies come they are no longer news and go no
                     // further, so each neighbour hears of each register
@@ -248,8 +373,45 @@ impl<C: DataCodec> Presence<C> {
                 if from_javascript && placeholder {
                     self.correct_placeholder(from, slot);
                 }
+                if from_javascript && unsigned {
+                    self.correct_unsigned(slot);
+                }
             }
         }
+    }
+
+    /// For each entry, whether its edge list's and its data's signatures
+    /// hold (true when there is nothing to check: not news, not signed,
+    /// verification off, or our own entry, which `hear_of_self` checks).
+    fn check_signatures(&self, entries: &[(PeerId, StateEntry)]) -> Vec<(bool, bool)> {
+        let mut results = vec![(true, true); entries.len()];
+        if !self.verify_signatures {
+            return results;
+        }
+        let mut claims = Vec::new();
+        let mut whose = Vec::new();
+        for (i, (id, entry)) in entries.iter().enumerate() {
+            if *id == self.id {
+                continue;
+            }
+            let (edges, data) = news_in(self.graph.get(id).map(|n| &n.payload), entry);
+            if let Some(claim) = edges.then(|| edges_claim(*id, entry)).flatten() {
+                claims.push(claim);
+                whose.push((i, false));
+            }
+            if let Some(claim) = data.then(|| data_claim(*id, entry)).flatten() {
+                claims.push(claim);
+                whose.push((i, true));
+            }
+        }
+        for ((i, is_data), ok) in whose.into_iter().zip(sign::verify_all(&claims)) {
+            if is_data {
+                results[i].1 = ok;
+            } else {
+                results[i].0 = ok;
+            }
+        }
+        results
     }
 
     /// `from` told us of the node in `slot` with these stamps: if that is
@@ -279,27 +441,37 @@ impl<C: DataCodec> Presence<C> {
 
     /// Merges one node of a view from `from` into the node in `slot`; true
     /// when anything was news. `own`: a JavaScript peer's entry of itself,
-    /// whose data is its own word.
-    fn merge_entry(&mut self, from: PeerId, slot: Slot, entry: StateEntry, own: bool) -> bool {
-        let Some(record) = self.graph.payload_at_mut(slot) else {
+    /// whose data is its own word. A register whose signature failed
+    /// (`edges_ok`, `data_ok` false) is left out.
+    fn merge_entry(
+        &mut self,
+        from: PeerId,
+        slot: Slot,
+        entry: StateEntry,
+        own: bool,
+        (edges_ok, data_ok): (bool, bool),
+    ) -> bool {
+        let Some(node) = self.graph.node_at(slot) else {
             return false;
         };
+        let record = &node.payload;
+        let (edges_news, data_news) = news_in(Some(record), &entry);
         let (edges_stamp, data_stamp) = (record.edges_stamp(), record.data_stamp());
-        let ours = record.data();
+        let signs = record.is_signed();
+        let ours = record.wire_data();
         let (has_data, same_data) = (ours.is_some(), ours == entry.data.as_deref());
         let ours_placeholder = ours == Some(PLACEHOLDER);
         let mut news = false;
         match entry.edges_stamp {
-            Some(stamp) if Some(stamp) > edges_stamp => {
-                record.set_edges_stamp(stamp);
+            Some(stamp) if edges_news && edges_ok => {
                 let before = self.edges_before(slot);
-                self.replace_edges(slot, entry.connected_to);
+                self.take_edges(slot, stamp, entry.edges_signature, entry.connected_to);
                 if let Some(before) = before {
                     self.edges_to_javascript(Some(from), slot, before);
                 }
                 news = true;
             }
-            None if edges_stamp.is_none() => {
+            None if edges_stamp.is_none() && !signs => {
                 // A JavaScript peer's view: no order, so only add, as the original.
                 let mut edges = self.graph.edges_at(slot);
                 let before = edges.len();
@@ -315,31 +487,40 @@ impl<C: DataCodec> Presence<C> {
             _ => {}
         }
         match entry.data_stamp {
-            Some(stamp) if Some(stamp) > data_stamp => {
-                self.apply_data(slot, Some(stamp), entry.data);
+            Some(stamp) if data_news && data_ok => {
+                self.apply_data(slot, Some(stamp), entry.data_signature, entry.data);
                 self.data_to_javascript(None, Some(from), slot);
                 news = true;
             }
-            // Unordered data: taken over none, over the original's
-            // placeholder, and from its origin itself; the placeholder
-            // never replaces data (the original merges it as "no keys").
+            // Unordered data (never of an origin that signs): taken over
+            // none, over the original's placeholder, and from its origin
+            // itself; the placeholder never replaces data (the original
+            // merges it as "no keys").
             None if data_stamp.is_none()
+                && !signs
                 && entry.data.is_some()
                 && !same_data
                 && (!has_data || ours_placeholder || own) =>
             {
-                self.apply_data(slot, None, entry.data);
+                self.apply_data(slot, None, None, entry.data);
                 self.tunnel_news(slot);
                 news = true;
             }
             _ => {}
         }
+        self.settle_origin(slot);
         news
     }
 
     // ----- applying ------------------------------------------------------
 
-    fn apply_data(&mut self, slot: Slot, stamp: Option<Stamp>, data: Option<Bytes>) {
+    fn apply_data(
+        &mut self,
+        slot: Slot,
+        stamp: Option<Stamp>,
+        signature: Option<Signature>,
+        data: Option<Bytes>,
+    ) {
         let Some(&id) = self.graph.id_at(slot) else {
             return;
         };
@@ -349,25 +530,90 @@ impl<C: DataCodec> Presence<C> {
         if let Some(stamp) = stamp {
             record.set_data_stamp(stamp);
         }
-        if record.data() == data.as_deref() {
+        record.set_data_signature(signature);
+        if record.wire_data() == data.as_deref() {
             return;
         }
         let Some(bytes) = data else {
-            record.set_data(None);
+            record.set_data(None, true);
             return;
         };
+        // Copied: a slice would keep the whole packet (a view of thousands
+        // of entries) alive while this data is current. Kept even when our
+        // codec cannot read it: it goes on as it came, under its signature.
         match self.codec.decode(&bytes) {
             Ok(value) => {
-                // Copied: a slice would keep the whole packet (a view of
-                // thousands of entries) alive while this data is current.
-                record.set_data(Some(&bytes));
+                record.set_data(Some(&bytes), true);
                 self.event(Event::PeerData { id, data: value });
             }
             Err(error) => {
-                record.set_data(None);
+                record.set_data(Some(&bytes), false);
                 self.event(Event::BadPeerData { id, error });
             }
         }
+    }
+
+    /// Takes a stamped edge list (signed or not) for the node in `slot`.
+    fn take_edges(
+        &mut self,
+        slot: Slot,
+        stamp: Stamp,
+        signature: Option<Signature>,
+        edges: Vec<PeerId>,
+    ) {
+        let Some(record) = self.graph.payload_at_mut(slot) else {
+            return;
+        };
+        record.set_edges_stamp(stamp);
+        record.set_edges_signature(signature);
+        self.replace_edges(slot, edges);
+    }
+
+    /// After a register of the node in `slot` changed: once it signs, what
+    /// we hold of it unsigned cannot be its own (a forgery, or a JavaScript
+    /// peer's copy) and goes; and its standing tells the graph whether
+    /// edges into it count (see [`Standing`]).
+    fn settle_origin(&mut self, slot: Slot) {
+        if slot == ROOT {
+            return;
+        }
+        let Some(node) = self.graph.node_at(slot) else {
+            return;
+        };
+        let r = &node.payload;
+        if r.is_signed() {
+            let stale_edges =
+                r.edges_signature().is_none() && (r.edges_stamp().is_some() || node.has_edges());
+            let stale_data = r.data_signature().is_none()
+                && (r.data_stamp().is_some() || r.wire_data().is_some());
+            if stale_edges {
+                if let Some(record) = self.graph.payload_at_mut(slot) {
+                    record.clear_edges_register();
+                }
+                self.replace_edges(slot, Vec::new());
+            }
+            if stale_data {
+                if let Some(record) = self.graph.payload_at_mut(slot) {
+                    record.clear_data_register();
+                }
+            }
+        }
+        let Some(node) = self.graph.node_at(slot) else {
+            return;
+        };
+        let r = &node.payload;
+        let standing = if r.is_signed() {
+            Standing::Mutual
+        } else if r.edges_stamp().is_some()
+            || r.data_stamp().is_some()
+            || r.wire_data().is_some()
+            || node.has_edges()
+        {
+            Standing::Open
+        } else {
+            Standing::Silent
+        };
+        self.graph.set_standing(slot, standing);
     }
 
     fn replace_edges(&mut self, slot: Slot, edges: Vec<PeerId>) {

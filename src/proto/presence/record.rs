@@ -2,7 +2,7 @@
 
 use smallvec::SmallVec;
 
-use crate::proto::wire::Stamp;
+use crate::proto::wire::{Signature, Stamp};
 
 /// Data up to this many bytes is kept inside the record, without a heap
 /// block: typical presence data (a name, a status, a port) is this small.
@@ -11,20 +11,31 @@ const INLINE_DATA: usize = 24;
 const EDGES_STAMPED: u8 = 1;
 const DATA_STAMPED: u8 = 2;
 const HAS_DATA: u8 = 4;
+/// The data bytes are kept (they are signed and must go on as they came)
+/// but our codec cannot decode them: for the application there is no data.
+const DATA_INVALID: u8 = 8;
+const EDGES_SIGNED: u8 = 16;
+const DATA_SIGNED: u8 = 32;
 
-/// One node's two last-writer-wins registers (its edge list's stamp; its
-/// data and the data's stamp). An absent stamp stands for the unordered news
-/// of a JavaScript origin.
+/// Bytes of one signature in the buffer.
+const SIG: usize = 64;
+
+/// One node's two last-writer-wins registers (its edge list's stamp and
+/// signature; its data, the data's stamp and signature). An absent stamp
+/// stands for the unordered news of a JavaScript origin, an absent signature
+/// for an origin that does not sign.
 ///
 /// Every engine keeps one per known peer, so a simulation of ten thousand
 /// peers holds 10^8 of them: the optional parts share one flag byte instead
 /// of an `Option` each, data is kept encoded only (decoded when asked
-/// for), and small data sits inline. 72 bytes in all.
+/// for), and small data sits inline. Signatures share the data's buffer
+/// (edges signature, data signature, then the data), so a signed node costs
+/// one heap block and the record stays 72 bytes.
 #[derive(Debug, Default)]
 pub(super) struct Record {
     edges_stamp: Stamp,
     data_stamp: Stamp,
-    data: SmallVec<[u8; INLINE_DATA]>,
+    bytes: SmallVec<[u8; INLINE_DATA]>,
     flags: u8,
 }
 
@@ -52,24 +63,116 @@ impl Record {
     /// The node's valid encoded data; `None` when unknown or undecodable
     /// (empty data is data).
     pub fn data(&self) -> Option<&[u8]> {
-        (self.flags & HAS_DATA != 0).then_some(&self.data[..])
+        (self.flags & (HAS_DATA | DATA_INVALID) == HAS_DATA).then(|| self.data_bytes())
     }
 
-    pub fn set_data(&mut self, data: Option<&[u8]>) {
-        self.data.clear();
-        match data {
-            Some(bytes) => {
-                self.data.extend_from_slice(bytes);
-                // A value that shrank back under the inline size gives its
-                // heap block back.
-                self.data.shrink_to_fit();
-                self.flags |= HAS_DATA;
-            }
-            None => {
-                self.data.shrink_to_fit();
-                self.flags &= !HAS_DATA;
+    /// The node's data as it came, decodable or not: what a view passes on
+    /// (the origin's signature covers these bytes).
+    pub fn wire_data(&self) -> Option<&[u8]> {
+        (self.flags & HAS_DATA != 0).then(|| self.data_bytes())
+    }
+
+    /// Sets the data (`valid`: our codec decodes it).
+    pub fn set_data(&mut self, data: Option<&[u8]>, valid: bool) {
+        let (edges, signature) = (self.edges_signature(), self.data_signature());
+        self.flags &= !(HAS_DATA | DATA_INVALID);
+        if data.is_some() {
+            self.flags |= HAS_DATA;
+            if !valid {
+                self.flags |= DATA_INVALID;
             }
         }
+        self.rebuild(edges, signature, data);
+    }
+
+    /// The origin's signature of its edge list, if it signs.
+    pub fn edges_signature(&self) -> Option<Signature> {
+        self.signature_at(EDGES_SIGNED, 0)
+    }
+
+    /// The origin's signature of its data, if it signs.
+    pub fn data_signature(&self) -> Option<Signature> {
+        let at = if self.flags & EDGES_SIGNED != 0 {
+            SIG
+        } else {
+            0
+        };
+        self.signature_at(DATA_SIGNED, at)
+    }
+
+    pub fn set_edges_signature(&mut self, signature: Option<Signature>) {
+        let (data_signature, data) = (self.data_signature(), self.wire_data().map(<[u8]>::to_vec));
+        self.set_flag(EDGES_SIGNED, signature.is_some());
+        self.rebuild(signature, data_signature, data.as_deref());
+    }
+
+    pub fn set_data_signature(&mut self, signature: Option<Signature>) {
+        let (edges_signature, data) =
+            (self.edges_signature(), self.wire_data().map(<[u8]>::to_vec));
+        self.set_flag(DATA_SIGNED, signature.is_some());
+        self.rebuild(edges_signature, signature, data.as_deref());
+    }
+
+    /// Whether we hold a register its origin signed: from then on the
+    /// origin counts as one that signs.
+    pub fn is_signed(&self) -> bool {
+        self.flags & (EDGES_SIGNED | DATA_SIGNED) != 0
+    }
+
+    /// Forgets the edge register's stamp and signature (the edges themselves
+    /// live in the graph).
+    pub fn clear_edges_register(&mut self) {
+        self.set_edges_signature(None);
+        self.flags &= !EDGES_STAMPED;
+        self.edges_stamp = Stamp::default();
+    }
+
+    /// Forgets the data register: data, stamp and signature.
+    pub fn clear_data_register(&mut self) {
+        self.set_data_signature(None);
+        self.set_data(None, true);
+        self.flags &= !DATA_STAMPED;
+        self.data_stamp = Stamp::default();
+    }
+
+    fn set_flag(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+    }
+
+    fn signature_at(&self, flag: u8, at: usize) -> Option<Signature> {
+        if self.flags & flag == 0 {
+            return None;
+        }
+        self.bytes.get(at..at + SIG)?.try_into().ok()
+    }
+
+    fn data_bytes(&self) -> &[u8] {
+        let signatures =
+            (self.flags & EDGES_SIGNED != 0) as usize + (self.flags & DATA_SIGNED != 0) as usize;
+        self.bytes.get(signatures * SIG..).unwrap_or_default()
+    }
+
+    /// Lays the buffer out again from its parts (the flags already say
+    /// which are there).
+    fn rebuild(
+        &mut self,
+        edges: Option<Signature>,
+        data_sig: Option<Signature>,
+        data: Option<&[u8]>,
+    ) {
+        let mut bytes = SmallVec::new();
+        for signature in [edges, data_sig].into_iter().flatten() {
+            bytes.extend_from_slice(&signature);
+        }
+        bytes.extend_from_slice(data.unwrap_or_default());
+        // A value that shrank back under the inline size gives its heap
+        // block back.
+        bytes.shrink_to_fit();
+        self.bytes = bytes;
     }
 }
 
@@ -89,12 +192,12 @@ mod tests {
             (r.edges_stamp(), r.data_stamp(), r.data()),
             (None, None, None)
         );
-        r.set_data(Some(b""));
+        r.set_data(Some(b""), true);
         assert_eq!(r.data(), Some(&b""[..]));
         let zero = Stamp::default();
         r.set_edges_stamp(zero);
         assert_eq!((r.edges_stamp(), r.data_stamp()), (Some(zero), None));
-        r.set_data(None);
+        r.set_data(None, true);
         assert_eq!(r.data(), None);
     }
 
@@ -102,11 +205,58 @@ mod tests {
     fn data_of_any_size_round_trips_and_small_data_stays_inline() {
         let mut r = Record::default();
         let big = vec![7u8; 1000];
-        r.set_data(Some(&big));
+        r.set_data(Some(&big), true);
         assert_eq!(r.data(), Some(&big[..]));
-        assert!(r.data.spilled());
-        r.set_data(Some(b"{\"peer\":9999,\"life\":1}"));
+        assert!(r.bytes.spilled());
+        r.set_data(Some(b"{\"peer\":9999,\"life\":1}"), true);
         assert_eq!(r.data(), Some(&b"{\"peer\":9999,\"life\":1}"[..]));
-        assert!(!r.data.spilled());
+        assert!(!r.bytes.spilled());
+    }
+
+    #[test]
+    fn signatures_and_data_share_the_buffer_in_any_order_of_setting() {
+        let mut r = Record::default();
+        r.set_data(Some(b"abc"), true);
+        r.set_data_signature(Some([2; 64]));
+        assert_eq!(
+            (r.edges_signature(), r.data_signature()),
+            (None, Some([2; 64]))
+        );
+        r.set_edges_signature(Some([1; 64]));
+        assert_eq!(r.edges_signature(), Some([1; 64]));
+        assert_eq!(r.data_signature(), Some([2; 64]));
+        assert_eq!(r.data(), Some(&b"abc"[..]));
+        r.set_data(Some(b"defg"), true);
+        assert_eq!(r.data_signature(), Some([2; 64]));
+        assert_eq!(r.data(), Some(&b"defg"[..]));
+        assert!(r.is_signed());
+        r.clear_edges_register();
+        assert_eq!((r.edges_signature(), r.edges_stamp()), (None, None));
+        assert_eq!(
+            (r.data_signature(), r.data()),
+            (Some([2; 64]), Some(&b"defg"[..]))
+        );
+        r.clear_data_register();
+        assert!(!r.is_signed());
+        assert_eq!(
+            (r.data(), r.wire_data(), r.data_stamp()),
+            (None, None, None)
+        );
+        assert!(
+            !r.bytes.spilled(),
+            "an unsigned record gives its heap block back"
+        );
+    }
+
+    #[test]
+    fn undecodable_data_is_kept_for_the_wire_but_not_shown() {
+        let mut r = Record::default();
+        r.set_data(Some(b"\xff"), false);
+        assert_eq!((r.data(), r.wire_data()), (None, Some(&b"\xff"[..])));
+        r.set_data(Some(b"1"), true);
+        assert_eq!(
+            (r.data(), r.wire_data()),
+            (Some(&b"1"[..]), Some(&b"1"[..]))
+        );
     }
 }

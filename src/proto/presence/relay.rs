@@ -44,7 +44,7 @@ impl<C: DataCodec> Presence<C> {
         let id = *graph.id_at(slot)?;
         let r = &node.payload;
         if !node.has_edges()
-            && r.data().is_none()
+            && r.wire_data().is_none()
             && r.edges_stamp().is_none()
             && r.data_stamp().is_none()
         {
@@ -54,9 +54,12 @@ impl<C: DataCodec> Presence<C> {
             id,
             StateEntry {
                 connected_to: graph.edges_at(slot),
-                data: r.data().map(Bytes::copy_from_slice),
+                // As it came, decodable or not: the signature covers it.
+                data: r.wire_data().map(Bytes::copy_from_slice),
                 edges_stamp: r.edges_stamp(),
                 data_stamp: r.data_stamp(),
+                edges_signature: r.edges_signature(),
+                data_signature: r.data_signature(),
             },
         ))
     }

@@ -321,6 +321,8 @@ fn the_first_view_makes_us_bootstrapped_once() {
     view.bootstrap.push((
         id(2),
         StateEntry {
+            edges_signature: None,
+            data_signature: None,
             connected_to: vec![id(1), id(3)],
             data: Some(Bytes::from_static(b"{\"n\":2}")),
             edges_stamp: Some(Stamp {
@@ -345,7 +347,8 @@ fn the_first_view_makes_us_bootstrapped_once() {
         to: id(3)
     }));
     assert!(p.is_bootstrapped());
-    assert_eq!(p.online(), vec![id(1), id(2), id(3)]);
+    // 3 has said nothing of itself yet: 2's edge alone does not count.
+    assert_eq!(p.online(), vec![id(1), id(2)]);
     p.receive(ms(2), id(2), packet(id(2), 2, &view));
     assert!(!events(&outputs(&mut p)).contains(&Event::Bootstrapped));
 }
@@ -357,6 +360,8 @@ fn view_news_is_passed_on_to_other_neighbours_only() {
     view.bootstrap.push((
         id(9),
         StateEntry {
+            edges_signature: None,
+            data_signature: None,
             connected_to: vec![id(2)],
             data: None,
             edges_stamp: Some(Stamp {
@@ -453,7 +458,20 @@ fn a_javascript_peers_unstamped_messages_apply_like_the_original() {
         from: id(0xaa),
         to: id(0x11)
     }));
+    // 0x11 is online once it says something itself (a JavaScript peer
+    // floods its own CONNECTED on every link): a peer known only as the
+    // target of someone's edge may be made up.
+    assert!(!p.is_online(&id(0x11)));
+    let state_of_11 = FloodPacket {
+        origin: id(0x11),
+        number: 1,
+        ttl: 255,
+        data: Bytes::from(state.clone()),
+    }
+    .encode();
+    p.receive(ms(2), id(0xaa), state_of_11);
     assert!(p.is_online(&id(0x11)));
+    outputs(&mut p);
     // The same (origin, number) again is a duplicate: dropped, not relayed.
     p.receive(ms(3), id(0xaa), wrap(7, state));
     assert!(outputs(&mut p).is_empty());
@@ -554,6 +572,8 @@ fn large_views_are_split_into_packets_that_fit() {
         view.bootstrap.push((
             id(n),
             StateEntry {
+                edges_signature: None,
+                data_signature: None,
                 connected_to: vec![id(n + 1)],
                 data: Some(Bytes::from_static(b"{\"pad\":\"................\"}")),
                 edges_stamp: Some(Stamp {
@@ -714,6 +734,8 @@ fn news_pushed_from_a_view_is_not_relayed_again_when_its_flood_comes() {
     view.bootstrap.push((
         id(9),
         StateEntry {
+            edges_signature: None,
+            data_signature: None,
             connected_to: vec![id(2)],
             data: None,
             edges_stamp: Some(stamp),
@@ -737,6 +759,8 @@ fn view_of(entries: &[(u8, &[u8])]) -> Message {
         view.bootstrap.push((
             id(*n),
             StateEntry {
+                edges_signature: None,
+                data_signature: None,
                 connected_to: edges.iter().map(|e| id(*e)).collect(),
                 data: None,
                 edges_stamp: Some(Stamp {
@@ -757,10 +781,11 @@ fn news_past_max_known_peers_is_dropped_and_reported() {
     let mut p = Presence::new(config, Duration::ZERO).unwrap();
     p.peer_connected(ms(0), id(2));
     outputs(&mut p);
-    // 1 and 2 known; 2 -> 3 -> 4 -> 5 fits exactly, all online.
+    // 1 and 2 known; 2 -> 3 -> 4 -> 5 fits exactly, all but 5 online (5
+    // said nothing of itself).
     let view = view_of(&[(2, &[1, 3]), (3, &[4]), (4, &[5])]);
     p.receive(ms(1), id(2), packet(id(2), 1, &view));
-    assert_eq!((p.known_count(), p.online_count()), (5, 5));
+    assert_eq!((p.known_count(), p.online_count()), (5, 4));
     outputs(&mut p);
     // Invented ids past the bound: nothing of the message is taken.
     let flood = view_of(&[(5, &[6, 7, 8])]);
@@ -787,7 +812,8 @@ fn unreachable_nodes_are_forgotten_early_to_make_room() {
     // 8 -> 9 is known but reached by nothing: it may go before its time.
     p.receive(ms(1), id(2), packet(id(2), 1, &view_of(&[(8, &[9])])));
     assert_eq!((p.known_count(), p.online_count()), (4, 2));
-    p.receive(ms(2), id(2), packet(id(2), 2, &view_of(&[(2, &[1, 3])])));
+    let view = view_of(&[(2, &[1, 3]), (3, &[2])]);
+    p.receive(ms(2), id(2), packet(id(2), 2, &view));
     assert!(p.is_online(&id(3)));
     assert_eq!(p.known_count(), 3);
     assert!(!events(&outputs(&mut p))
@@ -812,6 +838,8 @@ fn stamped_view(id_: PeerId, edges: Vec<PeerId>, edges_v: u64, data_v: u64) -> M
     view.bootstrap.push((
         id_,
         StateEntry {
+            edges_signature: None,
+            data_signature: None,
             connected_to: edges,
             data: Some(Bytes::from_static(b"{}")),
             edges_stamp: Some(stamp(edges_v)),
@@ -1022,6 +1050,8 @@ fn unstamped_view(entries: &[(u8, Vec<PeerId>, &'static [u8])]) -> Message {
                 data: Some(Bytes::from_static(data)),
                 edges_stamp: None,
                 data_stamp: None,
+                edges_signature: None,
+                data_signature: None,
             },
         ));
     }
@@ -1183,4 +1213,253 @@ fn a_tunnel_is_merged_and_its_news_passed_on_not_the_packet() {
     assert!(out
         .iter()
         .any(|s| s.0 == Destination::Peer(id(3)) && s.2.kind == Kind::BootstrapResponse));
+}
+
+// ----- signatures -------------------------------------------------------
+
+fn signed_engine(seed: u8) -> Presence<Json> {
+    let mut config = Config::signed(crate::proto::Signer::from_seed([seed; 32]));
+    config.incarnation = 100;
+    config.gossip_window = Duration::ZERO;
+    let mut p = Presence::new(config, Duration::ZERO).unwrap();
+    p.peer_connected(ms(0), id(2));
+    p.receive(ms(0), id(2), packet(id(2), 1_000, &request(0)));
+    outputs(&mut p);
+    p
+}
+
+fn signed_state(key: &crate::proto::Signer, stamp: Stamp, data: &[u8]) -> Message {
+    let mut m = Message::new(Kind::State);
+    m.data = Some(Bytes::copy_from_slice(data));
+    m.stamp = Some(stamp);
+    m.signature = Some(key.sign_data(stamp, Some(data)));
+    m
+}
+
+fn at(incarnation: u64, version: u64) -> Stamp {
+    Stamp {
+        incarnation,
+        version,
+    }
+}
+
+#[test]
+fn a_signer_of_another_id_is_refused() {
+    let mut config = Config::new(id(1));
+    config.signer = Some(crate::proto::Signer::from_seed([1; 32]));
+    assert_eq!(
+        Presence::new(config, Duration::ZERO).err(),
+        Some(SetDataError::ForeignKey)
+    );
+}
+
+#[test]
+fn a_forged_stamp_for_us_is_dropped_and_a_previous_life_of_ours_refuted() {
+    let key = crate::proto::Signer::from_seed([1; 32]);
+    let mut p = signed_engine(1);
+    let me = p.id();
+    let top = at(u64::MAX, u64::MAX);
+    // Unsigned: dropped without a word. Badly signed: dropped and reported.
+    let mut forged = state(1, json!("evil"));
+    forged.stamp = Some(top);
+    p.receive(ms(1), id(2), packet(me, 1, &forged));
+    assert!(outputs(&mut p).is_empty());
+    forged.signature = Some([3; 64]);
+    p.receive(ms(2), id(2), packet(me, 2, &forged));
+    assert_eq!(
+        events(&outputs(&mut p)),
+        vec![Event::BadSignature {
+            from: id(2),
+            origin: me
+        }]
+    );
+    assert_eq!((p.incarnation(), p.bad_signatures()), (100, 1));
+    // Our own signature on a stamp above ours: a life we did not outgrow.
+    let old = signed_state(&key, at(150, 3), b"\"old\"");
+    p.receive(ms(3), id(2), packet(me, 3, &old));
+    assert_eq!(p.incarnation(), 151);
+    let floods = sent_of_kind(&mut p, Kind::State);
+    let stamp = floods[0].stamp.unwrap();
+    assert!(stamp > at(150, 3));
+    assert_eq!(floods[0].signature, Some(key.sign_data(stamp, Some(b"{}"))));
+}
+
+#[test]
+fn a_previous_life_at_the_top_of_the_range_is_outgrown_without_wrapping() {
+    let key = crate::proto::Signer::from_seed([1; 32]);
+    let mut p = signed_engine(1);
+    let me = p.id();
+    p.receive(
+        ms(1),
+        id(2),
+        packet(me, 1, &signed_state(&key, at(u64::MAX, 5), b"1")),
+    );
+    assert_eq!(p.incarnation(), u64::MAX);
+    let own = p.entry(&me).unwrap();
+    assert!(own.data_stamp.unwrap() > at(u64::MAX, 5));
+    assert!(own.edges_stamp.unwrap() > at(u64::MAX, 5));
+    // Nothing is above the very top: it stays put, and nothing panics.
+    let before = p.entry(&me).unwrap();
+    let top = at(u64::MAX, u64::MAX);
+    p.receive(ms(2), id(2), packet(me, 2, &signed_state(&key, top, b"2")));
+    assert_eq!(p.entry(&me).unwrap(), before);
+}
+
+#[test]
+fn a_signed_register_beats_an_unsigned_one_and_then_only_signed_ones_count() {
+    let mut p = signed_engine(1);
+    let key = crate::proto::Signer::from_seed([3; 32]);
+    let origin = key.id();
+    // Unsigned at the top first: taken, the origin is not known to sign.
+    let mut unsigned = state(1, json!("a"));
+    unsigned.stamp = Some(at(u64::MAX, u64::MAX));
+    p.receive(ms(1), id(2), packet(origin, 1, &unsigned));
+    assert_eq!(p.peer_data(&origin), Some(json!("a")));
+    assert!(!p.signs(&origin));
+    // Signed, far lower: beats it.
+    p.receive(
+        ms(2),
+        id(2),
+        packet(origin, 2, &signed_state(&key, at(1, 1), b"\"b\"")),
+    );
+    assert_eq!(p.peer_data(&origin), Some(json!("b")));
+    assert!(p.signs(&origin));
+    outputs(&mut p);
+    // From now on unsigned news of it is no news, stamped or not.
+    p.receive(ms(3), id(2), packet(origin, 3, &unsigned));
+    let mut js = Message::new(Kind::State);
+    js.data = Some(Bytes::from_static(b"\"c\""));
+    p.receive(ms(4), id(2), packet(origin, 4, &js));
+    let mut connected = Message::new(Kind::Connected);
+    connected.id = Some(id(9));
+    p.receive(ms(5), id(2), packet(origin, 5, &connected));
+    assert!(sent(&outputs(&mut p)).is_empty(), "nothing relayed");
+    assert_eq!(p.peer_data(&origin), Some(json!("b")));
+    assert_eq!(p.peer_edges(&origin), Some(vec![]));
+    // An older signed copy is no news either; a newer one is.
+    p.receive(
+        ms(6),
+        id(2),
+        packet(origin, 6, &signed_state(&key, at(1, 0), b"\"d\"")),
+    );
+    assert_eq!(p.peer_data(&origin), Some(json!("b")));
+    p.receive(
+        ms(7),
+        id(2),
+        packet(origin, 7, &signed_state(&key, at(1, 2), b"\"e\"")),
+    );
+    assert_eq!(p.peer_data(&origin), Some(json!("e")));
+}
+
+#[test]
+fn what_we_sign_is_what_a_view_of_ours_carries() {
+    let key = crate::proto::Signer::from_seed([1; 32]);
+    let mut p = signed_engine(1);
+    let me = p.id();
+    p.set_data(ms(1), json!({"x": 1})).unwrap();
+    let own = p.entry(&me).unwrap();
+    let claim = crate::proto::sign::Claim {
+        origin: me,
+        message: crate::proto::sign::data_message(
+            &me,
+            own.data_stamp.unwrap(),
+            own.data.as_deref(),
+        ),
+        signature: own.data_signature.unwrap(),
+    };
+    assert!(crate::proto::sign::verify(&claim));
+    assert_eq!(
+        own.edges_signature,
+        Some(key.sign_edges(own.edges_stamp.unwrap(), &[id(2)]))
+    );
+}
+
+/// A signing origin's entry, signed by `key`.
+fn signed_entry(key: &crate::proto::Signer, edges: Vec<PeerId>, data: &'static [u8]) -> StateEntry {
+    let (edges_stamp, data_stamp) = (at(1, 2), at(1, 3));
+    StateEntry {
+        edges_signature: Some(key.sign_edges(edges_stamp, &edges)),
+        data_signature: Some(key.sign_data(data_stamp, Some(data))),
+        connected_to: edges,
+        data: Some(Bytes::from_static(data)),
+        edges_stamp: Some(edges_stamp),
+        data_stamp: Some(data_stamp),
+    }
+}
+
+/// What we make for JavaScript peers of another origin's change carries
+/// that origin's signature, so our peers behind them take it.
+#[test]
+fn packets_made_for_javascript_peers_carry_the_origins_signature() {
+    let mut p = mixed(ms(10));
+    let key = crate::proto::Signer::from_seed([9; 32]);
+    let origin = key.id();
+    let entry = signed_entry(&key, vec![id(3)], b"\"x\"");
+    let mut view = Message::new(Kind::BootstrapResponse);
+    view.bootstrap.push((origin, entry.clone()));
+    p.receive(ms(20), id(3), packet(id(3), 7, &view));
+    let out = sent(&outputs(&mut p));
+    let made: Vec<&Message> = out
+        .iter()
+        .filter(|s| s.0 == Destination::Peer(id(2)) && s.1.origin == origin)
+        .map(|s| &s.2)
+        .collect();
+    assert_eq!(made.len(), 2, "{out:?}");
+    assert_eq!(
+        (made[0].kind, made[0].signature),
+        (Kind::Connected, entry.edges_signature)
+    );
+    assert_eq!(
+        (made[1].kind, made[1].signature),
+        (Kind::State, entry.data_signature)
+    );
+    // A peer of ours behind the JavaScript one takes both as they come.
+    let mut behind = signed_engine(5);
+    for (n, m) in made.iter().enumerate() {
+        behind.receive(ms(30), id(2), flooded(origin, m));
+        assert_eq!(behind.bad_signatures(), 0, "packet {n}");
+    }
+    assert!(behind.signs(&origin));
+    assert_eq!(behind.peer_data(&origin), Some(json!("x")));
+}
+
+/// A JavaScript view shows a node we hold signed without its signatures
+/// (the original drops our fields): our signed entry goes behind it in a
+/// tunnel, so our peers there do not keep the unsigned copy.
+#[test]
+fn a_javascript_view_without_signatures_is_followed_by_a_tunnel() {
+    let mut p = mixed(ms(10));
+    let key = crate::proto::Signer::from_seed([9; 32]);
+    let origin = key.id();
+    let mut view = Message::new(Kind::BootstrapResponse);
+    view.bootstrap
+        .push((origin, signed_entry(&key, vec![id(3)], b"\"x\"")));
+    p.receive(ms(20), id(3), packet(id(3), 7, &view));
+    outputs(&mut p);
+    let mut js_view = unstamped_view(&[(2, vec![id(1)], b"{}")]);
+    js_view.bootstrap.push((
+        origin,
+        StateEntry {
+            connected_to: vec![id(3)],
+            data: Some(Bytes::from_static(b"\"x\"")),
+            edges_stamp: None,
+            data_stamp: None,
+            edges_signature: None,
+            data_signature: None,
+        },
+    ));
+    p.receive(ms(21), id(2), packet(id(2), 8, &js_view));
+    let out = sent(&outputs(&mut p));
+    let tunnel = out
+        .iter()
+        .find(|s| s.0 == Destination::Peer(id(2)) && s.2.kind == Kind::Other(6))
+        .expect("a tunnel");
+    let entry = tunnel
+        .2
+        .bootstrap
+        .iter()
+        .find(|(who, _)| *who == origin)
+        .map(|(_, entry)| entry)
+        .expect("the signed node in it");
+    assert!(entry.edges_signature.is_some() && entry.data_signature.is_some());
 }

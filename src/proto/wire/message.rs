@@ -15,6 +15,7 @@ mod field {
     pub const STAMP: u64 = 8;
     pub const EDGES: u64 = 9;
     pub const FEATURES: u64 = 10;
+    pub const SIGNATURE: u64 = 11;
 
     pub const ENTRY_KEY: u64 = 1;
     pub const ENTRY_VALUE: u64 = 2;
@@ -23,6 +24,8 @@ mod field {
     pub const STATE_DATA: u64 = 1;
     pub const STATE_EDGES_STAMP: u64 = 8;
     pub const STATE_DATA_STAMP: u64 = 9;
+    pub const STATE_EDGES_SIGNATURE: u64 = 10;
+    pub const STATE_DATA_SIGNATURE: u64 = 11;
 
     pub const STAMP_INCARNATION: u64 = 1;
     pub const STAMP_VERSION: u64 = 2;
@@ -88,6 +91,10 @@ pub struct Stamp {
     pub version: u64,
 }
 
+/// An Ed25519 signature by an origin of one of its registers (see
+/// `crate::proto::sign` for what exactly is signed).
+pub type Signature = [u8; 64];
+
 /// One node of a bootstrap response (the original's `State`): a peer's
 /// outgoing edges and data, plus our stamps saying how new each part is.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -101,6 +108,13 @@ pub struct StateEntry {
     pub edges_stamp: Option<Stamp>,
     /// Field 9 (extension, embedded [`Stamp`]): how new `data` is.
     pub data_stamp: Option<Stamp>,
+    /// Field 10 (extension, 64 bytes): the node's own signature of
+    /// `connected_to` under `edges_stamp`. Absent from JavaScript origins,
+    /// and from entries a JavaScript peer re-encoded.
+    pub edges_signature: Option<Signature>,
+    /// Field 11 (extension, 64 bytes): the node's own signature of `data`
+    /// under `data_stamp`.
+    pub data_signature: Option<Signature>,
 }
 
 /// A presence message (the original's `Message`), with our extension fields.
@@ -127,6 +141,10 @@ pub struct Message {
     /// sender understands beyond the original protocol ([`Message::BATCHES`]).
     /// Zero (not written) from JavaScript peers.
     pub features: u64,
+    /// Field 11 (extension, 64 bytes): with a stamp, the origin's signature
+    /// of the register this message sets (its edge list for CONNECTED /
+    /// DISCONNECTED, its data for STATE) under that stamp.
+    pub signature: Option<Signature>,
 }
 
 impl Message {
@@ -144,6 +162,7 @@ impl Message {
             stamp: None,
             edges: Vec::new(),
             features: 0,
+            signature: None,
         }
     }
 
@@ -175,6 +194,9 @@ impl Message {
         if self.features != 0 {
             pb::put_varint_field(&mut out, field::FEATURES, self.features);
         }
+        if let Some(signature) = &self.signature {
+            pb::put_len_delimited(&mut out, field::SIGNATURE, signature);
+        }
         Bytes::from(out)
     }
 
@@ -202,6 +224,7 @@ impl Message {
             } else {
                 0
             }
+            + signature_len(field::SIGNATURE, &self.signature)
     }
 
     /// How many bytes one bootstrap entry adds to an encoded message
@@ -262,6 +285,10 @@ impl Message {
                     pb::expect_wire_type(number, wire_type, VARINT)?;
                     message.features = r.read_varint()?;
                 }
+                field::SIGNATURE => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    message.signature = Some(read_signature(&mut r)?);
+                }
                 _ => r.skip(wire_type)?,
             }
         }
@@ -317,6 +344,8 @@ impl StateEntry {
             + self.data_stamp.map_or(0, |s| {
                 pb::len_delimited_len(field::STATE_DATA_STAMP, s.encoded_len())
             })
+            + signature_len(field::STATE_EDGES_SIGNATURE, &self.edges_signature)
+            + signature_len(field::STATE_DATA_SIGNATURE, &self.data_signature)
     }
 
     fn encode_to(&self, out: &mut Vec<u8>) {
@@ -331,6 +360,12 @@ impl StateEntry {
         }
         if let Some(stamp) = &self.data_stamp {
             stamp.encode_field(out, field::STATE_DATA_STAMP);
+        }
+        if let Some(signature) = &self.edges_signature {
+            pb::put_len_delimited(out, field::STATE_EDGES_SIGNATURE, signature);
+        }
+        if let Some(signature) = &self.data_signature {
+            pb::put_len_delimited(out, field::STATE_DATA_SIGNATURE, signature);
         }
     }
 
@@ -354,6 +389,14 @@ impl StateEntry {
                 field::STATE_DATA_STAMP => {
                     pb::expect_wire_type(number, wire_type, LEN)?;
                     entry.data_stamp = Some(Stamp::decode(r.read_nested()?)?);
+                }
+                field::STATE_EDGES_SIGNATURE => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    entry.edges_signature = Some(read_signature(&mut r)?);
+                }
+                field::STATE_DATA_SIGNATURE => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    entry.data_signature = Some(read_signature(&mut r)?);
                 }
                 _ => r.skip(wire_type)?,
             }
@@ -387,6 +430,16 @@ fn decode_entry(mut r: Reader<'_>, limits: &Limits) -> Result<(PeerId, StateEntr
     }
     let key = key.ok_or(DecodeError::Missing("bootstrap key"))?;
     Ok((key, value.unwrap_or_default()))
+}
+
+/// Bytes an optional signature field adds to a message.
+fn signature_len(number: u64, signature: &Option<Signature>) -> usize {
+    signature.map_or(0, |s| pb::len_delimited_len(number, s.len()))
+}
+
+fn read_signature(r: &mut Reader<'_>) -> Result<Signature, DecodeError> {
+    let raw = r.read_slice()?;
+    Signature::try_from(raw).map_err(|_| DecodeError::BadSignature(raw.len()))
 }
 
 fn read_id(r: &mut Reader<'_>) -> Result<PeerId, DecodeError> {
@@ -453,6 +506,8 @@ mod tests {
                 data: Some(Bytes::from_static(br#"{"a":1}"#)),
                 edges_stamp: None,
                 data_stamp: None,
+                edges_signature: None,
+                data_signature: None,
             },
         ));
         vec![
@@ -573,6 +628,7 @@ mod tests {
             wrong(3, pb::FIXED64, LEN),
             wrong(8, VARINT, LEN),
             wrong(9, VARINT, LEN),
+            wrong(11, VARINT, LEN),
         ] {
             let mut m = Vec::new();
             pb::put_tag(&mut m, field, wire_type);
@@ -717,6 +773,48 @@ mod tests {
         assert_eq!(Message::decode(&big, &limits), too_large("message", 1000));
     }
 
+    /// Signatures ride after every original field (and after our stamps),
+    /// so what a JavaScript decoder reads first is the original message.
+    #[test]
+    fn signatures_extend_the_original_bytes_and_must_be_64_bytes() {
+        let mut m = Message::new(Kind::State);
+        m.data = Some(Bytes::from_static(br#"{"name":"alice"}"#));
+        m.stamp = Some(Stamp {
+            incarnation: 1,
+            version: 2,
+        });
+        m.signature = Some([7; 64]);
+        let encoded = m.encode();
+        assert!(hex::encode(&encoded).starts_with(STATE));
+        assert!(hex::encode(&encoded).ends_with(&format!("5a40{}", "07".repeat(64))));
+        assert_eq!(Message::decode(&encoded, &Limits::default()), Ok(m));
+
+        let mut short = hex::decode(STATE).unwrap();
+        pb::put_len_delimited(&mut short, field::SIGNATURE, &[1; 63]);
+        assert_eq!(
+            Message::decode(&Bytes::from(short), &Limits::default()),
+            Err(DecodeError::BadSignature(63))
+        );
+        let mut entry = Vec::new();
+        pb::put_len_delimited(&mut entry, field::STATE_DATA_SIGNATURE, &[1; 65]);
+        assert_eq!(
+            StateEntry::decode(Reader::new(&Bytes::from(entry)), &Limits::default()),
+            Err(DecodeError::BadSignature(65))
+        );
+        let signed = StateEntry {
+            edges_signature: Some([1; 64]),
+            data_signature: Some([2; 64]),
+            ..StateEntry::default()
+        };
+        let mut raw = Vec::new();
+        signed.encode_to(&mut raw);
+        assert_eq!(raw.len(), signed.encoded_len());
+        assert_eq!(
+            StateEntry::decode(Reader::new(&Bytes::from(raw)), &Limits::default()),
+            Ok(signed)
+        );
+    }
+
     fn id() -> impl Strategy<Value = PeerId> {
         any::<[u8; 32]>().prop_map(PeerId::from_bytes)
     }
@@ -732,19 +830,36 @@ mod tests {
         prop::collection::vec(any::<u8>(), 0..64).prop_map(Bytes::from)
     }
 
+    fn signature() -> impl Strategy<Value = Signature> {
+        (any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(a, b)| {
+            let mut s = [0; 64];
+            s[..32].copy_from_slice(&a);
+            s[32..].copy_from_slice(&b);
+            s
+        })
+    }
+
     fn entry() -> impl Strategy<Value = StateEntry> {
         (
             prop::collection::vec(id(), 0..4),
             prop::option::of(data()),
             prop::option::of(stamp()),
             prop::option::of(stamp()),
+            prop::option::of(signature()),
+            prop::option::of(signature()),
         )
-            .prop_map(|(connected_to, data, edges_stamp, data_stamp)| StateEntry {
-                connected_to,
-                data,
-                edges_stamp,
-                data_stamp,
-            })
+            .prop_map(
+                |(connected_to, data, edges_stamp, data_stamp, edges_signature, data_signature)| {
+                    StateEntry {
+                        connected_to,
+                        data,
+                        edges_stamp,
+                        data_stamp,
+                        edges_signature,
+                        data_signature,
+                    }
+                },
+            )
     }
 
     fn message() -> impl Strategy<Value = Message> {
@@ -756,9 +871,10 @@ mod tests {
             prop::option::of(stamp()),
             prop::collection::vec(id(), 0..5),
             prop_oneof![Just(0u64), any::<u64>()],
+            prop::option::of(signature()),
         )
             .prop_map(
-                |(kind, bootstrap, data, id, stamp, edges, features)| Message {
+                |(kind, bootstrap, data, id, stamp, edges, features, signature)| Message {
                     kind,
                     bootstrap,
                     data,
@@ -766,6 +882,7 @@ mod tests {
                     stamp,
                     edges,
                     features,
+                    signature,
                 },
             )
     }

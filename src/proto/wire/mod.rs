@@ -16,7 +16,7 @@ mod message;
 mod packet;
 pub mod protobuf;
 
-pub use message::{Kind, Message, Stamp, StateEntry};
+pub use message::{Kind, Message, Signature, Stamp, StateEntry};
 pub use packet::FloodPacket;
 
 /// Bounds on what a decoder accepts from the wire. Each bound exists so that a
@@ -82,6 +82,9 @@ pub enum DecodeError {
     /// An id field did not hold 32 bytes.
     #[error("a peer id must be 32 bytes, got {0}")]
     BadId(usize),
+    /// A signature field did not hold 64 bytes.
+    #[error("a signature must be 64 bytes, got {0}")]
+    BadSignature(usize),
     /// A bootstrap map key was not 64 lowercase or uppercase hex digits.
     #[error("bootstrap key is not a hex peer id")]
     BadKey,

@@ -14,6 +14,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::{MixedRun, MixedScenario, Side};
+use crate::proto::PeerId;
 use crate::sim::interop::{Truth, View};
 use crate::sim::sim_id;
 
@@ -90,8 +91,10 @@ impl fmt::Display for WrongCount {
 
 /// Peer `i` printed as its index and the start of its id.
 fn short(hex: &str) -> String {
-    let index = u64::from_str_radix(&hex[..16.min(hex.len())], 16).unwrap_or(u64::MAX);
-    format!("#{index}")
+    match PeerId::from_hex_bytes(hex.as_bytes()) {
+        Some(id) => super::trace::name(&id),
+        None => format!("#{hex}"),
+    }
 }
 
 /// One running peer's wrong entries in the mixed run and in the control.

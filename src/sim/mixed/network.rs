@@ -13,7 +13,7 @@ use super::host::{HostError, JsHost, Reply};
 use super::{trace, MixedScenario, Side};
 use crate::proto::{Config, Destination, Output, PeerId, Presence, Raw};
 use crate::sim::interop::{Outcome, Truth, View};
-use crate::sim::{sim_id, Latency};
+use crate::sim::{sim_id, sim_signer, Latency};
 
 /// Something due at a simulated time.
 #[derive(Debug)]
@@ -238,6 +238,8 @@ impl MixedNetwork {
             Side::Rust => {
                 let mut config = Config::with_codec(id, Raw, json_bytes(&data));
                 config.incarnation = node.incarnation;
+                // Our peers sign, as real nodes do; JavaScript ones cannot.
+                config.signer = sim_signer(&id);
                 let engine = Presence::new(config, self.now).expect("scenario data fits");
                 node.engine = Some(engine);
                 self.with_engine(i, |_, _| {});

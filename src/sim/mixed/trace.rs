@@ -5,8 +5,12 @@ use bytes::Bytes;
 use crate::proto::wire::{FloodPacket, Kind, Limits, Message};
 use crate::proto::PeerId;
 
-/// A peer as traces print it: `#i` for simulated peer `i`.
+/// A peer as traces print it: `#i` for simulated peer `i` (other ids by
+/// their first 8 bytes as a number).
 pub fn name(id: &PeerId) -> String {
+    if let Some(i) = crate::sim::sim_index(id) {
+        return format!("#{i}");
+    }
     let mut first = [0u8; 8];
     first.copy_from_slice(&id.as_bytes()[..8]);
     format!("#{}", u64::from_be_bytes(first))
