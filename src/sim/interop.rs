@@ -113,6 +113,27 @@ pub struct View {
     pub data: BTreeMap<String, Value>,
 }
 
+impl View {
+    /// What `engine` believes now: its online list and, for each online
+    /// peer, its data read as JSON (`null` when none or not JSON).
+    pub fn of<C: crate::proto::DataCodec>(engine: &crate::proto::Presence<C>) -> View {
+        let online = engine.online();
+        let data = online
+            .iter()
+            .map(|p| {
+                let value = engine
+                    .peer_data_encoded(p)
+                    .and_then(|bytes| serde_json::from_slice(bytes).ok())
+                    .unwrap_or(Value::Null);
+                (p.to_hex(), value)
+            })
+            .collect();
+        let mut online: Vec<String> = online.iter().map(|p| p.to_hex()).collect();
+        online.sort();
+        View { online, data }
+    }
+}
+
 /// Peer id (hex) -> its view at the end.
 pub type Outcome = BTreeMap<String, View>;
 
@@ -293,20 +314,7 @@ impl OursRun {
             let Some(engine) = self.network.node(&sim_id(i)) else {
                 continue;
             };
-            let mut online: Vec<String> = engine.online().iter().map(|p| p.to_hex()).collect();
-            online.sort();
-            let data = engine
-                .online()
-                .iter()
-                .map(|p| {
-                    let value = engine
-                        .peer_data_encoded(p)
-                        .and_then(|bytes| serde_json::from_slice(bytes).ok())
-                        .unwrap_or(Value::Null);
-                    (p.to_hex(), value)
-                })
-                .collect();
-            outcome.insert(hex(i), View { online, data });
+            outcome.insert(hex(i), View::of(engine));
         }
         outcome
     }

@@ -456,20 +456,7 @@ impl MixedNetwork {
             let Some(engine) = &node.engine else {
                 continue;
             };
-            let mut online: Vec<String> = engine.online().iter().map(|p| p.to_hex()).collect();
-            online.sort();
-            let data = engine
-                .online()
-                .iter()
-                .map(|p| {
-                    let value = engine
-                        .peer_data_encoded(p)
-                        .and_then(|bytes| serde_json::from_slice(bytes).ok())
-                        .unwrap_or(Value::Null);
-                    (p.to_hex(), value)
-                })
-                .collect();
-            outcome.insert(node.id.to_hex(), View { online, data });
+            outcome.insert(node.id.to_hex(), View::of(engine));
         }
         Ok(outcome)
     }
