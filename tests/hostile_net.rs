@@ -1,0 +1,268 @@
+//! Hostile clients over real loopback TCP against a node in this process
+//! (and against the real `join` binary): links that stop reading while
+//! asking for the view, strangers announcing huge frames, and a flood of
+//! invented ids that must not leave `join --json` printing a stale state.
+//! The hostile side is built on the library's own [`Link`].
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper_presence::net::link::{Link, LinkEvent, LinkSettings};
+use hyper_presence::net::{topic_key, Identity, Node};
+use hyper_presence::proto::wire::{FloodPacket, Kind, Message, StateEntry};
+use hyper_presence::proto::{Event, PeerId};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+const LOCAL: &str = "127.0.0.1:0";
+const PATIENCE: Duration = Duration::from_secs(20);
+const MB: u64 = 1 << 20;
+
+/// The tests measure the process's memory: one at a time, so one test's
+/// attack does not show in another's figures.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn local() -> SocketAddr {
+    LOCAL.parse().unwrap()
+}
+
+/// Resident memory of this process, from /proc (0 where there is none).
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Samples the RSS every 20 ms until dropped; `peak` holds the highest.
+struct RssWatch {
+    peak: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RssWatch {
+    fn start() -> Self {
+        let peak = Arc::new(AtomicU64::new(rss()));
+        let p = peak.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                p.fetch_max(rss(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        RssWatch { peak, task }
+    }
+
+    fn peak(&self) -> u64 {
+        self.peak.fetch_max(rss(), Ordering::Relaxed).max(rss())
+    }
+}
+
+impl Drop for RssWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Waits, event by event, until `done` holds; fails after `PATIENCE`.
+async fn until(
+    events: &mut broadcast::Receiver<Event<Value>>,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(broadcast::error::RecvError::Closed)) => panic!("{what}: events closed"),
+            Err(_) => panic!("{what}: not within {PATIENCE:?}"),
+        }
+    }
+}
+
+fn link(key: [u8; 32], identity: &Identity) -> Link {
+    let settings = LinkSettings {
+        core_key: key,
+        extension: "hyper-presence".into(),
+        max_frame: 1 << 20,
+    };
+    Link::new(true, identity, settings).unwrap()
+}
+
+/// Dials `addr` and drives a client link until its channel is open.
+async fn ready_client(addr: SocketAddr, key: [u8; 32], identity: &Identity) -> (TcpStream, Link) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut client = link(key, identity);
+    let mut buf = vec![0u8; 64 * 1024];
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(bytes) = client.transmit() {
+                stream.write_all(&bytes).await.unwrap();
+            }
+            while let Some(event) = client.poll_event() {
+                if matches!(event, LinkEvent::Ready(_)) {
+                    if let Some(bytes) = client.transmit() {
+                        stream.write_all(&bytes).await.unwrap();
+                    }
+                    return;
+                }
+            }
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the node closed during the handshake");
+            client.receive(&buf[..n]).unwrap();
+        }
+    })
+    .await
+    .expect("the handshake completes");
+    (stream, client)
+}
+
+fn flood(origin: PeerId, number: u32, message: &Message) -> Bytes {
+    FloodPacket {
+        origin,
+        number,
+        ttl: 0,
+        data: message.encode(),
+    }
+    .encode()
+}
+
+fn sorted(mut ids: Vec<PeerId>) -> Vec<PeerId> {
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_that_stop_reading_while_asking_for_the_view_are_cut_off() {
+    let _serial = SERIAL.lock().await;
+    const QUEUED: usize = 256 * 1024;
+    const REQUESTS: u32 = 2_000;
+    // Big data makes every view answer big: ~16 KiB per copy of it.
+    let big = json!({"pad": "x".repeat(15_000)});
+    let node = Node::builder()
+        .topic("slow-readers")
+        .listen(local())
+        .data(big)
+        .max_queued_bytes(QUEUED)
+        .spawn()
+        .await
+        .unwrap();
+    let addr = node.listen_addrs()[0];
+    let honest = Node::builder()
+        .topic("slow-readers")
+        .data(json!({"round": 0}))
+        .connect(addr)
+        .spawn()
+        .await
+        .unwrap();
+    let mut events = node.subscribe();
+    let pair = sorted(vec![node.id(), honest.id()]);
+    until(&mut events, "the node sees the honest peer", || {
+        node.online() == pair
+    })
+    .await;
+
+    let before = rss();
+    let watch = RssWatch::start();
+    let key = topic_key("slow-readers");
+    let mut attackers = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 0..4u8 {
+        let identity = Identity::from_seed([100 + i; 32]);
+        let (stream, mut client) = ready_client(addr, key, &identity).await;
+        let id = identity.id();
+        attackers.push(id);
+        let started = Instant::now();
+        tasks.push(tokio::spawn(async move {
+            // From here on the socket is never read: its kernel buffers
+            // fill, and the node's queue for us grows.
+            let mut stream = stream;
+            // Without the batches feature, as a JavaScript peer asks:
+            // every request is answered with the whole view at once.
+            let request = Message::new(Kind::BootstrapRequest);
+            for number in 1..=REQUESTS {
+                let packet = flood(id, number, &request);
+                client.send_packets([&packet[..]]).unwrap();
+                let bytes = client.transmit().unwrap();
+                let write = tokio::time::timeout(Duration::from_secs(2), stream.write_all(&bytes));
+                match write.await {
+                    Ok(Ok(())) => {}
+                    // Reset or closed by the node: cut off.
+                    Ok(Err(_)) => return Some((number, started.elapsed())),
+                    // The node stopped reading us: it would be a
+                    // deadlock, not a cut-off.
+                    Err(_) => return None,
+                }
+                if number % 10 == 0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            // All sent and not cut yet: keep the link alive (still never
+            // reading) until the node cuts it, or give up.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                client.keep_alive();
+                if let Some(bytes) = client.transmit() {
+                    if stream.write_all(&bytes).await.is_err() {
+                        return Some((REQUESTS, started.elapsed()));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            None
+        }));
+    }
+
+    // Meanwhile the honest peer's data changes go through.
+    honest.set_data(json!({"round": 1})).unwrap();
+    until(&mut events, "the honest change arrives", || {
+        node.peer_data(&honest.id()) == Some(json!({"round": 1}))
+    })
+    .await;
+
+    let mut cut = Vec::new();
+    for task in tasks {
+        cut.push(task.await.unwrap());
+    }
+    let peak = watch.peak();
+    drop(watch);
+    eprintln!(
+        "slow readers: cut off after (requests, time) {cut:?}; rss {} MB before, peak {} MB",
+        before / MB,
+        peak / MB
+    );
+    assert!(
+        cut.iter().all(Option::is_some),
+        "every slow reader is cut off: {cut:?}"
+    );
+    until(&mut events, "the node drops the slow readers", || {
+        let online = node.online();
+        !attackers.iter().any(|a| online.contains(a))
+    })
+    .await;
+    honest.set_data(json!({"round": 2})).unwrap();
+    until(&mut events, "the honest peer is still served", || {
+        node.peer_data(&honest.id()) == Some(json!({"round": 2}))
+    })
+    .await;
+    assert!(honest.online().contains(&node.id()));
+    assert!(
+        peak < before + 200 * MB,
+        "rss {} MB before, peak {} MB",
+        before / MB,
+        peak / MB
+    );
+    node.shutdown().await;
+    honest.shutdown().await;
+}
