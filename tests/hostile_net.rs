@@ -266,3 +266,112 @@ async fn links_that_stop_reading_while_asking_for_the_view_are_cut_off() {
     node.shutdown().await;
     honest.shutdown().await;
 }
+
+/// A 3-byte little-endian frame length, as every frame starts.
+fn frame_header(len: usize) -> [u8; 3] {
+    [len as u8, (len >> 8) as u8, (len >> 16) as u8]
+}
+
+/// One stranger: connects, says `hello`, then waits for the node to close
+/// (EOF or reset); returns how long that took from connecting, or `None`
+/// if the node kept it open for 10 s.
+async fn stranger(addr: SocketAddr, hello: Vec<u8>) -> Option<Duration> {
+    let began = Instant::now();
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    // The node may close before reading it all: a failed write is fine.
+    let _ = stream.write_all(&hello).await;
+    let mut buf = vec![0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return began.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_announcing_huge_frames_are_closed_and_do_not_lock_out_honest_peers() {
+    let _serial = SERIAL.lock().await;
+    const STRANGERS: usize = 300;
+    const HUGE: usize = 4 << 20;
+    let node = Node::builder()
+        .topic("huge-frames")
+        .listen(local())
+        .spawn()
+        .await
+        .unwrap();
+    let addr = node.listen_addrs()[0];
+    let before = rss();
+    let watch = RssWatch::start();
+    let mut tasks = Vec::new();
+    for i in 0..STRANGERS {
+        // Half announce a huge first frame; half send a valid first
+        // handshake message, then a huge frame.
+        let mut hello = Vec::new();
+        if i % 2 == 1 {
+            let identity = Identity::from_seed([(i % 200) as u8; 32]);
+            hello = link(topic_key("huge-frames"), &identity)
+                .transmit()
+                .unwrap();
+        }
+        hello.extend_from_slice(&frame_header(HUGE));
+        hello.extend(std::iter::repeat_n(0x5a, 64 * 1024));
+        tasks.push(tokio::spawn(stranger(addr, hello)));
+    }
+    // An honest peer arrives in the middle of the crowd.
+    let began = Instant::now();
+    let honest = Node::builder()
+        .topic("huge-frames")
+        .connect(addr)
+        .spawn()
+        .await
+        .unwrap();
+    let mut events = node.subscribe();
+    let pair = sorted(vec![node.id(), honest.id()]);
+    until(&mut events, "the honest peer gets through", || {
+        node.online() == pair
+    })
+    .await;
+    let honest_took = began.elapsed();
+    let mut closed = Vec::new();
+    for task in tasks {
+        closed.push(task.await.unwrap());
+    }
+    let peak = watch.peak();
+    drop(watch);
+    let slowest = closed.iter().flatten().max().copied();
+    eprintln!(
+        "huge frames: {} of {STRANGERS} strangers closed, slowest after {slowest:?}; \
+         honest peer online after {honest_took:?}; rss {} MB before, peak {} MB",
+        closed.iter().flatten().count(),
+        before / MB,
+        peak / MB
+    );
+    assert!(
+        closed.iter().all(Option::is_some),
+        "every stranger is closed"
+    );
+    // Closed on the length alone, not by the 5 s handshake timeout.
+    assert!(
+        slowest < Some(Duration::from_secs(4)),
+        "slowest close {slowest:?}"
+    );
+    assert!(honest_took < Duration::from_secs(5), "{honest_took:?}");
+    assert!(
+        peak < before + 200 * MB,
+        "rss {} MB before, peak {} MB",
+        before / MB,
+        peak / MB
+    );
+    until(&mut events, "the honest peer stays", || {
+        node.online() == pair
+    })
+    .await;
+    assert_eq!(honest.online(), pair);
+    node.shutdown().await;
+    honest.shutdown().await;
+}
