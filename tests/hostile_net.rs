@@ -375,3 +375,157 @@ async fn strangers_announcing_huge_frames_are_closed_and_do_not_lock_out_honest_
     node.shutdown().await;
     honest.shutdown().await;
 }
+
+/// An invented id, the same for the same number.
+fn invented(n: u32) -> PeerId {
+    let mut bytes = [0x1d; 32];
+    bytes[..4].copy_from_slice(&n.to_be_bytes());
+    PeerId::from_bytes(bytes)
+}
+
+fn entry(connected_to: Vec<PeerId>, n: u32) -> StateEntry {
+    StateEntry {
+        connected_to,
+        data: Some(Bytes::from(format!("{{\"n\":{n}}}"))),
+        ..StateEntry::default()
+    }
+}
+
+/// The state a `join --json` line says is true, if it says one: its online
+/// list (an `online` event or a `snapshot`).
+fn stated_online(line: &Value) -> Option<Vec<String>> {
+    let list = match line["event"].as_str()? {
+        "online" => &line["peers"],
+        "snapshot" => &line["online"],
+        _ => return None,
+    };
+    let mut ids: Vec<String> = list
+        .as_array()?
+        .iter()
+        .filter_map(|v| Some(v.as_str()?.to_owned()))
+        .collect();
+    ids.sort();
+    Some(ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_json_says_when_it_lagged_and_its_last_line_is_true() {
+    let _serial = SERIAL.lock().await;
+    const HUBS: u32 = 20;
+    const LEAVES_PER_HUB: u32 = 999;
+    const PER_PACKET: usize = 4_000;
+    let key = topic_key("join-lag");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hyper-presence"))
+        .args(["join", "--json", "--ephemeral", "--key"])
+        .arg(hex::encode(key))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read every line at once, so the pipe never slows `join` down more
+    // than its own printing does.
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let value = serde_json::from_str(&line).expect("every line is JSON");
+            if tx.send(value).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen: Vec<Value> = Vec::new();
+    let ready = tokio::time::timeout(PATIENCE, lines.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ready["event"], "ready");
+    let me = ready["id"].as_str().unwrap().to_owned();
+    let addr: SocketAddr = ready["listen"][0].as_str().unwrap().parse().unwrap();
+    seen.push(ready);
+
+    // The hostile peer: it never signs, so it and its inventions are
+    // unsigned origins, whose edges count from one end (as JavaScript's).
+    let identity = Identity::from_seed([77; 32]);
+    let hostile = identity.id();
+    let (mut stream, mut client) = ready_client(addr, key, &identity).await;
+    let hubs: Vec<PeerId> = (0..HUBS).map(invented).collect();
+    let mut entries = vec![(hostile, entry(hubs.clone(), 0))];
+    for (h, hub) in hubs.iter().enumerate() {
+        let leaves: Vec<PeerId> = (0..LEAVES_PER_HUB)
+            .map(|l| invented(HUBS + h as u32 * LEAVES_PER_HUB + l))
+            .collect();
+        let mut hub_edges = leaves.clone();
+        hub_edges.push(hostile);
+        entries.push((*hub, entry(hub_edges, h as u32)));
+        for leaf in leaves {
+            entries.push((leaf, entry(vec![*hub], 0)));
+        }
+    }
+    let total = entries.len();
+    let sent_at = Instant::now();
+    for (number, chunk) in entries.chunks(PER_PACKET).enumerate() {
+        let mut view = Message::new(Kind::BootstrapResponse);
+        view.bootstrap = chunk.to_vec();
+        let packet = flood(hostile, number as u32 + 1, &view);
+        assert!(packet.len() < 1 << 20, "{} bytes", packet.len());
+        client.send_packets([&packet[..]]).unwrap();
+        stream.write_all(&client.transmit().unwrap()).await.unwrap();
+    }
+
+    // `join` falls behind: it says so, then prints the whole state.
+    let mut lagged_at = None;
+    let deadline = Instant::now() + PATIENCE;
+    let snapshot = loop {
+        let line = tokio::time::timeout_at(deadline, lines.recv())
+            .await
+            .expect("join says it lagged, then prints a snapshot")
+            .expect("join is running");
+        seen.push(line.clone());
+        match line["event"].as_str() {
+            Some("lagged") => lagged_at = Some(seen.len()),
+            Some("snapshot") if lagged_at.is_some() => break line,
+            _ => {}
+        }
+    };
+    let lagged = &seen[lagged_at.unwrap() - 1];
+    assert!(lagged["missed"].as_u64().unwrap() > 0, "{lagged}");
+    assert!(snapshot["data"].is_object(), "{snapshot}");
+    let in_snapshot = stated_online(&snapshot).unwrap().len();
+    assert!(in_snapshot > 1, "the snapshot shows the invented peers");
+
+    // The attacker leaves without a word; once the grace has passed, the
+    // last word `join` says of who is online is just itself.
+    drop(stream);
+    let alone = vec![me.clone()];
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let line = tokio::time::timeout_at(deadline, lines.recv())
+            .await
+            .expect("join reports the attacker's inventions gone")
+            .expect("join is running");
+        seen.push(line.clone());
+        if stated_online(&line) == Some(alone.clone()) {
+            break;
+        }
+    }
+    let settled_after = sent_at.elapsed();
+    // Nothing later may contradict it (a lag then would print a snapshot).
+    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_secs(1), lines.recv()).await {
+        seen.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let last = seen.iter().rev().find_map(stated_online);
+    let lags = seen.iter().filter(|l| l["event"] == "lagged").count();
+    eprintln!(
+        "join --json: {total} invented ids; {} lines, {lags} lagged, {in_snapshot} online in the \
+         first snapshot; alone again {settled_after:?} after the attack began",
+        seen.len()
+    );
+    assert_eq!(last, Some(alone));
+}
