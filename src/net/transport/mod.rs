@@ -28,3 +28,5 @@ pub mod hash;
 pub mod noise;
 pub mod protomux;
 pub mod secret_stream;
+#[cfg(test)]
+mod vectors;

@@ -1,33 +1,13 @@
+use super::super::vectors::*;
 use super::*;
 use proptest::prelude::*;
-
-fn unhex(s: &str) -> Vec<u8> {
-    hex::decode(s.split_whitespace().collect::<String>()).unwrap()
-}
 
 fn array<const N: usize>(s: &str) -> [u8; N] {
     unhex(s).try_into().unwrap()
 }
 
-/// docs/TRANSPORT.md 8.2 (fixed ephemerals) and 8.1.
-const HANDSHAKE_HASH: &str = "7cdc63c1ef715ec62390f1170536cddbc4ee222671c591324222cb173c158eb8
-    b3f1c78adada873c6bcb26d65a028d18c46c4a01a01866d363f48a5dfa3d048b";
 const CORE_V10: &str = "f381626e41e7027ea431bfe3009e94bdd25a746beec468948d6c3c7c5dc9a54b";
 const CORE_V11: &str = "5fd88e1cb153419b18ff30fb53aaa0e99dee56fd2f0c47d3ecd7f157e9edb16b";
-
-/// 8.4 a, the initiator's open.
-const OPEN_A: &str = "0001010f6879706572636f72652f616c70686120a67fe48738df92be11239fb4
-    69cdb4c7b766f1982ca52ed63ad169ecde0c998b01d4d8d2f7318d02ad4fc71f
-    1c16644e726bdaf3ac5ffddb63585f589f4e1e4952";
-
-/// 8.4 c, the initiator's first batch: sync, then three extensions.
-const BATCH_C: &str = "0000010500070000005d090e68797065722d70726573656e63650a204cb5abf6
-    ad79fbf5abbccafcc269d85cd2651ed4b885b5869f241aedf0a5ba29100218ff
-    01222400031a207422b9887598068e32c4448a949adb290d0f4e35b9e01b0ee5
-    f1a1e600fe26743f09000a204cb5abf6ad79fbf5abbccafcc269d85cd2651ed4
-    b885b5869f241aedf0a5ba29100318ff012214000512107b226e616d65223a22
-    616c696365227d2c09000a204cb5abf6ad79fbf5abbccafcc269d85cd2651ed4
-    b885b5869f241aedf0a5ba291004180022020001";
 
 /// 8.4 d: STATE {"name":"alice"}, message 6, name cached.
 const EXT_D: &str = "0109000a204cb5abf6ad79fbf5abbccafcc269d85cd2651ed4b885b5869f241a

@@ -1,9 +1,6 @@
+use super::super::vectors::*;
 use super::*;
 use proptest::prelude::*;
-
-fn unhex(s: &str) -> Vec<u8> {
-    hex::decode(s.split_whitespace().collect::<String>()).unwrap()
-}
 
 fn frames(mux: &mut Mux) -> Vec<Vec<u8>> {
     std::iter::from_fn(|| mux.poll_frame()).collect()
@@ -47,20 +44,6 @@ fn paired(protocol: &str, id: &[u8]) -> (Mux, Mux) {
 
 const DISCOVERY_V10: &str = "a67fe48738df92be11239fb469cdb4c7b766f1982ca52ed63ad169ecde0c998b";
 const CAPABILITY_I: &str = "d4d8d2f7318d02ad4fc71f1c16644e726bdaf3ac5ffddb63585f589f4e1e4952";
-
-/// docs/TRANSPORT.md 8.4 a.
-const OPEN_A: &str = "0001010f6879706572636f72652f616c70686120a67fe48738df92be11239fb4
-    69cdb4c7b766f1982ca52ed63ad169ecde0c998b01d4d8d2f7318d02ad4fc71f
-    1c16644e726bdaf3ac5ffddb63585f589f4e1e4952";
-
-/// docs/TRANSPORT.md 8.4 c: sync and three hyper-presence extensions.
-const BATCH_C: &str = "0000010500070000005d090e68797065722d70726573656e63650a204cb5abf6
-    ad79fbf5abbccafcc269d85cd2651ed4b885b5869f241aedf0a5ba29100218ff
-    01222400031a207422b9887598068e32c4448a949adb290d0f4e35b9e01b0ee5
-    f1a1e600fe26743f09000a204cb5abf6ad79fbf5abbccafcc269d85cd2651ed4
-    b885b5869f241aedf0a5ba29100318ff012214000512107b226e616d65223a22
-    616c696365227d2c09000a204cb5abf6ad79fbf5abbccafcc269d85cd2651ed4
-    b885b5869f241aedf0a5ba291004180022020001";
 
 fn handshake_a() -> Vec<u8> {
     let mut handshake = vec![0x01];

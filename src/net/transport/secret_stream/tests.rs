@@ -1,16 +1,6 @@
+use super::super::vectors::*;
 use super::*;
 use proptest::prelude::*;
-
-fn unhex(s: &str) -> Vec<u8> {
-    hex::decode(s.split_whitespace().collect::<String>()).unwrap()
-}
-
-/// Seed `00..0n` of docs/TRANSPORT.md 8.1.
-fn seed(n: u8) -> [u8; 32] {
-    let mut seed = [0u8; 32];
-    seed[31] = n;
-    seed
-}
 
 fn header_from(first: u8) -> [u8; 24] {
     std::array::from_fn(|i| first + i as u8)
@@ -18,18 +8,6 @@ fn header_from(first: u8) -> [u8; 24] {
 
 fn events(stream: &mut SecretStream) -> Vec<StreamEvent> {
     std::iter::from_fn(|| stream.poll_event()).collect()
-}
-
-const HANDSHAKE_HASH: &str = "7cdc63c1ef715ec62390f1170536cddbc4ee222671c591324222cb173c158eb8\
-                              b3f1c78adada873c6bcb26d65a028d18c46c4a01a01866d363f48a5dfa3d048b";
-
-/// Plaintext 8.4 a: the initiator's protomux open.
-fn open_plaintext() -> Vec<u8> {
-    unhex(
-        "0001010f6879706572636f72652f616c70686120a67fe48738df92be11239fb4
-         69cdb4c7b766f1982ca52ed63ad169ecde0c998b01d4d8d2f7318d02ad4fc71f
-         1c16644e726bdaf3ac5ffddb63585f589f4e1e4952",
-    )
 }
 
 /// The two ends of vector 8.3, handshake not yet run.
@@ -141,16 +119,13 @@ fn stream_reproduces_the_javascript_capture() {
          40a66edcbd9b74b6555290e134aaf7ea6288fbe60b4aec69e2d452e726f601b5
          ae4bd4e6fc93b31d59",
     );
-    a.send(&open_plaintext()).unwrap();
+    a.send(&unhex(OPEN_A)).unwrap();
     assert_eq!(a.pending(), js_frame_0.len());
     assert_eq!(a.transmit().unwrap(), js_frame_0);
     assert_eq!(a.transmit(), None);
     assert_eq!(a.pending(), 0);
     b.receive(&js_frame_0).unwrap();
-    assert_eq!(
-        events(&mut b),
-        [StreamEvent::Message(open_plaintext().into())]
-    );
+    assert_eq!(events(&mut b), [StreamEvent::Message(unhex(OPEN_A).into())]);
 
     // A keep-alive has the shape of JavaScript's frame #6: 11 00 00 + 17.
     a.send(&[]).unwrap();
@@ -198,7 +173,7 @@ fn f3_header_and_first_message_in_one_read() {
     let got = events(&mut b);
     assert_eq!(got.len(), 2);
     assert!(matches!(got[0], StreamEvent::Established { .. }));
-    assert_eq!(got[1], StreamEvent::Message(open_plaintext().into()));
+    assert_eq!(got[1], StreamEvent::Message(unhex(OPEN_A).into()));
     assert_eq!(b.buffered(), 0);
 }
 
@@ -219,7 +194,7 @@ fn byte_by_byte_gives_the_same_events() {
     }
     assert_eq!(b.buffered(), 0);
     let got = events(&mut b);
-    assert_eq!(got[1], StreamEvent::Message(open_plaintext().into()));
+    assert_eq!(got[1], StreamEvent::Message(unhex(OPEN_A).into()));
 }
 
 #[test]
