@@ -10,27 +10,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper_presence::net::link::{Link, LinkEvent, LinkSettings};
+use hyper_presence::net::link::{Link, LinkEvent};
 use hyper_presence::net::{topic_key, Identity, Node};
 use hyper_presence::proto::wire::{FloodPacket, Kind, Message, StateEntry};
-use hyper_presence::proto::{Event, PeerId};
+use hyper_presence::proto::PeerId;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-const LOCAL: &str = "127.0.0.1:0";
-const PATIENCE: Duration = Duration::from_secs(20);
+mod common;
+use common::*;
+
 const MB: u64 = 1 << 20;
 
 /// The tests measure the process's memory: one at a time, so one test's
 /// attack does not show in another's figures.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn local() -> SocketAddr {
-    LOCAL.parse().unwrap()
-}
 
 /// Resident memory of this process, from /proc (0 where there is none).
 fn rss() -> u64 {
@@ -74,36 +70,11 @@ impl Drop for RssWatch {
     }
 }
 
-/// Waits, event by event, until `done` holds; fails after `PATIENCE`.
-async fn until(
-    events: &mut broadcast::Receiver<Event<Value>>,
-    what: &str,
-    mut done: impl FnMut() -> bool,
-) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done() {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
-            Ok(Err(broadcast::error::RecvError::Closed)) => panic!("{what}: events closed"),
-            Err(_) => panic!("{what}: not within {PATIENCE:?}"),
-        }
-    }
-}
-
-fn link(key: [u8; 32], identity: &Identity) -> Link {
-    let settings = LinkSettings {
-        core_key: key,
-        extension: "hyper-presence".into(),
-        max_frame: 1 << 20,
-    };
-    Link::new(true, identity, settings).unwrap()
-}
-
 /// Dials `addr` and drives a client link until its channel is open.
 async fn ready_client(addr: SocketAddr, key: [u8; 32], identity: &Identity) -> (TcpStream, Link) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.set_nodelay(true).unwrap();
-    let mut client = link(key, identity);
+    let mut client = client_link(key, identity);
     let mut buf = vec![0u8; 64 * 1024];
     tokio::time::timeout(PATIENCE, async {
         loop {
@@ -136,11 +107,6 @@ fn flood(origin: PeerId, number: u32, message: &Message) -> Bytes {
         data: message.encode(),
     }
     .encode()
-}
-
-fn sorted(mut ids: Vec<PeerId>) -> Vec<PeerId> {
-    ids.sort();
-    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,7 +280,7 @@ async fn strangers_announcing_huge_frames_are_closed_and_do_not_lock_out_honest_
         let mut hello = Vec::new();
         if i % 2 == 1 {
             let identity = Identity::from_seed([(i % 200) as u8; 32]);
-            hello = link(topic_key("huge-frames"), &identity)
+            hello = client_link(topic_key("huge-frames"), &identity)
                 .transmit()
                 .unwrap();
         }

@@ -4,19 +4,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hyper_presence::net::link::{Link, LinkEvent, LinkSettings};
+use hyper_presence::net::link::{Link, LinkEvent};
 use hyper_presence::net::{topic_key, Identity, Node};
-use hyper_presence::proto::{Event, PeerId};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::broadcast;
 
-const LOCAL: &str = "127.0.0.1:0";
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn local() -> SocketAddr {
-    LOCAL.parse().unwrap()
-}
+mod common;
+use common::*;
 
 async fn node(topic: &str, data: Value, connect: Option<SocketAddr>) -> Node {
     let mut b = Node::builder()
@@ -30,27 +24,6 @@ async fn node(topic: &str, data: Value, connect: Option<SocketAddr>) -> Node {
         b = b.connect(addr);
     }
     b.spawn().await.expect("node starts")
-}
-
-/// Waits, event by event, until `done` holds; fails after `PATIENCE`.
-async fn until(
-    events: &mut broadcast::Receiver<Event<Value>>,
-    what: &str,
-    mut done: impl FnMut() -> bool,
-) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !done() {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
-            Ok(Err(broadcast::error::RecvError::Closed)) => panic!("{what}: events closed"),
-            Err(_) => panic!("{what}: not within {PATIENCE:?}"),
-        }
-    }
-}
-
-fn sorted(mut ids: Vec<PeerId>) -> Vec<PeerId> {
-    ids.sort();
-    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,22 +252,17 @@ async fn client_until_closed(addr: SocketAddr, client: &mut Link) -> Vec<LinkEve
     seen
 }
 
-fn client(topic: &str, identity: &Identity) -> Link {
-    let settings = LinkSettings {
-        core_key: topic_key(topic),
-        extension: "hyper-presence".into(),
-        max_frame: 1 << 20,
-    };
-    Link::new(true, identity, settings).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_without_the_topic_key_is_refused_and_the_node_keeps_serving() {
     let a = node("secret", json!({}), None).await;
     let stranger = Identity::from_seed([9; 32]);
     // The handshake succeeds (anyone can do Noise), but its capability is
     // for another key: the node rejects the channel and closes.
-    let seen = client_until_closed(a.listen_addrs()[0], &mut client("other", &stranger)).await;
+    let seen = client_until_closed(
+        a.listen_addrs()[0],
+        &mut client_link(topic_key("other"), &stranger),
+    )
+    .await;
     assert!(
         !seen.iter().any(|e| matches!(e, LinkEvent::Ready(_))),
         "no channel for a stranger: {seen:?}"
@@ -326,12 +294,16 @@ async fn the_peer_id_is_the_dialers_static_key_and_ourselves_is_refused() {
         .spawn()
         .await
         .unwrap();
-    let seen = client_until_closed(a2.listen_addrs()[0], &mut client("who", &same)).await;
+    let seen = client_until_closed(
+        a2.listen_addrs()[0],
+        &mut client_link(topic_key("who"), &same),
+    )
+    .await;
     assert!(!seen.iter().any(|e| matches!(e, LinkEvent::Ready(_))));
     assert_eq!(a2.online(), vec![a2.id()]);
     // A dialling client is known by its own key.
     let dialler = Identity::from_seed([6; 32]);
-    let mut c = client("who", &dialler);
+    let mut c = client_link(topic_key("who"), &dialler);
     let task = tokio::spawn({
         let addr = a.listen_addrs()[0];
         async move { client_until_closed(addr, &mut c).await }
