@@ -1,7 +1,6 @@
 //! The simulated network itself.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,134 +9,14 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::proto::graph::data_weight;
-use crate::proto::{
-    Config, Destination, EngineStats, Event, Output, PeerId, Presence, Raw, Signer,
-};
+use crate::proto::{Config, Destination, EngineStats, Event, Output, PeerId, Presence, Raw};
 
 mod check;
+mod faults;
+mod ids;
 pub use check::Truth;
-
-/// How long a packet takes on a link: a distribution each packet's one-way
-/// latency is drawn from, so packets overtake each other, on one link as
-/// across links. Every draw is clamped to between 0 and [`Latency::CAP`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Latency {
-    /// Uniform between `min` and `max` (drawn in whole microseconds).
-    Uniform {
-        /// Least latency.
-        min: Duration,
-        /// Greatest latency.
-        max: Duration,
-    },
-    /// Normal around `mean`; draws below zero become zero.
-    Normal {
-        /// Mean latency.
-        mean: Duration,
-        /// Standard deviation.
-        std_dev: Duration,
-    },
-    /// Log-normal: mostly near `median`, with a long tail of slow packets
-    /// (`sigma` 1 makes one packet in twenty over five times the median).
-    LogNormal {
-        /// Median latency.
-        median: Duration,
-        /// Standard deviation of the latency's logarithm.
-        sigma: f64,
-    },
-}
-
-impl Latency {
-    /// Longest latency any draw can give, so a long tail stays finite.
-    pub const CAP: Duration = Duration::from_secs(60);
-
-    /// Every packet takes exactly `latency`.
-    pub fn fixed(latency: Duration) -> Self {
-        Latency::Uniform {
-            min: latency,
-            max: latency,
-        }
-    }
-
-    /// One draw from the distribution.
-    pub fn sample(&self, rng: &mut ChaCha8Rng) -> Duration {
-        match *self {
-            // Drawn as before distributions existed, so seeded runs replay.
-            Latency::Uniform { min, max } => {
-                let (lo, hi) = (min, max.max(min));
-                let span = (hi - lo).as_micros() as u64;
-                (lo + Duration::from_micros(rng.random_range(0..=span))).min(Self::CAP)
-            }
-            Latency::Normal { mean, std_dev } => {
-                Self::seconds(mean.as_secs_f64() + std_dev.as_secs_f64() * standard_normal(rng))
-            }
-            Latency::LogNormal { median, sigma } => {
-                Self::seconds(median.as_secs_f64() * (sigma * standard_normal(rng)).exp())
-            }
-        }
-    }
-
-    fn seconds(s: f64) -> Duration {
-        if s.is_nan() || s <= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(s.min(Self::CAP.as_secs_f64()))
-        }
-    }
-}
-
-/// A standard normal draw (Box–Muller), from two uniform draws.
-fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
-    // 1 - u lies in (0, 1], so its logarithm is finite.
-    let u1 = 1.0 - rng.random::<f64>();
-    let u2 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
-
-/// How packets travel: their latency, and what can go wrong with them
-/// (probabilities per packet).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Faults {
-    /// Each packet's one-way latency.
-    pub latency: Latency,
-    /// When set, each pair of peers draws a base latency from this the first
-    /// time they connect and keeps it for every later connection (a slow
-    /// path stays slow, across redials and restarts); every packet between
-    /// them takes that plus its own draw from `latency`.
-    pub link_latency: Option<Latency>,
-    /// Chance that a delivered packet stays in flight to be delivered again.
-    pub duplicate: f64,
-    /// Chance that a packet is lost; the link it was on then dies (both sides
-    /// see a disconnect, packets still on it are lost too) and is redialled
-    /// at once, as a TCP connection that lost data would be.
-    pub drop: f64,
-}
-
-impl Default for Faults {
-    /// 1 to 50 ms of latency, uniform, the same for every link; no
-    /// duplication, no loss.
-    fn default() -> Self {
-        Faults {
-            latency: Latency::Uniform {
-                min: Duration::from_millis(1),
-                max: Duration::from_millis(50),
-            },
-            link_latency: None,
-            duplicate: 0.0,
-            drop: 0.0,
-        }
-    }
-}
-
-impl Faults {
-    /// Default latency with the given duplication and loss.
-    pub fn lossy(duplicate: f64, drop: f64) -> Self {
-        Faults {
-            duplicate,
-            drop,
-            ..Faults::default()
-        }
-    }
-}
+pub use faults::{Faults, Latency};
+pub use ids::{sim_id, sim_index, sim_seed, sim_signer};
 
 /// Counters of one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -233,51 +112,6 @@ pub struct Network {
     severed: Vec<(Slot, Slot)>,
     /// Counters of the engines stopped or replaced so far.
     retired: EngineStats,
-}
-
-/// The secret seed of simulated peer `i`: fixed, so runs are repeatable.
-pub fn sim_seed(i: usize) -> [u8; 32] {
-    let mut seed = [0x5a; 32];
-    seed[..8].copy_from_slice(&(i as u64).to_be_bytes());
-    seed
-}
-
-/// Ids made by [`sim_id`], with their seeds, so that [`Network::start`] can
-/// give a peer its signing key from its id alone. Process-wide because
-/// ids are made before (and apart from) any network; deterministic, since
-/// an id is a function of its index.
-fn sim_keys() -> &'static Mutex<HashMap<PeerId, [u8; 32], FixedState>> {
-    static KEYS: OnceLock<Mutex<HashMap<PeerId, [u8; 32], FixedState>>> = OnceLock::new();
-    KEYS.get_or_init(Mutex::default)
-}
-
-/// The id of simulated peer `i`: the Ed25519 public key of [`sim_seed`]`(i)`,
-/// so that the peer signs its registers as a real node does.
-pub fn sim_id(i: usize) -> PeerId {
-    let seed = sim_seed(i);
-    let id = Signer::from_seed(seed).id();
-    sim_keys()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id, seed);
-    id
-}
-
-/// The index `i` of an id made by [`sim_id`]`(i)`, for printing peers as
-/// `#i`; `None` for other ids.
-pub fn sim_index(id: &PeerId) -> Option<usize> {
-    let keys = sim_keys().lock().unwrap_or_else(|e| e.into_inner());
-    let seed = keys.get(id)?;
-    let mut index = [0u8; 8];
-    index.copy_from_slice(&seed[..8]);
-    usize::try_from(u64::from_be_bytes(index)).ok()
-}
-
-/// The signing key of an id made by [`sim_id`]; `None` for other ids, whose
-/// engines then run unsigned (as JavaScript origins).
-pub fn sim_signer(id: &PeerId) -> Option<Signer> {
-    let keys = sim_keys().lock().unwrap_or_else(|e| e.into_inner());
-    keys.get(id).map(|seed| Signer::from_seed(*seed))
 }
 
 impl Network {
