@@ -214,6 +214,7 @@ impl NodeBuilder {
             next_conn: AtomicU64::new(1),
             active: AtomicUsize::new(0),
             idle: Notify::new(),
+            links_changed: Notify::new(),
             shutdown,
             handshakes: Arc::new(Semaphore::new(self.max_handshakes.max(1))),
             settings: Arc::new(Settings {
@@ -298,6 +299,13 @@ impl Node {
     /// How many peers are online, us included.
     pub fn online_count(&self) -> usize {
         self.inner.lock().engine.online_count()
+    }
+
+    /// Connections that are up (authenticated, on the topic): one per
+    /// linked peer once duplicates are settled (see the one-link rule in
+    /// docs/NETWORK.md).
+    pub fn connection_count(&self) -> usize {
+        self.inner.lock().conns.len()
     }
 
     /// The data `id` advertises, if known.
@@ -393,7 +401,39 @@ impl Node {
 #[derive(Debug)]
 struct Conn {
     peer: PeerId,
+    /// Whether we dialled it.
+    initiator: bool,
     outbox: mpsc::Sender<Bytes>,
+}
+
+/// Which of two connections to one peer to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Older,
+    Newer,
+    Both,
+}
+
+/// One link per peer, whichever way it was found: of two connections to
+/// `peer`, keep the one dialled by the smaller id. Both ends reach the same
+/// answer whatever order the connections came up in, so they close the same
+/// one. When one side dialled both, it closes the newer and the other side
+/// keeps both until then (it cannot tell which is newer).
+fn keep(us: PeerId, peer: PeerId, older_initiator: bool, newer_initiator: bool) -> Keep {
+    let dialler = |initiator: bool| if initiator { us } else { peer };
+    let (older, newer) = (dialler(older_initiator), dialler(newer_initiator));
+    if older != newer {
+        return if older < newer {
+            Keep::Older
+        } else {
+            Keep::Newer
+        };
+    }
+    if older == us {
+        Keep::Older
+    } else {
+        Keep::Both
+    }
 }
 
 #[derive(Debug)]
@@ -412,6 +452,8 @@ struct Inner {
     /// Connection tasks running, and a wake-up when one ends.
     active: AtomicUsize,
     idle: Notify,
+    /// Woken when a connection goes down.
+    links_changed: Notify,
     shutdown: watch::Sender<Stop>,
     /// Permits for accepted connections still in their handshake.
     handshakes: Arc<Semaphore>,
@@ -460,6 +502,22 @@ impl Inner {
     fn stopping(&self) -> bool {
         *self.shutdown.borrow() != Stop::No
     }
+
+    /// Whether some connection to `peer` is up.
+    fn linked(&self, peer: &PeerId) -> bool {
+        self.lock().conns.values().any(|c| c.peer == *peer)
+    }
+
+    /// Waits until no connection to `peer` is up.
+    async fn until_unlinked(&self, peer: &PeerId) {
+        loop {
+            let changed = self.links_changed.notified();
+            if !self.linked(peer) {
+                return;
+            }
+            changed.await;
+        }
+    }
 }
 
 /// Sends over one connection per peer. A connection whose outbox is full is
@@ -491,10 +549,42 @@ fn send(state: &mut State, to: &Destination, packet: &Bytes) -> Vec<PeerId> {
 }
 
 impl Hub for Inner {
-    fn up(&self, conn: u64, peer: PeerId, outbox: mpsc::Sender<Bytes>) {
+    fn up(&self, conn: u64, peer: PeerId, initiator: bool, outbox: mpsc::Sender<Bytes>) {
         let now = self.now();
+        let us = self.settings.identity.id();
         let mut state = self.lock();
-        state.conns.insert(conn, Conn { peer, outbox });
+        let rivals: Vec<(u64, bool)> = state
+            .conns
+            .iter()
+            .filter(|(_, c)| c.peer == peer)
+            .map(|(id, c)| (*id, c.initiator))
+            .collect();
+        for (rival, rival_initiator) in rivals {
+            match keep(us, peer, rival_initiator, initiator) {
+                // Dropping its outbox ends the new connection's task.
+                Keep::Older => {
+                    tracing::debug!(peer = %peer.short(), conn, "second link to a peer, closed");
+                    return;
+                }
+                Keep::Newer => {
+                    tracing::debug!(peer = %peer.short(), conn = rival, "second link to a peer, closed");
+                    state.conns.remove(&rival);
+                    // Within the grace, so nobody hears of it: the new
+                    // connection then starts with a view exchange, which
+                    // mends whatever the old one lost in flight.
+                    state.engine.peer_disconnected(now, peer);
+                }
+                Keep::Both => {}
+            }
+        }
+        state.conns.insert(
+            conn,
+            Conn {
+                peer,
+                initiator,
+                outbox,
+            },
+        );
         state.engine.peer_connected(now, peer);
         self.dispatch(&mut state);
     }
@@ -523,6 +613,8 @@ impl Hub for Inner {
             state.engine.peer_disconnected(now, peer);
         }
         self.dispatch(&mut state);
+        drop(state);
+        self.links_changed.notify_waiters();
     }
 }
 
@@ -582,7 +674,7 @@ async fn serve(
     stream: TcpStream,
     initiator: bool,
     permit: Option<OwnedSemaphorePermit>,
-) -> Ending {
+) -> (Ending, Option<PeerId>) {
     /// Counts the connection as running until dropped, even by a panic.
     struct Running<'a>(&'a Inner);
     impl Drop for Running<'_> {
@@ -595,7 +687,7 @@ async fn serve(
     let _running = Running(&inner);
     let conn = inner.next_conn.fetch_add(1, Ordering::Relaxed);
     let hub: Arc<dyn Hub> = inner.clone();
-    let ending = connection::run(
+    let (ending, peer) = connection::run(
         stream,
         initiator,
         conn,
@@ -606,23 +698,33 @@ async fn serve(
     )
     .await;
     tracing::debug!(conn, ?ending, "connection ended");
-    ending
+    (ending, peer)
 }
 
 async fn dial_loop(inner: Arc<Inner>, addr: SocketAddr) {
     let mut backoff = Duration::from_millis(100);
     let mut stop = inner.shutdown.subscribe();
+    // Who answered at `addr` last time: while we are linked to it some other
+    // way, dialling again would only make a second link to close.
+    let mut answered: Option<PeerId> = None;
     while !inner.stopping() {
+        if let Some(peer) = answered {
+            tokio::select! {
+                _ = inner.until_unlinked(&peer) => {}
+                _ = stop.changed() => return,
+            }
+        }
         let began = Instant::now();
         let connected = tokio::select! {
             s = TcpStream::connect(addr) => s.ok(),
             _ = stop.changed() => return,
         };
         if let Some(stream) = connected {
-            let ending = serve(inner.clone(), stream, true, None).await;
+            let (ending, peer) = serve(inner.clone(), stream, true, None).await;
             if ending == Ending::Shutdown {
                 return;
             }
+            answered = peer.or(answered);
             // A link that lived a while starts the backoff over.
             if began.elapsed() > Duration::from_secs(10) {
                 backoff = Duration::from_millis(100);
@@ -633,5 +735,38 @@ async fn dial_loop(inner: Arc<Inner>, addr: SocketAddr) {
             _ = stop.changed() => return,
         }
         backoff = (backoff * 2).min(inner.redial_max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(byte: u8) -> PeerId {
+        PeerId::from_bytes([byte; 32])
+    }
+
+    #[test]
+    fn both_ends_keep_the_same_one_of_two_links_in_either_order() {
+        let (a, b) = (id(1), id(2));
+        // Link 1 dialled by a, link 2 dialled by b. Each end may see them
+        // come up in either order; all must keep the link a dialled.
+        for (us, peer) in [(a, b), (b, a)] {
+            let by_us_1 = us == a; // link 1: we dialled it iff we are a
+            let by_us_2 = us == b;
+            let first_then_second = keep(us, peer, by_us_1, by_us_2);
+            let second_then_first = keep(us, peer, by_us_2, by_us_1);
+            assert_eq!(first_then_second, Keep::Older, "us {us:?}");
+            assert_eq!(second_then_first, Keep::Newer, "us {us:?}");
+        }
+    }
+
+    #[test]
+    fn the_side_that_dialled_twice_closes_the_newer_and_the_other_waits() {
+        let (a, b) = (id(1), id(2));
+        assert_eq!(keep(a, b, true, true), Keep::Older);
+        assert_eq!(keep(b, a, false, false), Keep::Both);
+        assert_eq!(keep(b, a, true, true), Keep::Older);
+        assert_eq!(keep(a, b, false, false), Keep::Both);
     }
 }
