@@ -15,10 +15,13 @@ use tokio::sync::{broadcast, mpsc, watch, Notify, OwnedSemaphorePermit, Semaphor
 use tokio::time::Instant;
 
 use super::connection::{self, Ending, Hub, Settings, Stop};
+use super::discovery::mdns::Mdns;
 use super::identity::Identity;
 use crate::proto::{
     Config, Destination, Event, Json, Output, PeerId, Presence, SetDataError, Signer,
 };
+
+mod found;
 
 /// Events kept for a slow `events()` reader before the oldest are dropped.
 const EVENT_BUFFER: usize = 4096;
@@ -76,6 +79,7 @@ pub struct NodeBuilder {
     max_queued_bytes: usize,
     max_handshakes: usize,
     redial_max: Duration,
+    mdns: bool,
 }
 
 impl NodeBuilder {
@@ -183,6 +187,17 @@ impl NodeBuilder {
         self
     }
 
+    /// Finds peers of the topic on the local network by mDNS, and is found
+    /// there (default off; `join` turns it on). We register one
+    /// `_hyper-presence._tcp` service carrying our id and a hash of the
+    /// topic's discovery key (never the topic or its key) and dial the
+    /// peers of our topic that we find. Only a node that listens can be
+    /// found: listen on `0.0.0.0:0` for that.
+    pub fn mdns(mut self, on: bool) -> Self {
+        self.mdns = on;
+        self
+    }
+
     /// Binds the listeners and starts the node on the current tokio runtime.
     pub async fn spawn(self) -> Result<Node, NodeError> {
         let key = self.key.ok_or(NodeError::NoTopic)?;
@@ -228,6 +243,7 @@ impl NodeBuilder {
                 max_queued_bytes: self.max_queued_bytes,
             }),
             redial_max: self.redial_max,
+            mdns: Mutex::new(None),
         });
         let mut listen_addrs = Vec::new();
         for addr in self.listen {
@@ -242,6 +258,27 @@ impl NodeBuilder {
             tokio::spawn(accept_loop(inner.clone(), listener));
         }
         tokio::spawn(timer_loop(inner.clone()));
+        if self.mdns {
+            let (tx, rx) = mpsc::channel(64);
+            let port = listen_addrs
+                .iter()
+                .find(|a| !a.ip().is_loopback())
+                .map(|a| a.port());
+            if port.is_none() {
+                tracing::warn!(
+                    "mDNS without a listener on a network: we find others, they cannot find us"
+                );
+            }
+            match Mdns::start(inner.settings.identity.id(), &key, port, tx) {
+                Ok(mdns) => {
+                    *inner.mdns.lock().unwrap_or_else(|p| p.into_inner()) = Some(mdns);
+                    tokio::spawn(found::found_loop(inner.clone(), rx));
+                }
+                // No multicast here (no interface, no permission): the node
+                // still works with the addresses it is given.
+                Err(e) => tracing::warn!("mDNS unavailable: {e}"),
+            }
+        }
         let node = Node {
             inner,
             listen_addrs: Arc::new(listen_addrs),
@@ -278,6 +315,7 @@ impl Node {
             max_queued_bytes: 4 << 20,
             max_handshakes: 64,
             redial_max: Duration::from_secs(5),
+            mdns: false,
         }
     }
 
@@ -385,6 +423,15 @@ impl Node {
     /// connection has ended, goodbyes sent.
     async fn stop(&self, how: Stop) {
         let _ = self.inner.shutdown.send(how);
+        let mdns = self
+            .inner
+            .mdns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(mdns) = mdns {
+            mdns.stop(how == Stop::Leave);
+        }
         let deadline = Instant::now() + Duration::from_secs(1);
         loop {
             let idle = self.inner.idle.notified();
@@ -459,6 +506,8 @@ struct Inner {
     handshakes: Arc<Semaphore>,
     settings: Arc<Settings>,
     redial_max: Duration,
+    /// Our mDNS registration, dropped (a goodbye record) when we stop.
+    mdns: Mutex<Option<Mdns>>,
 }
 
 impl Inner {
