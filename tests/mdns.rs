@@ -20,7 +20,27 @@ struct Lan {
     names: [String; 2],
 }
 
+/// Runs `ip` with these steps; false (with a line on stderr) if one fails.
+fn ip(steps: Vec<Vec<&str>>) -> bool {
+    for step in steps {
+        let ok = Command::new("ip")
+            .args(&step)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "cannot set up network namespaces (`ip {}`): not root?",
+                step.join(" ")
+            );
+            return false;
+        }
+    }
+    true
+}
+
 impl Lan {
+    /// Two hosts on one link.
     fn create() -> Option<Lan> {
         let tag = std::process::id() % 100_000;
         let names = [format!("hp-mdns-a{tag}"), format!("hp-mdns-b{tag}")];
@@ -40,21 +60,22 @@ impl Lan {
             vec!["-n", a, "link", "set", &va, "up"],
             vec!["-n", b, "link", "set", &vb, "up"],
         ];
-        for step in steps {
-            let ok = Command::new("ip")
-                .args(&step)
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                eprintln!(
-                    "cannot set up network namespaces (`ip {}`): not root?",
-                    step.join(" ")
-                );
-                return None;
-            }
-        }
-        Some(lan)
+        ip(steps).then_some(lan)
+    }
+
+    /// One host with no network but its loopback interface (the second
+    /// name is an empty namespace, for symmetry of cleanup).
+    fn offline() -> Option<Lan> {
+        let tag = std::process::id() % 100_000;
+        let names = [format!("hp-mdns-lo{tag}"), format!("hp-mdns-lo2{tag}")];
+        let lan = Lan { names };
+        let [a, b] = &lan.names;
+        let steps = vec![
+            vec!["netns", "add", a],
+            vec!["netns", "add", b],
+            vec!["-n", a, "link", "set", "lo", "up"],
+        ];
+        ip(steps).then_some(lan)
     }
 }
 
@@ -160,4 +181,24 @@ fn two_hosts_find_each_other_by_mdns_with_no_address_given() {
         "mDNS across namespaces: both see each other's data {:?} after start",
         began.elapsed()
     );
+}
+
+#[test]
+fn two_peers_on_a_host_with_only_loopback_find_each_other() {
+    let Some(lan) = Lan::offline() else { return };
+    let (tx, rx) = mpsc::channel();
+    let a = start(&lan.names[0], "mdns-offline", "a", &tx);
+    let b = start(&lan.names[0], "mdns-offline", "b", &tx);
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = (false, false);
+    while seen != (true, true) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (who, event) = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no agreement within {PATIENCE:?}: {seen:?}"));
+        if event["event"] == "peer-data" {
+            seen.0 |= who == "a" && event["id"] == b.id.as_str();
+            seen.1 |= who == "b" && event["id"] == a.id.as_str();
+        }
+    }
 }
