@@ -249,6 +249,9 @@ impl Network {
         }
         adjust(&mut config);
         let mut engine = Presence::new(config, now).expect("simulated data fits the limits");
+        if !record_events {
+            engine.without_peer_events();
+        }
         // What makes checking every view O(1) per view.
         engine.track_digest();
         if let Some(old) = peer.engine.replace(engine) {

@@ -544,7 +544,9 @@ impl<C: DataCodec> Presence<C> {
         match self.codec.decode(&bytes) {
             Ok(value) => {
                 record.set_data(Some(&bytes), true);
-                self.event(Event::PeerData { id, data: value });
+                if self.peer_events {
+                    self.event(Event::PeerData { id, data: value });
+                }
             }
             Err(error) => {
                 record.set_data(Some(&bytes), false);
@@ -620,6 +622,11 @@ impl<C: DataCodec> Presence<C> {
         let Some(&origin) = self.graph.id_at(slot) else {
             return;
         };
+        if !self.peer_events {
+            // Nobody listens: no ids collected, no events built.
+            self.graph.set_edges_with(self.now, slot, &edges, |_, _| {});
+            return;
+        }
         let EdgeDiff { added, removed } = self.graph.set_edges_at(self.now, slot, edges);
         for to in added {
             self.event(Event::PeerAddSeen { from: origin, to });
