@@ -172,12 +172,19 @@ impl<C: DataCodec> Presence<C> {
         let mut encoded = EncodedEntries::default();
         let mut edges = Vec::new();
         let mut packets = Vec::new();
+        // Sized for a full packet at once instead of growing to it by
+        // doubling: the packet is copied into its flood packet and dropped.
+        let fresh = || {
+            let mut packet = Vec::with_capacity(split.min(1 << 16));
+            packet.extend_from_slice(&start);
+            packet
+        };
         let mut left = false;
         for peer in peers {
             let Some(link) = self.links.get_mut(&peer) else {
                 continue;
             };
-            let mut packet = start.clone();
+            let mut packet = fresh();
             let mut size = base;
             while let Some(slot) = link.outbox.peek() {
                 let graph = &self.graph;
@@ -194,7 +201,7 @@ impl<C: DataCodec> Presence<C> {
                 link.outbox.pop();
                 size += entry.len();
                 if packet.len() > base && packet.len() + entry.len() > split {
-                    packets.push(std::mem::replace(&mut packet, start.clone()));
+                    packets.push(std::mem::replace(&mut packet, fresh()));
                 }
                 packet.extend_from_slice(entry);
             }
