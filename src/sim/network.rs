@@ -140,7 +140,9 @@ impl Network {
         }
     }
 
-    /// Stops keeping every engine's events (they cost memory in big runs).
+    /// Stops keeping every engine's events (they cost memory in big runs);
+    /// engines started from now on do not build the per-peer ones at all
+    /// ([`Presence::without_peer_events`]).
     pub fn without_event_log(mut self) -> Self {
         self.record_events = false;
         self
