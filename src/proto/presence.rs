@@ -250,6 +250,9 @@ pub struct Presence<C: DataCodec = Json> {
     pending_edges: Option<(Kind, PeerId, Duration)>,
     /// When the outboxes go out next; `None` while they are empty.
     flush_due: Option<Duration>,
+    /// Whether [`Event::PeerAddSeen`], [`Event::PeerRemoveSeen`] and
+    /// [`Event::PeerData`] are built (see [`Presence::without_peer_events`]).
+    peer_events: bool,
     /// Flood packets for our JavaScript peers, sent at the end of the input.
     for_javascript: Vec<javascript::ForJavascript>,
     /// Nodes whose entries go in a tunnel at the end of the input.
@@ -318,6 +321,7 @@ impl<C: DataCodec> Presence<C> {
             data_announced: false,
             pending_edges: None,
             flush_due: None,
+            peer_events: true,
             for_javascript: Vec::new(),
             tunnel: Outbox::default(),
             online_dirty: false,
@@ -436,6 +440,16 @@ impl<C: DataCodec> Presence<C> {
             learned: self.graph.created(),
             entries_received: self.entries_received,
         }
+    }
+
+    /// Stops building [`Event::PeerAddSeen`], [`Event::PeerRemoveSeen`] and
+    /// [`Event::PeerData`], for a driver that ignores them: a node newly
+    /// learned costs four of the first and one of the last (with its data
+    /// decoded into a value), which is a large share of a learning when
+    /// nobody listens. Data is still checked with the codec (invalid data
+    /// still gives [`Event::BadPeerData`]); every other event is unchanged.
+    pub fn without_peer_events(&mut self) {
+        self.peer_events = false;
     }
 
     /// Starts keeping a [`Digest`] of who is online and their data, for

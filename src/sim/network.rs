@@ -140,7 +140,9 @@ impl Network {
         }
     }
 
-    /// Stops keeping every engine's events (they cost memory in big runs).
+    /// Stops keeping every engine's events (they cost memory in big runs);
+    /// engines started from now on do not build the per-peer ones at all
+    /// ([`Presence::without_peer_events`]).
     pub fn without_event_log(mut self) -> Self {
         self.record_events = false;
         self
@@ -249,6 +251,9 @@ impl Network {
         }
         adjust(&mut config);
         let mut engine = Presence::new(config, now).expect("simulated data fits the limits");
+        if !record_events {
+            engine.without_peer_events();
+        }
         // What makes checking every view O(1) per view.
         engine.track_digest();
         if let Some(old) = peer.engine.replace(engine) {

@@ -357,6 +357,17 @@ impl<N: Default> Graph<N> {
         list
     }
 
+    /// [`Graph::edges_at`] into `out` (cleared first), so that a caller
+    /// encoding many nodes reuses one buffer instead of allocating a list
+    /// per node.
+    pub fn edges_into(&self, slot: Slot, out: &mut Vec<PeerId>) {
+        out.clear();
+        if let Some(node) = self.node_at(slot) {
+            out.extend(node.out.iter().map(|&t| self.node(t).id));
+            out.sort_unstable();
+        }
+    }
+
     /// The payload for `id`, creating an unreachable node if unknown.
     pub fn payload_mut(&mut self, now: Duration, id: PeerId) -> &mut N {
         let slot = self.intern(now, id);
@@ -435,12 +446,38 @@ impl<N: Default> Graph<N> {
 
     /// [`Graph::set_edges`] for the node in `source`, a live slot.
     pub fn set_edges_at(&mut self, now: Duration, source: Slot, edges: Vec<PeerId>) -> EdgeDiff {
+        let mut diff = EdgeDiff::default();
+        self.set_edges_with(now, source, &edges, |to, added| {
+            if added {
+                diff.added.push(to);
+            } else {
+                diff.removed.push(to);
+            }
+        });
+        diff.added.sort_unstable();
+        diff.removed.sort_unstable();
+        diff
+    }
+
+    /// [`Graph::set_edges_at`] that tells `seen` each target added (`true`)
+    /// or removed (`false`), in no particular order, instead of collecting
+    /// them: a caller that does not need the targets' ids (nobody listens
+    /// for them) passes a closure that does nothing, and the change then
+    /// allocates nothing for four edges or fewer.
+    pub fn set_edges_with(
+        &mut self,
+        now: Duration,
+        source: Slot,
+        edges: &[PeerId],
+        mut seen: impl FnMut(PeerId, bool),
+    ) {
         let from = self.node(source).id;
-        let mut out: Edges = edges
-            .into_iter()
-            .filter(|e| *e != from)
-            .map(|e| self.slot_of(e, now))
-            .collect();
+        let mut out = Edges::new();
+        for e in edges {
+            if *e != from {
+                out.push(self.slot_of(*e, now));
+            }
+        }
         out.sort_unstable();
         out.dedup();
         // Collecting spilled to the heap if the message listed more than 4
@@ -451,19 +488,17 @@ impl<N: Default> Graph<N> {
         let node = self.node_mut(source);
         let (added, removed) = diff_sorted(&node.out, &out);
         if added.is_empty() && removed.is_empty() {
-            return EdgeDiff::default();
+            return;
         }
         node.out = out;
         let from_reached = node.is_reachable();
         for &t in &added {
             self.node_mut(t).in_degree += 1;
+            seen(self.node(t).id, true);
         }
-        let mut diff = EdgeDiff {
-            added: added.iter().map(|&t| self.node(t).id).collect(),
-            removed: removed.iter().map(|&t| self.node(t).id).collect(),
-        };
-        diff.added.sort_unstable();
-        diff.removed.sort_unstable();
+        for &t in &removed {
+            seen(self.node(t).id, false);
+        }
         if from_reached {
             if removed.iter().any(|&t| self.node(t).is_reachable()) {
                 self.needs_traversal = true;
@@ -491,7 +526,6 @@ impl<N: Default> Graph<N> {
         for &t in &removed {
             self.release(t);
         }
-        diff
     }
 
     /// Brings reachability up to date and says whether the reached set
@@ -709,9 +743,10 @@ fn nanos(at: Duration) -> u64 {
     u64::try_from(at.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Added and removed elements between two sorted, deduplicated lists.
-fn diff_sorted(old: &[Slot], new: &[Slot]) -> (Vec<Slot>, Vec<Slot>) {
-    let (mut added, mut removed) = (Vec::new(), Vec::new());
+/// Added and removed elements between two sorted, deduplicated lists
+/// (inline for a usual list's few changes).
+fn diff_sorted(old: &[Slot], new: &[Slot]) -> (Edges, Edges) {
+    let (mut added, mut removed) = (Edges::new(), Edges::new());
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
         match (old.get(i), new.get(j)) {
@@ -757,6 +792,33 @@ mod tests {
 
     fn reached(g: &Graph<()>) -> BTreeSet<PeerId> {
         g.reachable().copied().collect()
+    }
+
+    #[test]
+    fn set_edges_with_reports_each_change_and_leaves_the_same_graph() {
+        let (mut a, mut b) = (graph(), graph());
+        let t = Duration::ZERO;
+        for g in [&mut a, &mut b] {
+            g.set_edges(t, id(0), vec![id(1)]);
+            g.set_edges(t, id(1), vec![id(2), id(3)]);
+            g.settle(t);
+        }
+        let diff = a.set_edges(t, id(1), vec![id(3), id(4), id(1), id(4)]);
+        let slot = b.slot(&id(1)).unwrap();
+        let mut seen = Vec::new();
+        b.set_edges_with(t, slot, &[id(3), id(4), id(1), id(4)], |to, added| {
+            seen.push((to, added))
+        });
+        seen.sort();
+        assert_eq!(diff.added, vec![id(4)]);
+        assert_eq!(diff.removed, vec![id(2)]);
+        assert_eq!(seen, vec![(id(2), false), (id(4), true)]);
+        assert_eq!((a.settle(t), b.settle(t)), (true, true));
+        assert_eq!(reached(&a), reached(&b));
+        assert_eq!(a.edges(&id(1)), b.edges(&id(1)));
+        let mut into = vec![id(9)];
+        b.edges_into(slot, &mut into);
+        assert_eq!(into, vec![id(3), id(4)]);
     }
 
     #[test]

@@ -340,6 +340,9 @@ impl<C: DataCodec> Presence<C> {
         // A tunnel's entries are our peer's, whoever carried them.
         let from_javascript = !tunnelled && self.links.get(&from).is_some_and(|l| !l.batches);
         let checks = self.check_signatures(&entries);
+        // Struck off `from`'s outbox once the packet is merged, with one
+        // lookup of its link instead of one per entry.
+        let mut known = Vec::new();
         for ((id, entry), (edges_ok, data_ok)) in entries.into_iter().zip(checks) {
             let theirs = (entry.edges_stamp, entry.data_stamp);
             let placeholder = entry.data.as_deref() == Some(PLACEHOLDER);
@@ -369,13 +372,20 @@ impl<C: DataCodec> Presence<C> {
                 slot
             };
             if id != from {
-                self.strike_off_known(from, slot, theirs);
+                if self.all_we_know(slot, theirs) {
+                    known.push(slot);
+                }
                 if from_javascript && placeholder {
                     self.correct_placeholder(from, slot);
                 }
                 if from_javascript && unsigned {
                     self.correct_unsigned(slot);
                 }
+            }
+        }
+        if let Some(link) = self.links.get_mut(&from) {
+            for slot in known {
+                link.outbox.remove(slot);
             }
         }
     }
@@ -414,29 +424,21 @@ impl<C: DataCodec> Presence<C> {
         results
     }
 
-    /// `from` told us of the node in `slot` with these stamps: if that is
-    /// all we know, it need not hear of that node from us. Never called for
-    /// `from` itself: a peer that restarted without a larger incarnation
-    /// shows stamps equal to its previous life's over other contents, and
-    /// hearing what we know of it is how it finds out and moves past them.
-    fn strike_off_known(
-        &mut self,
-        from: PeerId,
-        slot: Slot,
-        theirs: (Option<Stamp>, Option<Stamp>),
-    ) {
+    /// Whether stamps `theirs`, which a peer told us the node in `slot`
+    /// has, are all we know of it: then that peer need not hear of the node
+    /// from us. Never asked for the peer itself: a peer that restarted
+    /// without a larger incarnation shows stamps equal to its previous
+    /// life's over other contents, and hearing what we know of it is how it
+    /// finds out and moves past them.
+    fn all_we_know(&self, slot: Slot, theirs: (Option<Stamp>, Option<Stamp>)) -> bool {
         let (Some(edges), Some(data)) = theirs else {
-            return;
+            return false;
         };
         let Some(node) = self.graph.node_at(slot) else {
-            return;
+            return false;
         };
         let ours = &node.payload;
-        if Some(edges) >= ours.edges_stamp() && Some(data) >= ours.data_stamp() {
-            if let Some(link) = self.links.get_mut(&from) {
-                link.outbox.remove(slot);
-            }
-        }
+        Some(edges) >= ours.edges_stamp() && Some(data) >= ours.data_stamp()
     }
 
     /// Merges one node of a view from `from` into the node in `slot`; true
@@ -544,7 +546,9 @@ impl<C: DataCodec> Presence<C> {
         match self.codec.decode(&bytes) {
             Ok(value) => {
                 record.set_data(Some(&bytes), true);
-                self.event(Event::PeerData { id, data: value });
+                if self.peer_events {
+                    self.event(Event::PeerData { id, data: value });
+                }
             }
             Err(error) => {
                 record.set_data(Some(&bytes), false);
@@ -620,6 +624,11 @@ impl<C: DataCodec> Presence<C> {
         let Some(&origin) = self.graph.id_at(slot) else {
             return;
         };
+        if !self.peer_events {
+            // Nobody listens: no ids collected, no events built.
+            self.graph.set_edges_with(self.now, slot, &edges, |_, _| {});
+            return;
+        }
         let EdgeDiff { added, removed } = self.graph.set_edges_at(self.now, slot, edges);
         for to in added {
             self.event(Event::PeerAddSeen { from: origin, to });

@@ -74,7 +74,7 @@ impl Record {
 
     /// Sets the data (`valid`: our codec decodes it).
     pub fn set_data(&mut self, data: Option<&[u8]>, valid: bool) {
-        let (edges, signature) = (self.edges_signature(), self.data_signature());
+        let bytes = Self::layout(self.edges_signature(), self.data_signature(), data);
         self.flags &= !(HAS_DATA | DATA_INVALID);
         if data.is_some() {
             self.flags |= HAS_DATA;
@@ -82,7 +82,7 @@ impl Record {
                 self.flags |= DATA_INVALID;
             }
         }
-        self.rebuild(edges, signature, data);
+        self.bytes = bytes;
     }
 
     /// The origin's signature of its edge list, if it signs.
@@ -101,16 +101,15 @@ impl Record {
     }
 
     pub fn set_edges_signature(&mut self, signature: Option<Signature>) {
-        let (data_signature, data) = (self.data_signature(), self.wire_data().map(<[u8]>::to_vec));
+        let bytes = Self::layout(signature, self.data_signature(), self.wire_data());
         self.set_flag(EDGES_SIGNED, signature.is_some());
-        self.rebuild(signature, data_signature, data.as_deref());
+        self.bytes = bytes;
     }
 
     pub fn set_data_signature(&mut self, signature: Option<Signature>) {
-        let (edges_signature, data) =
-            (self.edges_signature(), self.wire_data().map(<[u8]>::to_vec));
+        let bytes = Self::layout(self.edges_signature(), signature, self.wire_data());
         self.set_flag(DATA_SIGNED, signature.is_some());
-        self.rebuild(edges_signature, signature, data.as_deref());
+        self.bytes = bytes;
     }
 
     /// Whether we hold a register its origin signed: from then on the
@@ -156,23 +155,24 @@ impl Record {
         self.bytes.get(signatures * SIG..).unwrap_or_default()
     }
 
-    /// Lays the buffer out again from its parts (the flags already say
-    /// which are there).
-    fn rebuild(
-        &mut self,
+    /// A buffer laid out from its parts (the caller sets the flags that
+    /// say which are there). Built from borrowed parts of the old buffer
+    /// and sized exactly: one allocation at most, none inline, instead of
+    /// a copy of the data and a growth per part; a value that shrank back
+    /// under the inline size gives its heap block back.
+    fn layout(
         edges: Option<Signature>,
         data_sig: Option<Signature>,
         data: Option<&[u8]>,
-    ) {
-        let mut bytes = SmallVec::new();
+    ) -> SmallVec<[u8; INLINE_DATA]> {
+        let data = data.unwrap_or_default();
+        let len = SIG * (edges.is_some() as usize + data_sig.is_some() as usize) + data.len();
+        let mut bytes = SmallVec::with_capacity(len);
         for signature in [edges, data_sig].into_iter().flatten() {
             bytes.extend_from_slice(&signature);
         }
-        bytes.extend_from_slice(data.unwrap_or_default());
-        // A value that shrank back under the inline size gives its heap
-        // block back.
-        bytes.shrink_to_fit();
-        self.bytes = bytes;
+        bytes.extend_from_slice(data);
+        bytes
     }
 }
 

@@ -10,7 +10,7 @@ use super::{Destination, Link, Output, Presence};
 use crate::proto::data::DataCodec;
 use crate::proto::flood::Flood;
 use crate::proto::graph::{Graph, Slot};
-use crate::proto::wire::{FloodPacket, Kind, Message, StateEntry};
+use crate::proto::wire::{EncodedEntries, FloodPacket, Kind, Message, StateEntry, StateEntryRef};
 use crate::proto::PeerId;
 
 /// Bytes a flood packet adds around its message at most (origin id, number,
@@ -62,6 +62,40 @@ impl<C: DataCodec> Presence<C> {
                 data_signature: r.data_signature(),
             },
         ))
+    }
+
+    /// Appends the bootstrap entry [`Presence::entry_at`] would give for
+    /// `slot` to `out`, encoded, straight from the view; false (and nothing
+    /// appended) when there is none. `edges` is scratch space for the
+    /// sorted edge list.
+    fn encode_entry_at(
+        graph: &Graph<Record>,
+        slot: Slot,
+        edges: &mut Vec<PeerId>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let (Some(node), Some(id)) = (graph.node_at(slot), graph.id_at(slot)) else {
+            return false;
+        };
+        let r = &node.payload;
+        if !node.has_edges()
+            && r.wire_data().is_none()
+            && r.edges_stamp().is_none()
+            && r.data_stamp().is_none()
+        {
+            return false;
+        }
+        graph.edges_into(slot, edges);
+        let entry = StateEntryRef {
+            connected_to: edges,
+            data: r.wire_data(),
+            edges_stamp: r.edges_stamp(),
+            data_stamp: r.data_stamp(),
+            edges_signature: r.edges_signature(),
+            data_signature: r.data_signature(),
+        };
+        Message::encode_bootstrap_entry(out, id, entry);
+        true
     }
 
     /// Queues news of the node in `slot` for every direct peer but `except`
@@ -120,37 +154,64 @@ impl<C: DataCodec> Presence<C> {
     /// Sends the outboxes of the links `which` picks, at most `budget`
     /// bytes of entries per link (but always one entry); true when some
     /// are left.
+    ///
+    /// Each node's entry is encoded once for all the links it goes to
+    /// ([`EncodedEntries`]), and packets are built by copying those bytes,
+    /// split at `max_send_bytes` as [`Presence::send_entries_as`] splits.
     fn flush_links(&mut self, which: impl Fn(&Link) -> bool, budget: usize) -> bool {
-        let base = Message::new(Kind::BootstrapResponse).encoded_len();
+        let mut start = Vec::new();
+        Message::encode_entries_start(Kind::BootstrapResponse, &mut start);
+        let base = start.len();
+        let split = self.max_send_bytes.saturating_sub(PACKET_OVERHEAD);
         let peers: Vec<PeerId> = self
             .links
             .iter()
             .filter(|(_, l)| !l.outbox.is_empty() && which(l))
             .map(|(p, _)| *p)
             .collect();
+        let mut encoded = EncodedEntries::default();
+        let mut edges = Vec::new();
+        let mut packets = Vec::new();
+        // Sized for a full packet at once instead of growing to it by
+        // doubling: the packet is copied into its flood packet and dropped.
+        let fresh = || {
+            let mut packet = Vec::with_capacity(split.min(1 << 16));
+            packet.extend_from_slice(&start);
+            packet
+        };
         let mut left = false;
         for peer in peers {
             let Some(link) = self.links.get_mut(&peer) else {
                 continue;
             };
-            let mut entries = Vec::new();
+            let mut packet = fresh();
             let mut size = base;
             while let Some(slot) = link.outbox.peek() {
-                let entry = Self::entry_at(&self.graph, slot);
-                let Some((id, entry)) = entry else {
+                let graph = &self.graph;
+                let entry = encoded.get_or_encode(slot, |out| {
+                    Self::encode_entry_at(graph, slot, &mut edges, out)
+                });
+                let Some(entry) = entry else {
                     link.outbox.pop();
                     continue;
                 };
-                let len = Message::bootstrap_entry_len(&id, &entry);
-                if !entries.is_empty() && size + len > budget {
+                if size > base && size + entry.len() > budget {
                     break;
                 }
                 link.outbox.pop();
-                size += len;
-                entries.push((id, entry));
+                size += entry.len();
+                if packet.len() > base && packet.len() + entry.len() > split {
+                    packets.push(std::mem::replace(&mut packet, fresh()));
+                }
+                packet.extend_from_slice(entry);
             }
             left |= !link.outbox.is_empty();
-            self.send_entries(Destination::Peer(peer), entries);
+            if packet.len() > base {
+                packets.push(packet);
+            }
+            for packet in packets.drain(..) {
+                self.send(Destination::Peer(peer), Bytes::from(packet), true);
+            }
         }
         left
     }
@@ -164,14 +225,9 @@ impl<C: DataCodec> Presence<C> {
         }
     }
 
-    /// Sends view entries as BOOTSTRAP_RESPONSE packets of at most
-    /// `max_send_bytes` (an entry larger than that alone still goes, alone).
-    fn send_entries(&mut self, to: Destination, entries: Vec<(PeerId, StateEntry)>) {
-        self.send_entries_as(Kind::BootstrapResponse, to, entries, true);
-    }
-
-    /// Sends view entries in messages of `kind`, split as
-    /// [`Presence::send_entries`] does; `direct` ones with ttl 0.
+    /// Sends view entries in messages of `kind`, in packets of at most
+    /// `max_send_bytes` (an entry larger than that still goes, alone);
+    /// `direct` ones with ttl 0.
     pub(super) fn send_entries_as(
         &mut self,
         kind: Kind,

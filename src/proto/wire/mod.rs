@@ -12,11 +12,13 @@
 //! them, and because they sit inside the presence message (the flood
 //! packet's opaque `data`), a JavaScript relay forwards them untouched.
 
+mod batch;
 mod message;
 mod packet;
 pub mod protobuf;
 
-pub use message::{Kind, Message, Signature, Stamp, StateEntry};
+pub use batch::EncodedEntries;
+pub use message::{Kind, Message, Signature, Stamp, StateEntry, StateEntryRef};
 pub use packet::FloodPacket;
 
 /// Bounds on what a decoder accepts from the wire. Each bound exists so that a

@@ -47,7 +47,22 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a varint of at most 10 bytes and 64 bits.
+    #[inline]
     pub fn read_varint(&mut self) -> Result<u64, DecodeError> {
+        // Tags, lengths under 128 and small stamps are one byte: most of
+        // the varints a view packet holds.
+        if let Some(&byte) = self.buf[..self.end].get(self.pos) {
+            if byte & 0x80 == 0 {
+                self.pos += 1;
+                return Ok(u64::from(byte));
+            }
+        }
+        self.read_long_varint()
+    }
+
+    /// [`Reader::read_varint`] for a varint of more than one byte (or none
+    /// left).
+    fn read_long_varint(&mut self) -> Result<u64, DecodeError> {
         let mut value: u64 = 0;
         for i in 0..10 {
             let byte = *self.buf[..self.end]
