@@ -10,6 +10,7 @@ use super::{Destination, Link, Output, Presence};
 use crate::proto::data::DataCodec;
 use crate::proto::flood::Flood;
 use crate::proto::graph::{Graph, Slot};
+use crate::proto::outbox::Lane;
 use crate::proto::wire::{FloodPacket, Kind, Message, StateEntry};
 use crate::proto::PeerId;
 
@@ -68,10 +69,14 @@ impl<C: DataCodec> Presence<C> {
     /// (only those that take batches when `batches_only`: the others got a
     /// flood packet).
     pub(super) fn queue_news_at(&mut self, slot: Slot, except: Option<PeerId>, batches_only: bool) {
+        if let Some(from) = except {
+            self.vouch(slot, from);
+        }
+        let lane = self.lane_for(slot, except);
         let mut queued = false;
         for (peer, link) in &mut self.links {
             if link.is_up() && Some(*peer) != except && (link.batches || !batches_only) {
-                link.outbox.push(slot);
+                link.outbox.push_to(lane, slot);
                 queued |= link.batches;
             }
         }
@@ -119,7 +124,9 @@ impl<C: DataCodec> Presence<C> {
 
     /// Sends the outboxes of the links `which` picks, at most `budget`
     /// bytes of entries per link (but always one entry); true when some
-    /// are left.
+    /// are left. Express news goes first, but while bulk news waits it
+    /// takes at most three quarters of the budget, and at least one bulk
+    /// entry goes: one neighbour's flood waits, and is never starved.
     fn flush_links(&mut self, which: impl Fn(&Link) -> bool, budget: usize) -> bool {
         let base = Message::new(Kind::BootstrapResponse).encoded_len();
         let peers: Vec<PeerId> = self
@@ -135,19 +142,33 @@ impl<C: DataCodec> Presence<C> {
             };
             let mut entries = Vec::new();
             let mut size = base;
-            while let Some(slot) = link.outbox.peek() {
-                let entry = Self::entry_at(&self.graph, slot);
-                let Some((id, entry)) = entry else {
-                    link.outbox.pop();
-                    continue;
-                };
-                let len = Message::bootstrap_entry_len(&id, &entry);
-                if !entries.is_empty() && size + len > budget {
-                    break;
+            let express_part = if link.outbox.lane_is_empty(Lane::Bulk) {
+                budget
+            } else {
+                budget - budget / 4
+            };
+            for (lane, limit) in [
+                (Lane::Express, express_part),
+                (Lane::Bulk, budget),
+                (Lane::Express, budget),
+            ] {
+                let mut first = true;
+                while let Some(slot) = link.outbox.peek_in(lane) {
+                    let entry = Self::entry_at(&self.graph, slot);
+                    let Some((id, entry)) = entry else {
+                        link.outbox.pop_in(lane);
+                        continue;
+                    };
+                    let len = Message::bootstrap_entry_len(&id, &entry);
+                    let first_bulk = first && lane == Lane::Bulk;
+                    if !entries.is_empty() && !first_bulk && size + len > limit {
+                        break;
+                    }
+                    link.outbox.pop_in(lane);
+                    size += len;
+                    entries.push((id, entry));
+                    first = false;
                 }
-                link.outbox.pop();
-                size += len;
-                entries.push((id, entry));
             }
             left |= !link.outbox.is_empty();
             self.send_entries(Destination::Peer(peer), entries);
