@@ -841,3 +841,163 @@ fn large_junk_data_stays_within_the_budget_and_honest_news_overtakes_it() {
         assert!(engine.view_bytes() < honest.len() * 1_000);
     }
 }
+
+/// CPU time (user + system) and peak resident memory of this process.
+fn usage() -> (std::time::Duration, usize) {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let time = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec as u64)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
+    };
+    (
+        time(ru.ru_utime) + time(ru.ru_stime),
+        ru.ru_maxrss as usize * 1024,
+    )
+}
+
+/// Streams `n` junk entries of `size` bytes from the hostile peer to `to`,
+/// `chunk` per view, one view per simulated millisecond.
+/// `each` is called after every millisecond.
+fn stream_junk(
+    net: &mut Network,
+    hostile: PeerId,
+    to: PeerId,
+    ids: &[PeerId],
+    size: usize,
+    mut each: impl FnMut(&Network),
+) {
+    let chunk = (600_000 / (size + 200)).clamp(1, 2_000);
+    for (k, part) in ids.chunks(chunk).enumerate() {
+        let mut entries = junk(part, hostile, 4.min(part.len() - 1), size);
+        // Chain the chunks: each entry's last link is the next chunk's first.
+        if let Some(next) = ids.get((k + 1) * chunk) {
+            for (_, e) in &mut entries {
+                e.connected_to.push(*next);
+            }
+        }
+        assert!(net.inject(hostile, to, flood(hostile, 10 + k as u32, &view(entries))));
+        net.run_for(std::time::Duration::from_millis(1));
+
+        each(net);
+    }
+}
+
+/// The figures at full size, measured once for the README:
+/// `cargo test --release --test hostile full_size -- --ignored --nocapture`.
+/// Each attack on a fresh line of three honest peers (defaults: 100,000
+/// nodes, 64 MiB) with the attacker on the middle one.
+#[test]
+#[ignore = "full size: minutes of CPU; run in release for the README's figures"]
+fn full_size_figures() {
+    let setup = |seed| {
+        // One fixed latency, so that the attacker's views arrive in order.
+        let fixed = Faults {
+            latency: hyper_presence::sim::Latency::Uniform {
+                min: std::time::Duration::from_millis(5),
+                max: std::time::Duration::from_millis(5),
+            },
+            ..Faults::default()
+        };
+        let mut net = Network::new(seed, fixed).without_event_log();
+        let honest: Vec<PeerId> = (0..4).map(sim_id).collect();
+        for (i, id) in honest.iter().take(3).enumerate() {
+            net.start(*id, data(i, 0), false);
+        }
+        let hostile = sim_id(100);
+        net.start(hostile, data(100, 0), false);
+        net.connect(honest[0], honest[1]);
+        net.connect(honest[1], honest[2]);
+        net.connect(hostile, honest[1]);
+        settle(&mut net);
+        (net, honest, hostile)
+    };
+    let report = |net: &Network, honest: &[PeerId], what: &str, fakes: &[PeerId]| {
+        for p in honest.iter().filter(|p| net.node(p).is_some()) {
+            let e = net.node(p).unwrap();
+            let online = fakes.iter().filter(|f| e.is_online(f)).count();
+            println!(
+                "  {what} {}: known {}, fakes online {online}, view {:.1} MB, evicted {}",
+                p.short(),
+                e.known_count(),
+                e.view_bytes() as f64 / 1e6,
+                e.evicted()
+            );
+        }
+        let (cpu, rss) = usage();
+        println!("  process so far: CPU {cpu:.1?}, peak RSS {} MB", rss >> 20);
+    };
+
+    // ROWS=4 (say) measures one row alone.
+    let rows = std::env::var("ROWS").unwrap_or_else(|_| "345".into());
+    if rows.contains('3') {
+        println!("row 3: 200,000 invented ids with edges to each other");
+        let (mut net, honest, hostile) = setup(31);
+        let fakes = invented(200_000, 0xc1);
+        let m = claim(&net, hostile, &fakes, 0);
+        net.inject(hostile, honest[1], flood(hostile, 1, &m));
+        stream_junk(&mut net, hostile, honest[1], &fakes, 16, |_| {});
+        settle(&mut net);
+        report(&net, &honest, "attacked", &fakes);
+        net.crash(hostile);
+        settle(&mut net);
+        report(&net, &honest, "after", &fakes);
+    }
+    if rows.contains('4') {
+        println!("row 4: invented ids exactly filling max_known_peers, then a new peer");
+        let (mut net, honest, hostile) = setup(32);
+        let known = net.node(&honest[1]).unwrap().known_count();
+        let fakes = invented(100_000 - known, 0xa1);
+        let m = claim(&net, hostile, &fakes, 0);
+        net.inject(hostile, honest[1], flood(hostile, 1, &m));
+        stream_junk(&mut net, hostile, honest[1], &fakes, 8, |_| {});
+        settle(&mut net);
+        report(&net, &honest, "filled", &fakes);
+        net.start(honest[3], data(3, 0), false);
+        net.connect(honest[3], honest[1]);
+        let joined = net.now();
+        while !net.node(&honest[3]).unwrap().is_online(&honest[0]) {
+            net.run_for(std::time::Duration::from_millis(1));
+        }
+        println!(
+            "  the new peer sees the far honest peer online after {:?}",
+            net.now() - joined
+        );
+        settle(&mut net);
+        report(&net, &honest, "joined", &fakes);
+        net.crash(hostile);
+        settle(&mut net);
+        report(&net, &honest, "after", &fakes);
+    }
+    if rows.contains('5') {
+        println!("row 5: 50,000 invented origins x 16 KiB");
+        let (mut net, honest, hostile) = setup(33);
+        let fakes = invented(50_000, 0xd1);
+        let m = claim(&net, hostile, &fakes, 0);
+        net.inject(hostile, honest[1], flood(hostile, 1, &m));
+        let (first, rest) = fakes.split_at(25_000);
+        stream_junk(&mut net, hostile, honest[1], first, 16 << 10, |_| {});
+        let new = data(0, 1);
+        net.set_data(honest[0], new.clone());
+        let start = net.now();
+        let mut waited = None;
+        stream_junk(&mut net, hostile, honest[1], rest, 16 << 10, |net| {
+            if waited.is_none() && holds(net, &honest[2], &honest[0], &new) {
+                waited = Some(net.now() - start);
+            }
+        });
+        while waited.is_none() {
+            net.run_for(std::time::Duration::from_millis(1));
+            if holds(&net, &honest[2], &honest[0], &new) {
+                waited = Some(net.now() - start);
+            }
+        }
+        println!("  an honest change crossed the victim in {waited:?} (sim time)");
+        settle(&mut net);
+        report(&net, &honest, "attacked", &fakes);
+        net.crash(hostile);
+        settle(&mut net);
+        report(&net, &honest, "after", &fakes);
+    }
+}

@@ -42,9 +42,6 @@ const SLACK: usize = 16;
 /// kept node lists stay (empty) until their listers go.
 const EVICTION_ROUNDS: usize = 4;
 
-/// Passes over the candidates looking for listers of evicted nodes.
-const CASCADE_PASSES: usize = 8;
-
 /// The budget's measure of one node: [`NODE_BYTES`], its data and
 /// signatures on the heap, and its edges past the inline ones.
 fn node_bytes(node: &Node<Record>) -> usize {
@@ -208,9 +205,11 @@ impl<C: DataCodec> Presence<C> {
     /// makes room from its own), never ourselves or a direct peer. Those
     /// of nobody go first; then unreachable before reachable, vouched for
     /// by one neighbour before two, unsigned before signed (a JavaScript
-    /// origin's entry costs an attacker nothing), larger before smaller.
-    /// A candidate that lists a chosen one goes too, so that the chosen
-    /// ones are not kept (empty) by their listers.
+    /// origin's entry costs an attacker nothing), larger before smaller,
+    /// then by slot (nodes that arrived together tend to be neighbours, so
+    /// their listers go with them). A chosen node that a kept one lists
+    /// stays, empty, until that lister goes: more are taken, doubling,
+    /// until what would really be freed is enough, or nothing is evicted.
     fn victims(&self, from: PeerId, want_bytes: usize, want_nodes: usize) -> Vec<Slot> {
         let live: BTreeMap<u16, ()> = self
             .links
@@ -304,34 +303,13 @@ impl<C: DataCodec> Presence<C> {
         }
     }
 
-    /// The first `take` candidates and, once vouched for, the candidates
-    /// that list them (what two neighbours vouch for is left to them).
+    /// The first `take` candidates, as a slot map and a list.
     fn choose(&self, candidates: &[Candidate], take: usize) -> (Vec<bool>, Vec<Slot>) {
         let end = self.graph.slots().last().map_or(0, |s| s as usize + 1);
         let mut chosen = vec![false; end];
-        let mut list: Vec<Slot> = candidates[..take].iter().map(|c| c.5).collect();
+        let list: Vec<Slot> = candidates[..take].iter().map(|c| c.5).collect();
         for &slot in &list {
             chosen[slot as usize] = true;
-        }
-        for _ in 0..CASCADE_PASSES {
-            let before = list.len();
-            for &(_, _, twice, .., slot) in candidates {
-                if twice || chosen[slot as usize] {
-                    continue;
-                }
-                let lists_chosen = self.graph.node_at(slot).is_some_and(|n| {
-                    n.targets()
-                        .iter()
-                        .any(|&t| chosen.get(t as usize) == Some(&true))
-                });
-                if lists_chosen {
-                    chosen[slot as usize] = true;
-                    list.push(slot);
-                }
-            }
-            if list.len() == before {
-                break;
-            }
         }
         (chosen, list)
     }
