@@ -857,9 +857,10 @@ fn usage() -> (std::time::Duration, usize) {
     )
 }
 
-/// Streams `n` junk entries of `size` bytes from the hostile peer to `to`,
-/// `chunk` per view, one view per simulated millisecond.
-/// `each` is called after every millisecond.
+/// Streams junk entries for `ids` with `size` bytes of data from the
+/// hostile peer to `to`, one view of about 600 KB per simulated
+/// millisecond; `each` is called after every millisecond. Returns the most nodes and
+/// bytes the view of `to` held meanwhile.
 fn stream_junk(
     net: &mut Network,
     hostile: PeerId,
@@ -867,7 +868,8 @@ fn stream_junk(
     ids: &[PeerId],
     size: usize,
     mut each: impl FnMut(&Network),
-) {
+) -> (usize, usize) {
+    let mut peak = (0, 0);
     let chunk = (600_000 / (size + 200)).clamp(1, 2_000);
     for (k, part) in ids.chunks(chunk).enumerate() {
         let mut entries = junk(part, hostile, 4.min(part.len() - 1), size);
@@ -879,9 +881,16 @@ fn stream_junk(
         }
         assert!(net.inject(hostile, to, flood(hostile, 10 + k as u32, &view(entries))));
         net.run_for(std::time::Duration::from_millis(1));
-
         each(net);
+        let v = net.node(&to).unwrap();
+        peak = (peak.0.max(v.known_count()), peak.1.max(v.view_bytes()));
     }
+    println!(
+        "  the victim's view held at most {} nodes, {:.1} MB",
+        peak.0,
+        peak.1 as f64 / 1e6
+    );
+    peak
 }
 
 /// The figures at full size, measured once for the README:
