@@ -453,3 +453,124 @@ impl<C: DataCodec> Presence<C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::proto::presence::Event;
+    use crate::proto::wire::{FloodPacket, Kind, Message, Stamp, StateEntry};
+    use crate::proto::{Config, Json};
+
+    fn id(n: u16) -> PeerId {
+        let mut bytes = [0x5a; 32];
+        bytes[..2].copy_from_slice(&n.to_le_bytes());
+        PeerId::from_bytes(bytes)
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A view from `from` of its own list (all of `listed` and us) and of
+    /// nodes `ids`, each stamped, unsigned, listing `from` and with `size`
+    /// bytes of data.
+    fn view(from: PeerId, number: u32, listed: &[PeerId], ids: &[PeerId], size: usize) -> Bytes {
+        let stamp = Stamp {
+            incarnation: 1,
+            version: 1,
+        };
+        let mut m = Message::new(Kind::BootstrapResponse);
+        let mut own = listed.to_vec();
+        own.push(id(1));
+        m.bootstrap.push((
+            from,
+            StateEntry {
+                connected_to: own,
+                edges_stamp: Some(stamp),
+                ..StateEntry::default()
+            },
+        ));
+        m.bootstrap.extend(ids.iter().map(|n| {
+            let entry = StateEntry {
+                connected_to: vec![from],
+                data: Some(Bytes::from(format!("\"{}\"", "x".repeat(size)))),
+                edges_stamp: Some(stamp),
+                data_stamp: Some(stamp),
+                edges_signature: None,
+                data_signature: None,
+            };
+            (*n, entry)
+        }));
+        FloodPacket {
+            origin: from,
+            number,
+            ttl: 0,
+            data: m.encode(),
+        }
+        .encode()
+    }
+
+    fn refused(p: &mut Presence<Json>) -> usize {
+        p.drain_outputs()
+            .filter(|o| matches!(o, super::super::Output::Event(Event::ViewFull { .. })))
+            .count()
+    }
+
+    /// A peer that filled the view pays for a newcomer's room; the
+    /// newcomer's nodes and the other peer's stay.
+    #[test]
+    fn room_comes_from_the_peer_over_its_share() {
+        let mut config = Config::new(id(1));
+        config.max_view_bytes = 128 << 10;
+        let mut p = Presence::new(config, Duration::ZERO).unwrap();
+        for peer in [2, 3, 4] {
+            p.peer_connected(ms(0), id(peer));
+        }
+        let honest: Vec<PeerId> = (100..110).map(id).collect();
+        p.receive(ms(1), id(2), view(id(2), 1, &honest, &honest, 10));
+        let junk: Vec<PeerId> = (1000..1400).map(id).collect();
+        for (k, part) in junk.chunks(20).enumerate() {
+            p.receive(ms(2), id(3), view(id(3), 10 + k as u32, &junk, part, 200));
+        }
+        assert!(p.view_bytes() <= 128 << 10);
+        assert!(p.evicted() > 0, "the flooder made room from its own");
+        refused(&mut p);
+        let newcomer: Vec<PeerId> = (200..220).map(id).collect();
+        p.receive(ms(3), id(4), view(id(4), 1, &newcomer, &newcomer, 10));
+        assert_eq!(refused(&mut p), 0);
+        assert!(newcomer.iter().all(|n| p.is_online(n)));
+        assert!(honest.iter().all(|n| p.is_online(n)));
+        assert!(p.view_bytes() <= 128 << 10);
+        assert!(
+            junk.iter().any(|n| p.is_online(n)),
+            "the flooder keeps a share"
+        );
+    }
+
+    /// Half a batch per window, four batches saved: a packet past the
+    /// credit goes bulk, and the credit comes back with time.
+    #[test]
+    fn express_credit_refills_with_time_and_is_capped() {
+        let mut p = Presence::new(Config::new(id(1)), Duration::ZERO).unwrap();
+        p.peer_connected(ms(0), id(2));
+        let batch = p.max_send_bytes;
+        assert!(p.take_credit(id(2), 4 * batch));
+        assert!(!p.take_credit(id(2), 1));
+        p.advance_to(ms(10));
+        assert!(p.take_credit(id(2), batch / 2));
+        assert!(!p.take_credit(id(2), 1));
+        p.advance_to(ms(10_000));
+        assert!(
+            !p.take_credit(id(2), 4 * batch + 1),
+            "saved up to four batches"
+        );
+        // A stranger, and a zero window, take no credit.
+        assert!(p.take_credit(id(9), usize::MAX));
+        p.gossip_window = Duration::ZERO;
+        assert!(p.take_credit(id(2), usize::MAX));
+    }
+}
