@@ -80,10 +80,10 @@ pub struct Config<C: DataCodec = Json> {
     /// node, plus its data and signatures, plus 4 bytes an edge past the
     /// first four. Each node is charged to the direct peer whose news
     /// brought it; when a message needs room that is not there, unreachable
-    /// nodes are forgotten early, then nodes are evicted from what no live
-    /// direct peer vouches for and from the direct peers over their share
-    /// (this budget divided among them), what only one neighbour vouches
-    /// for first. A direct peer and its view therefore always get in, and
+    /// nodes are forgotten early, then nodes are evicted from the direct
+    /// peers over their share (this budget divided among them; a peer that
+    /// left keeps what it brought until another brings news of it), what
+    /// only one neighbour vouches for first. A direct peer and its view therefore always get in, and
     /// one neighbour's invented nodes or large data cannot take more than
     /// its share. Default 64 MiB: 10,000 peers with typical data (a
     /// hundred bytes, signed) take about 4 MB, so they fit with up to 6 KiB

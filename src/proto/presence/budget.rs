@@ -8,7 +8,7 @@
 //! alone, a full view refused every message, a new honest peer's included.
 //! Here every node is charged to the direct peer whose news first brought
 //! it, each direct peer's share is the budget divided among them, and when
-//! room is needed it is made by evicting from what nobody live vouches for
+//! room is needed it is made by evicting from what nobody is charged for
 //! and from the peers over their share, what only one neighbour vouches for
 //! first: a new direct peer and its view always get in, and what an
 //! attacker brought is what goes.
@@ -54,8 +54,8 @@ fn node_bytes(node: &Node<Record>) -> usize {
     NODE_BYTES + node.payload.heap_bytes() + edge_heap
 }
 
-/// An eviction candidate, in the order candidates go: class (0 for nobody
-/// live, 1 for over its share), reached, vouched for twice, signed, its
+/// An eviction candidate, in the order candidates go: class (0 for nobody,
+/// 1 for over its share), reached, vouched for twice, signed, its
 /// bytes (more first), its slot.
 type Candidate = (u8, bool, bool, bool, std::cmp::Reverse<usize>, Slot);
 
@@ -200,7 +200,7 @@ impl<C: DataCodec> Presence<C> {
     }
 
     /// The nodes to evict so that about `want_bytes` and `want_nodes` are
-    /// freed. Candidates are the nodes charged to nobody live and those of
+    /// freed. Candidates are the nodes charged to nobody and those of
     /// direct peers over their share (`from`'s too: a peer over its share
     /// makes room from its own), never ourselves or a direct peer. Those
     /// of nobody go first; then unreachable before reachable, vouched for
@@ -211,12 +211,6 @@ impl<C: DataCodec> Presence<C> {
     /// stays, empty, until that lister goes: more are taken, doubling,
     /// until what would really be freed is enough, or nothing is evicted.
     fn victims(&self, from: PeerId, want_bytes: usize, want_nodes: usize) -> Vec<Slot> {
-        let live: BTreeMap<u16, ()> = self
-            .links
-            .values()
-            .filter(|l| l.share.number != 0)
-            .map(|l| (l.share.number, ()))
-            .collect();
         let peers = self.links.len().max(1);
         let (share_bytes, share_nodes) =
             (self.budget.max_bytes / peers, self.max_known_peers / peers);
@@ -230,21 +224,31 @@ impl<C: DataCodec> Presence<C> {
             (charge.bytes as f64 / share_bytes.max(1) as f64)
                 .max(charge.nodes as f64 / share_nodes.max(1) as f64)
         };
-        // Those over their share; if nobody is (the budget then is full of
-        // what a lone peer, or a few, brought), the most loaded one.
-        let mut over: Vec<u16> = live.keys().copied().filter(|&n| load(n) > 1.0).collect();
+        // Those over their share (a peer that left included: what it
+        // brought and still reaches us through others is charged to it
+        // until someone else brings news of it); if nobody is over (the
+        // budget then is full of what a lone peer, or a few, brought), the
+        // most loaded one.
+        let numbers: Vec<u16> = self
+            .budget
+            .charges
+            .keys()
+            .copied()
+            .filter(|&n| n != 0)
+            .collect();
+        let mut over: Vec<u16> = numbers.iter().copied().filter(|&n| load(n) > 1.0).collect();
         if over.is_empty() {
             let from_number = self.links.get(&from).map_or(0, |l| l.share.number);
-            let heaviest = live
-                .keys()
+            let heaviest = numbers
+                .iter()
                 .copied()
                 .chain((from_number != 0).then_some(from_number))
                 .max_by(|&a, &b| load(a).total_cmp(&load(b)));
             over.extend(heaviest);
         }
-        // 0: nobody live; 1: over its share; otherwise not a candidate.
+        // 0: charged to nobody; 1: over its share; otherwise kept.
         let class = |number: u16| -> Option<u8> {
-            if number == 0 || !live.contains_key(&number) {
+            if number == 0 {
                 Some(0)
             } else {
                 over.contains(&number).then_some(1)
