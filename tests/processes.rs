@@ -32,6 +32,7 @@ fn start(
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper-presence"));
     cmd.args([
         "join",
+        "--no-mdns",
         "--topic",
         "processes-test",
         "--json",
