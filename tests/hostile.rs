@@ -10,7 +10,7 @@ use bytes::Bytes;
 use ed25519_dalek::{Signer as _, SigningKey};
 use hyper_presence::proto::sign::{data_message, edges_message};
 use hyper_presence::proto::wire::{FloodPacket, Kind, Message, Signature, Stamp, StateEntry};
-use hyper_presence::proto::{PeerId, Signer};
+use hyper_presence::proto::{Event, PeerId, Signer};
 use hyper_presence::sim::{sim_id, sim_seed, topology, Faults, Network};
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -534,5 +534,479 @@ proptest! {
         attacks in prop::collection::vec(attack(), 1..25),
     ) {
         run(seed, n, k, attacks)?;
+    }
+}
+
+// ----- budgets: invented nodes and large data ------------------------------
+
+/// `n` ids nobody holds the key of, tagged so that they collide with no
+/// simulated peer.
+fn invented(n: usize, tag: u8) -> Vec<PeerId> {
+    (0..n)
+        .map(|i| {
+            let mut bytes = [tag; 32];
+            bytes[..4].copy_from_slice(&(i as u32).to_le_bytes());
+            PeerId::from_bytes(bytes)
+        })
+        .collect()
+}
+
+/// View entries for invented ids, stamped but unsigned (what an origin
+/// that does not sign may send), each listing the hostile peer and the
+/// next `links` of them: reached through the hostile peer's own list,
+/// they come online as a JavaScript origin's nodes would. `size` bytes of
+/// data each.
+fn junk(ids: &[PeerId], hostile: PeerId, links: usize, size: usize) -> Vec<(PeerId, StateEntry)> {
+    let stamp = Stamp {
+        incarnation: 1,
+        version: 1,
+    };
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut list = vec![hostile];
+            list.extend((1..=links).map(|k| ids[(i + k) % ids.len()]));
+            let entry = StateEntry {
+                connected_to: list,
+                data: Some(Bytes::from(vec![b'x'; size])),
+                edges_stamp: Some(stamp),
+                data_stamp: Some(stamp),
+                edges_signature: None,
+                data_signature: None,
+            };
+            (*id, entry)
+        })
+        .collect()
+}
+
+/// The hostile peer's own list, validly signed, naming its links and the
+/// first `ids` (a list holds at most 1,024; the rest hang off these), at a
+/// version its engine will not reach.
+fn claim(net: &Network, hostile: PeerId, ids: &[PeerId], bump: u64) -> Message {
+    let key = Signer::from_seed(sim_seed(100));
+    let own = net.node(&hostile).unwrap().entry(&hostile).unwrap();
+    let mut list = net.neighbours(&hostile);
+    list.extend(ids.iter().take(50));
+    let stamp = Stamp {
+        version: own.edges_stamp.unwrap().version + 1000 + bump,
+        ..own.edges_stamp.unwrap()
+    };
+    let sig = key.sign_edges(stamp, &list);
+    edges(Kind::Connected, Some(stamp), list, Some(sig))
+}
+
+/// Sends `entries` from the hostile peer to `to` as views of `chunk`
+/// entries each, numbered from `number`; returns the next number.
+fn send_views(
+    net: &mut Network,
+    hostile: PeerId,
+    to: PeerId,
+    entries: Vec<(PeerId, StateEntry)>,
+    chunk: usize,
+    mut number: u32,
+) -> u32 {
+    let mut entries = entries.into_iter().peekable();
+    while entries.peek().is_some() {
+        let part: Vec<_> = entries.by_ref().take(chunk).collect();
+        assert!(net.inject(hostile, to, flood(hostile, number, &view(part))));
+        number += 1;
+    }
+    number
+}
+
+fn view_full_from(net: &Network, at: &PeerId, from: &PeerId) -> usize {
+    net.events(at)
+        .iter()
+        .filter(|e| matches!(e, Event::ViewFull { from: f, .. } if f == from))
+        .count()
+}
+
+/// Issue 11, row 4 (99,993 invented ids exactly filling
+/// `max_known_peers`, here 600): the full neighbour used to refuse every
+/// message, a new honest peer's request for its view included. Now the
+/// new peer gets in with its view, room is made from what the attacker
+/// brought, and once the attacker left and `forget_after` passed, the
+/// fakes are gone and the view is back to its size.
+#[test]
+fn a_view_filled_with_fakes_still_admits_a_new_honest_peer() {
+    const MAX: usize = 600;
+    let mut net = Network::new(21, Faults::default());
+    let honest: Vec<PeerId> = (0..4).map(sim_id).collect();
+    for (i, id) in honest.iter().take(3).enumerate() {
+        net.start_with(*id, data(i, 0), false, |c| {
+            if i == 1 {
+                c.max_known_peers = MAX;
+            }
+        });
+    }
+    let hostile = sim_id(100);
+    net.start(hostile, data(100, 0), false);
+    net.connect(honest[0], honest[1]);
+    net.connect(honest[1], honest[2]);
+    net.connect(hostile, honest[1]);
+    settle(&mut net);
+    let victim = honest[1];
+    let known = net.node(&victim).unwrap().known_count();
+    let fakes = invented(MAX - known, 0xa0);
+    let m = claim(&net, hostile, &fakes, 0);
+    assert!(net.inject(hostile, victim, flood(hostile, 1, &m)));
+    send_views(
+        &mut net,
+        hostile,
+        victim,
+        junk(&fakes, hostile, 3, 8),
+        100,
+        2,
+    );
+    settle(&mut net);
+    let v = net.node(&victim).unwrap();
+    assert_eq!(v.known_count(), MAX, "the fakes fill the view exactly");
+    assert!(fakes.iter().all(|f| v.is_online(f)));
+
+    // A new honest peer: its request, its own news and its view get in.
+    net.start(honest[3], data(3, 0), false);
+    net.connect(honest[3], victim);
+    settle(&mut net);
+    let newcomer = net.node(&honest[3]).unwrap();
+    assert!(newcomer.is_bootstrapped());
+    for p in &honest {
+        assert!(
+            newcomer.is_online(p),
+            "{} online at the newcomer",
+            p.short()
+        );
+        assert!(net.node(p).unwrap().is_online(&honest[3]));
+    }
+    assert_eq!(view_full_from(&net, &victim, &honest[3]), 0);
+    assert_registers_exact(&net, &honest);
+    let v = net.node(&victim).unwrap();
+    assert!(v.known_count() <= MAX);
+    assert!(v.evicted() > 0, "room came from the fakes");
+
+    // The attacker leaves: within forget_after its nodes are gone everywhere.
+    net.crash(hostile);
+    settle(&mut net);
+    net.check_converged().unwrap();
+    for p in &honest {
+        let engine = net.node(p).unwrap();
+        assert_eq!(engine.known_count(), honest.len(), "{}", p.short());
+        assert!(engine.view_bytes() < honest.len() * 1_000);
+    }
+}
+
+/// Issue 11, row 3 (200,000 invented ids with edges to each other, here
+/// 3,000): those claiming signatures without keys are dropped where they
+/// come in; unsigned ones (a JavaScript origin's look) come online, but
+/// only within the attacker's share of each view's byte budget. Honest
+/// peers stay online and their changes still spread, and after the
+/// attacker left, nothing of it is kept.
+#[test]
+fn invented_ids_with_edges_to_each_other_stay_within_the_budget() {
+    const BUDGET: usize = 256 << 10;
+    let mut net = Network::new(22, Faults::default());
+    let honest: Vec<PeerId> = (0..3).map(sim_id).collect();
+    for (i, id) in honest.iter().enumerate() {
+        net.start_with(*id, data(i, 0), false, |c| c.max_view_bytes = BUDGET);
+    }
+    let hostile = sim_id(100);
+    net.start(hostile, data(100, 0), false);
+    net.connect(honest[0], honest[1]);
+    net.connect(honest[1], honest[2]);
+    net.connect(hostile, honest[1]);
+    settle(&mut net);
+    let victim = honest[1];
+    // Keyless: "signed" with bytes that are no signature.
+    let keyless = invented(1_000, 0xb0);
+    let mut forged = junk(&keyless, hostile, 4, 16);
+    for (_, entry) in &mut forged {
+        entry.edges_signature = Some([3; 64]);
+        entry.data_signature = Some([3; 64]);
+    }
+    let number = send_views(&mut net, hostile, victim, forged, 250, 1);
+    let fakes = invented(3_000, 0xc0);
+    let m = claim(&net, hostile, &fakes, 0);
+    assert!(net.inject(hostile, victim, flood(hostile, number, &m)));
+    send_views(
+        &mut net,
+        hostile,
+        victim,
+        junk(&fakes, hostile, 4, 16),
+        250,
+        number + 1,
+    );
+    net.run_for(std::time::Duration::from_millis(200));
+    net.set_data(honest[0], data(0, 1));
+    settle(&mut net);
+    for p in &honest {
+        let engine = net.node(p).unwrap();
+        assert!(
+            engine.view_bytes() <= BUDGET,
+            "{}: {} bytes",
+            p.short(),
+            engine.view_bytes()
+        );
+        assert!(keyless.iter().all(|k| engine.peer_edges(k).is_none()));
+        for q in &honest {
+            assert!(engine.is_online(q));
+        }
+        let online = fakes.iter().filter(|f| engine.is_online(f)).count();
+        assert!(online < fakes.len(), "{}: {online} fakes online", p.short());
+    }
+    assert!(net.node(&victim).unwrap().bad_signatures() >= keyless.len() as u64);
+    assert_registers_exact(&net, &honest);
+    net.crash(hostile);
+    settle(&mut net);
+    net.check_converged().unwrap();
+    for p in &honest {
+        assert_eq!(net.node(p).unwrap().known_count(), honest.len());
+    }
+}
+
+/// When the simulated peer `to` holds `data` for `of`.
+fn holds(net: &Network, to: &PeerId, of: &PeerId, data: &Bytes) -> bool {
+    net.node(to)
+        .and_then(|n| n.peer_data_encoded(of).map(|d| d == &data[..]))
+        .unwrap_or(false)
+}
+
+/// Issue 11, row 5 (50,000 invented origins × 16 KiB, here 400): the
+/// victim and its other neighbours stay within their byte budgets, and an
+/// honest change made while the junk streams through the victim crosses
+/// it within a few gossip windows instead of waiting behind all of it.
+#[test]
+fn large_junk_data_stays_within_the_budget_and_honest_news_overtakes_it() {
+    const BUDGET: usize = 4 << 20;
+    let fixed = Faults {
+        latency: hyper_presence::sim::Latency::Uniform {
+            min: std::time::Duration::from_millis(5),
+            max: std::time::Duration::from_millis(5),
+        },
+        ..Faults::default()
+    };
+    let mut net = Network::new(23, fixed);
+    let honest: Vec<PeerId> = (0..3).map(sim_id).collect();
+    for (i, id) in honest.iter().enumerate() {
+        net.start_with(*id, data(i, 0), false, |c| c.max_view_bytes = BUDGET);
+    }
+    let hostile = sim_id(100);
+    net.start(hostile, data(100, 0), false);
+    net.connect(honest[0], honest[1]);
+    net.connect(honest[1], honest[2]);
+    net.connect(hostile, honest[1]);
+    settle(&mut net);
+    let victim = honest[1];
+    let fakes = invented(400, 0xd0);
+    let m = claim(&net, hostile, &fakes, 0);
+    assert!(net.inject(hostile, victim, flood(hostile, 1, &m)));
+    send_views(
+        &mut net,
+        hostile,
+        victim,
+        junk(&fakes, hostile, 2, 16 << 10),
+        40,
+        2,
+    );
+    // The junk is streaming from the victim to its other neighbour.
+    net.run_for(std::time::Duration::from_millis(300));
+    let new = data(0, 1);
+    net.set_data(honest[0], new.clone());
+    let start = net.now();
+    let mut waited = None;
+    for _ in 0..5_000 {
+        net.run_for(std::time::Duration::from_millis(1));
+        if holds(&net, &honest[2], &honest[0], &new) {
+            waited = Some(net.now() - start);
+            break;
+        }
+    }
+    let waited = waited.expect("the honest change arrived");
+    // Two hops of 5 ms and a gossip window of 10 ms at each: 30 ms with
+    // nothing in the way.
+    assert!(
+        waited <= std::time::Duration::from_millis(60),
+        "the honest change waited {waited:?}"
+    );
+    settle(&mut net);
+    for p in &honest {
+        let engine = net.node(p).unwrap();
+        assert!(engine.view_bytes() <= BUDGET, "{}", p.short());
+    }
+    assert_registers_exact(&net, &honest);
+    net.crash(hostile);
+    settle(&mut net);
+    net.check_converged().unwrap();
+    for p in &honest {
+        let engine = net.node(p).unwrap();
+        assert_eq!(engine.known_count(), honest.len());
+        assert!(engine.view_bytes() < honest.len() * 1_000);
+    }
+}
+
+/// CPU time (user + system) and peak resident memory of this process.
+fn usage() -> (std::time::Duration, usize) {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let time = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec as u64)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
+    };
+    (
+        time(ru.ru_utime) + time(ru.ru_stime),
+        ru.ru_maxrss as usize * 1024,
+    )
+}
+
+/// Streams junk entries for `ids` with `size` bytes of data from the
+/// hostile peer to `to`, one view of about 600 KB per simulated
+/// millisecond; `each` is called after every millisecond. Returns the most nodes and
+/// bytes the view of `to` held meanwhile.
+fn stream_junk(
+    net: &mut Network,
+    hostile: PeerId,
+    to: PeerId,
+    ids: &[PeerId],
+    size: usize,
+    mut each: impl FnMut(&Network),
+) -> (usize, usize) {
+    let mut peak = (0, 0);
+    let chunk = (600_000 / (size + 200)).clamp(1, 2_000);
+    for (k, part) in ids.chunks(chunk).enumerate() {
+        let mut entries = junk(part, hostile, 4.min(part.len() - 1), size);
+        // Chain the chunks: each entry's last link is the next chunk's first.
+        if let Some(next) = ids.get((k + 1) * chunk) {
+            for (_, e) in &mut entries {
+                e.connected_to.push(*next);
+            }
+        }
+        assert!(net.inject(hostile, to, flood(hostile, 10 + k as u32, &view(entries))));
+        net.run_for(std::time::Duration::from_millis(1));
+        each(net);
+        let v = net.node(&to).unwrap();
+        peak = (peak.0.max(v.known_count()), peak.1.max(v.view_bytes()));
+    }
+    println!(
+        "  the victim's view held at most {} nodes, {:.1} MB",
+        peak.0,
+        peak.1 as f64 / 1e6
+    );
+    peak
+}
+
+/// The issue's figures at full size, measured once for the README:
+/// `cargo test --release --test hostile full_size -- --ignored --nocapture`.
+/// Each attack on a fresh line of three honest peers (defaults: 100,000
+/// nodes, 64 MiB) with the attacker on the middle one.
+#[test]
+#[ignore = "full size: minutes of CPU; run in release for the README's figures"]
+fn full_size_figures() {
+    let setup = |seed| {
+        // One fixed latency, so that the attacker's views arrive in order.
+        let fixed = Faults {
+            latency: hyper_presence::sim::Latency::Uniform {
+                min: std::time::Duration::from_millis(5),
+                max: std::time::Duration::from_millis(5),
+            },
+            ..Faults::default()
+        };
+        let mut net = Network::new(seed, fixed).without_event_log();
+        let honest: Vec<PeerId> = (0..4).map(sim_id).collect();
+        for (i, id) in honest.iter().take(3).enumerate() {
+            net.start(*id, data(i, 0), false);
+        }
+        let hostile = sim_id(100);
+        net.start(hostile, data(100, 0), false);
+        net.connect(honest[0], honest[1]);
+        net.connect(honest[1], honest[2]);
+        net.connect(hostile, honest[1]);
+        settle(&mut net);
+        (net, honest, hostile)
+    };
+    let report = |net: &Network, honest: &[PeerId], what: &str, fakes: &[PeerId]| {
+        for p in honest.iter().filter(|p| net.node(p).is_some()) {
+            let e = net.node(p).unwrap();
+            let online = fakes.iter().filter(|f| e.is_online(f)).count();
+            println!(
+                "  {what} {}: known {}, fakes online {online}, view {:.1} MB, evicted {}",
+                p.short(),
+                e.known_count(),
+                e.view_bytes() as f64 / 1e6,
+                e.evicted()
+            );
+        }
+        let (cpu, rss) = usage();
+        println!("  process so far: CPU {cpu:.1?}, peak RSS {} MB", rss >> 20);
+    };
+
+    // ROWS=4 (say) measures one row alone.
+    let rows = std::env::var("ROWS").unwrap_or_else(|_| "345".into());
+    if rows.contains('3') {
+        println!("row 3: 200,000 invented ids with edges to each other");
+        let (mut net, honest, hostile) = setup(31);
+        let fakes = invented(200_000, 0xc1);
+        let m = claim(&net, hostile, &fakes, 0);
+        net.inject(hostile, honest[1], flood(hostile, 1, &m));
+        stream_junk(&mut net, hostile, honest[1], &fakes, 16, |_| {});
+        settle(&mut net);
+        report(&net, &honest, "attacked", &fakes);
+        net.crash(hostile);
+        settle(&mut net);
+        report(&net, &honest, "after", &fakes);
+    }
+    if rows.contains('4') {
+        println!("row 4: invented ids exactly filling max_known_peers, then a new peer");
+        let (mut net, honest, hostile) = setup(32);
+        let known = net.node(&honest[1]).unwrap().known_count();
+        let fakes = invented(100_000 - known, 0xa1);
+        let m = claim(&net, hostile, &fakes, 0);
+        net.inject(hostile, honest[1], flood(hostile, 1, &m));
+        stream_junk(&mut net, hostile, honest[1], &fakes, 8, |_| {});
+        settle(&mut net);
+        report(&net, &honest, "filled", &fakes);
+        net.start(honest[3], data(3, 0), false);
+        net.connect(honest[3], honest[1]);
+        let joined = net.now();
+        while !net.node(&honest[3]).unwrap().is_online(&honest[0]) {
+            net.run_for(std::time::Duration::from_millis(1));
+        }
+        println!(
+            "  the new peer sees the far honest peer online after {:?}",
+            net.now() - joined
+        );
+        settle(&mut net);
+        report(&net, &honest, "joined", &fakes);
+        net.crash(hostile);
+        settle(&mut net);
+        report(&net, &honest, "after", &fakes);
+    }
+    if rows.contains('5') {
+        println!("row 5: 50,000 invented origins x 16 KiB");
+        let (mut net, honest, hostile) = setup(33);
+        let fakes = invented(50_000, 0xd1);
+        let m = claim(&net, hostile, &fakes, 0);
+        net.inject(hostile, honest[1], flood(hostile, 1, &m));
+        let (first, rest) = fakes.split_at(25_000);
+        stream_junk(&mut net, hostile, honest[1], first, 16 << 10, |_| {});
+        let new = data(0, 1);
+        net.set_data(honest[0], new.clone());
+        let start = net.now();
+        let mut waited = None;
+        stream_junk(&mut net, hostile, honest[1], rest, 16 << 10, |net| {
+            if waited.is_none() && holds(net, &honest[2], &honest[0], &new) {
+                waited = Some(net.now() - start);
+            }
+        });
+        while waited.is_none() {
+            net.run_for(std::time::Duration::from_millis(1));
+            if holds(&net, &honest[2], &honest[0], &new) {
+                waited = Some(net.now() - start);
+            }
+        }
+        println!("  an honest change crossed the victim in {waited:?} (sim time)");
+        settle(&mut net);
+        report(&net, &honest, "attacked", &fakes);
+        net.crash(hostile);
+        settle(&mut net);
+        report(&net, &honest, "after", &fakes);
     }
 }

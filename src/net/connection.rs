@@ -20,9 +20,7 @@ use super::identity::Identity;
 use super::link::{Link, LinkError, LinkEvent, LinkSettings};
 use crate::proto::PeerId;
 
-/// Packets waiting for one connection. A peer that lets this many pile up
-/// is too slow to keep: its connection is closed, and the view exchange on
-/// reconnection makes up for what it missed.
+/// The default [`Settings::outbox_packets`].
 pub const OUTBOX: usize = 1024;
 
 /// Packets taken from the outbox into one frame at most.
@@ -49,6 +47,11 @@ pub struct Settings {
     /// A peer that leaves more than this many bytes unread in our write
     /// queue is cut off.
     pub max_queued_bytes: usize,
+    /// Packets waiting for one connection between the engine and its
+    /// writer. A peer that lets this many pile up is too slow to keep: its
+    /// connection is closed, and the view exchange on reconnection makes
+    /// up for what it missed.
+    pub outbox_packets: usize,
 }
 
 /// What a connection tells the node.
@@ -167,7 +170,7 @@ impl Task<'_> {
         stop: &mut watch::Receiver<Stop>,
     ) -> Ending {
         let settings = self.settings;
-        let (outbox_tx, mut outbox) = mpsc::channel::<Bytes>(OUTBOX);
+        let (outbox_tx, mut outbox) = mpsc::channel::<Bytes>(settings.outbox_packets.max(1));
         let mut outbox_tx = Some(outbox_tx);
         let started = Instant::now();
         let mut last_heard = started;

@@ -23,7 +23,8 @@ use crate::proto::{
 
 mod found;
 
-/// Events kept for a slow `events()` reader before the oldest are dropped.
+/// The default [`NodeBuilder::event_buffer`]: events kept for a slow
+/// `events()` reader before the oldest are dropped.
 const EVENT_BUFFER: usize = 4096;
 
 /// Derives a topic key from a human name: BLAKE2b-256 of
@@ -79,6 +80,10 @@ pub struct NodeBuilder {
     max_queued_bytes: usize,
     max_handshakes: usize,
     redial_max: Duration,
+    max_known_peers: usize,
+    max_view_bytes: usize,
+    event_buffer: usize,
+    outbox_packets: usize,
     mdns: bool,
 }
 
@@ -181,6 +186,36 @@ impl NodeBuilder {
         self
     }
 
+    /// Most nodes our view may hold (default 100,000; see
+    /// [`Config::max_known_peers`]).
+    pub fn max_known_peers(mut self, count: usize) -> Self {
+        self.max_known_peers = count;
+        self
+    }
+
+    /// Most bytes our view may hold (default 64 MiB; see
+    /// [`Config::max_view_bytes`]): what one hostile peer's invented nodes
+    /// and large data can cost us at most, shared among our direct peers.
+    pub fn max_view_bytes(mut self, bytes: usize) -> Self {
+        self.max_view_bytes = bytes;
+        self
+    }
+
+    /// Events held for a subscriber that lags (default 4,096); past that it
+    /// is told how many it missed (`join --json` then prints a snapshot).
+    pub fn event_buffer(mut self, events: usize) -> Self {
+        self.event_buffer = events;
+        self
+    }
+
+    /// Packets waiting for one connection's writer (default 1,024); a peer
+    /// that lets more pile up is cut off (as one past
+    /// [`NodeBuilder::max_queued_bytes`]).
+    pub fn outbox_packets(mut self, packets: usize) -> Self {
+        self.outbox_packets = packets;
+        self
+    }
+
     /// Longest wait between redials of a lost address (default 5 s).
     pub fn redial_max(mut self, max: Duration) -> Self {
         self.redial_max = max;
@@ -211,13 +246,15 @@ impl NodeBuilder {
         config.data = self.data;
         config.extension = self.extension.clone();
         config.disconnect_grace = self.disconnect_grace;
+        config.max_known_peers = self.max_known_peers;
+        config.max_view_bytes = self.max_view_bytes;
         config.incarnation = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let start = Instant::now();
         let engine = Presence::new(config, Duration::ZERO)?;
         let (shutdown, _) = watch::channel(Stop::No);
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (events, _) = broadcast::channel(self.event_buffer.max(1));
         let inner = Arc::new(Inner {
             start,
             state: Mutex::new(State {
@@ -241,6 +278,7 @@ impl NodeBuilder {
                 handshake_timeout: self.handshake_timeout,
                 max_frame: self.max_frame,
                 max_queued_bytes: self.max_queued_bytes,
+                outbox_packets: self.outbox_packets,
             }),
             redial_max: self.redial_max,
             mdns: Mutex::new(None),
@@ -315,6 +353,10 @@ impl Node {
             max_queued_bytes: 4 << 20,
             max_handshakes: 64,
             redial_max: Duration::from_secs(5),
+            max_known_peers: 100_000,
+            max_view_bytes: crate::proto::DEFAULT_MAX_VIEW_BYTES,
+            event_buffer: EVENT_BUFFER,
+            outbox_packets: super::connection::OUTBOX,
             mdns: false,
         }
     }

@@ -69,12 +69,26 @@ pub struct Config<C: DataCodec = Json> {
     /// 10 ms: news crosses a hop at most that much later.
     pub gossip_window: Duration,
     /// Most nodes the view may hold, online or kept while unreachable. A
-    /// message that would take the view past it first makes room by
-    /// forgetting unreachable nodes early; if there is still no room it is
-    /// dropped with [`Event::ViewFull`](super::Event::ViewFull). Without a
-    /// bound a peer could make us remember any number of invented ids.
-    /// Default 100,000 (a full view of that size is some 50 MB).
+    /// message that would take the view past it makes room as for
+    /// [`Config::max_view_bytes`] (each direct peer's share is this count
+    /// divided among them); if there is still none it is dropped with
+    /// [`Event::ViewFull`](super::Event::ViewFull). Without a bound a peer
+    /// could make us remember any number of invented ids. Default 100,000.
     pub max_known_peers: usize,
+    /// Most bytes the view may hold, by the measure of
+    /// [`Presence::view_bytes`](super::Presence::view_bytes): 160 bytes a
+    /// node, plus its data and signatures, plus 4 bytes an edge past the
+    /// first four. Each node is charged to the direct peer whose news
+    /// brought it; when a message needs room that is not there, unreachable
+    /// nodes are forgotten early, then nodes are evicted from the direct
+    /// peers over their share (this budget divided among them; a peer that
+    /// left keeps what it brought until another brings news of it), what
+    /// only one neighbour vouches for first. A direct peer and its view therefore always get in, and
+    /// one neighbour's invented nodes or large data cannot take more than
+    /// its share. Default 64 MiB: 10,000 peers with typical data (a
+    /// hundred bytes, signed) take about 4 MB, so they fit with up to 6 KiB
+    /// of data each, and so do 100,000 peers with typical data.
+    pub max_view_bytes: usize,
     /// Capacity of the (origin, number) duplicate cache used for messages
     /// without our stamps (JavaScript peers'). Default 4,096; the original's
     /// 255, shared by every origin, is what made busy meshes re-flood.
@@ -107,6 +121,9 @@ pub struct Config<C: DataCodec = Json> {
 
 /// The default [`Config::max_send_bytes`].
 pub const DEFAULT_MAX_SEND_BYTES: usize = 8_000;
+
+/// The default [`Config::max_view_bytes`].
+pub const DEFAULT_MAX_VIEW_BYTES: usize = 64 << 20;
 
 /// The default extension name, as in the original.
 pub const DEFAULT_EXTENSION: &str = "hyper-presence";
@@ -146,6 +163,7 @@ impl<C: DataCodec> Config<C> {
             announce_window: Duration::ZERO,
             gossip_window: Duration::from_millis(10),
             max_known_peers: 100_000,
+            max_view_bytes: DEFAULT_MAX_VIEW_BYTES,
             dedupe_capacity: NonZeroUsize::MIN.saturating_add(4095),
             limits: Limits::default(),
             max_send_bytes: DEFAULT_MAX_SEND_BYTES,

@@ -12,7 +12,7 @@ mod presence;
 pub mod sign;
 pub mod wire;
 
-pub use config::{Config, DEFAULT_EXTENSION, DEFAULT_MAX_SEND_BYTES};
+pub use config::{Config, DEFAULT_EXTENSION, DEFAULT_MAX_SEND_BYTES, DEFAULT_MAX_VIEW_BYTES};
 pub use data::{DataCodec, DataError, Json, Raw};
 pub use id::{PeerId, PeerIdError};
 pub use presence::{Destination, EngineStats, Event, Input, Output, Presence, SetDataError};

@@ -7,8 +7,99 @@
 //! graph slot), and what goes out is their state at the time of sending, so
 //! several changes of one node within a window cost one entry, and a node
 //! the neighbour has told us about itself can be struck off before it goes.
+//!
+//! News waits in one of two lanes: express (our own news, a direct peer's
+//! news of itself, and news from a direct peer within its share of our
+//! pacing) and bulk (the rest of a direct peer that sends more than its
+//! share). Express goes first, so one neighbour's flood of junk cannot hold
+//! back everyone else's news; bulk still gets a part of every batch.
 
 use super::graph::Slot;
+
+/// Which lane news waits in (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Goes first.
+    Express,
+    /// Goes when express is empty, and in a part of every batch.
+    Bulk,
+}
+
+/// The news for one neighbour: two [`Lane`]s of graph slots. A slot waits
+/// in one lane at most; express news of a slot that waits in bulk moves it.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    express: Slots,
+    bulk: Slots,
+}
+
+impl Outbox {
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.express.is_empty() && self.bulk.is_empty()
+    }
+
+    /// Whether nothing waits in `lane`.
+    pub fn lane_is_empty(&self, lane: Lane) -> bool {
+        self.lane(lane).is_empty()
+    }
+
+    /// Queues `slot` in the express lane unless it already waits there.
+    pub fn push(&mut self, slot: Slot) {
+        self.push_to(Lane::Express, slot);
+    }
+
+    /// Queues `slot` in `lane`, unless it already waits (express wins).
+    pub fn push_to(&mut self, lane: Lane, slot: Slot) {
+        match lane {
+            Lane::Express => {
+                self.bulk.remove(slot);
+                self.express.push(slot);
+            }
+            Lane::Bulk => {
+                if !self.express.contains(slot) {
+                    self.bulk.push(slot);
+                }
+            }
+        }
+    }
+
+    /// Strikes `slot` off, if it waits.
+    pub fn remove(&mut self, slot: Slot) {
+        self.express.remove(slot);
+        self.bulk.remove(slot);
+    }
+
+    /// Takes the next slot (express first).
+    pub fn pop(&mut self) -> Option<Slot> {
+        self.express.pop().or_else(|| self.bulk.pop())
+    }
+
+    /// The next slot of `lane`, without taking it.
+    pub fn peek_in(&self, lane: Lane) -> Option<Slot> {
+        self.lane(lane).peek()
+    }
+
+    /// Takes the next slot of `lane`.
+    pub fn pop_in(&mut self, lane: Lane) -> Option<Slot> {
+        match lane {
+            Lane::Express => self.express.pop(),
+            Lane::Bulk => self.bulk.pop(),
+        }
+    }
+
+    /// Drops everything, keeping no memory.
+    pub fn clear(&mut self) {
+        *self = Outbox::default();
+    }
+
+    fn lane(&self, lane: Lane) -> &Slots {
+        match lane {
+            Lane::Express => &self.express,
+            Lane::Bulk => &self.bulk,
+        }
+    }
+}
 
 /// A set of graph slots, taken out in rounds: each round goes up through
 /// the slot numbers from where the last one stopped and wraps around, so
@@ -19,17 +110,21 @@ use super::graph::Slot;
 /// outboxes. A queue of slots in arrival order cost 4 bytes per entry and
 /// more than the views themselves at that scale.
 #[derive(Debug, Default)]
-pub struct Outbox {
+struct Slots {
     bits: Vec<u64>,
     live: usize,
     /// Where the next search for a queued slot starts.
     cursor: usize,
 }
 
-impl Outbox {
-    /// Whether nothing waits.
-    pub fn is_empty(&self) -> bool {
+impl Slots {
+    fn is_empty(&self) -> bool {
         self.live == 0
+    }
+
+    fn contains(&self, slot: Slot) -> bool {
+        let (word, bit) = position(slot);
+        self.bits.get(word).is_some_and(|w| w & bit != 0)
     }
 
     /// Queues `slot` unless it already waits.
@@ -92,11 +187,6 @@ impl Outbox {
         self.cursor = slot as usize + 1;
         Some(slot)
     }
-
-    /// Drops everything, keeping no memory.
-    pub fn clear(&mut self) {
-        *self = Outbox::default();
-    }
 }
 
 fn position(slot: Slot) -> (usize, u64) {
@@ -152,9 +242,31 @@ mod tests {
         o.remove(1);
         o.remove(7);
         o.remove(100_000);
-        assert_eq!(o.peek(), Some(2));
+        assert_eq!(o.peek_in(Lane::Express), Some(2));
         assert_eq!(drain(&mut o), vec![2]);
         assert_eq!(o.pop(), None);
+    }
+
+    /// Express goes first whatever its slots; express news of a slot in
+    /// bulk moves it, bulk news of a slot in express leaves it there.
+    #[test]
+    fn express_goes_before_bulk_and_a_slot_waits_in_one_lane() {
+        let mut o = Outbox::default();
+        for s in [1, 2, 3] {
+            o.push_to(Lane::Bulk, s);
+        }
+        o.push(900);
+        o.push_to(Lane::Express, 2);
+        o.push_to(Lane::Bulk, 900);
+        assert_eq!(o.peek_in(Lane::Bulk), Some(1));
+        assert!(!o.lane_is_empty(Lane::Express));
+        assert_eq!(drain(&mut o), vec![2, 900, 1, 3]);
+        o.push_to(Lane::Bulk, 5);
+        o.remove(5);
+        assert!(o.is_empty() && o.lane_is_empty(Lane::Bulk));
+        o.push_to(Lane::Bulk, 6);
+        assert_eq!(o.pop_in(Lane::Express), None);
+        assert_eq!(o.pop_in(Lane::Bulk), Some(6));
     }
 
     #[derive(Debug, Clone)]

@@ -29,10 +29,12 @@ use super::wire::{DecodeError, Kind, Limits, Stamp, StateEntry};
 use super::PeerId;
 
 mod announce;
+mod budget;
 mod javascript;
 mod receive;
 mod record;
 mod relay;
+use budget::{Budget, Share};
 use record::Record;
 
 /// Where a packet goes.
@@ -107,9 +109,10 @@ pub enum Event<V> {
         /// What was wrong.
         error: DecodeError,
     },
-    /// A direct peer sent news of more nodes than
-    /// [`Config::max_known_peers`] leaves room for, even after forgetting
-    /// every unreachable node: the message was dropped.
+    /// A direct peer sent news that [`Config::max_known_peers`] or
+    /// [`Config::max_view_bytes`] leaves no room for, even after forgetting
+    /// every unreachable node and evicting what peers over their share
+    /// brought: the message was dropped.
     ViewFull {
         /// The direct peer the message came from.
         from: PeerId,
@@ -207,6 +210,8 @@ struct Link {
     /// all news; for a JavaScript peer, what we learned from views (flood
     /// news reaches it as relayed packets), and our whole view when it asks.
     outbox: Outbox,
+    /// Its share of the view's budget and of our pacing.
+    share: Share,
 }
 
 impl Link {
@@ -264,6 +269,8 @@ pub struct Presence<C: DataCodec = Json> {
     outputs: VecDeque<Output<C::Value>>,
     /// See [`EngineStats::entries_received`].
     entries_received: u64,
+    /// The view's byte budget and who is charged for what.
+    budget: Budget,
 }
 
 impl<C: DataCodec> Presence<C> {
@@ -330,6 +337,7 @@ impl<C: DataCodec> Presence<C> {
             now,
             outputs: VecDeque::new(),
             entries_received: 0,
+            budget: Budget::new(config.max_view_bytes),
         })
     }
 
@@ -521,7 +529,9 @@ impl<C: DataCodec> Presence<C> {
             self.next_sweep = None;
             self.graph.settle(now);
             if let Some(before) = now.checked_sub(self.forget_after) {
-                self.graph.collect_garbage(before);
+                if self.graph.collect_garbage(before) > 0 {
+                    self.shrink();
+                }
             }
         }
         self.finish();

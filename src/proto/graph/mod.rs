@@ -101,6 +101,11 @@ impl<N> Node<N> {
         !self.out.is_empty()
     }
 
+    /// The slots the node lists (for the view's budget: who lists whom).
+    pub fn targets(&self) -> &[Slot] {
+        &self.out
+    }
+
     /// What the node said of itself (see [`Standing`]).
     pub fn standing(&self) -> Standing {
         if self.has(MUTUAL) {
@@ -635,6 +640,30 @@ impl<N: Default> Graph<N> {
             self.free_if_unlisted(slot);
         }
         due.len()
+    }
+
+    /// Gives back memory a larger view left: free slots at the end of the
+    /// node array go (free slots below a live one stay, for reuse), and the
+    /// index and free list shrink to what they hold. For after a sweep that
+    /// forgot many nodes (a flood of invented ones that left).
+    pub fn shrink_to_fit(&mut self) {
+        let before = self.nodes.len();
+        while self.nodes.len() > 1
+            && self
+                .nodes
+                .get(self.nodes.len() - 1)
+                .is_some_and(|n| n.has(FREE))
+        {
+            self.nodes.pop();
+        }
+        if self.nodes.len() < before {
+            let len = self.nodes.len();
+            self.free.retain(|&s| (s as usize) < len);
+        }
+        self.free.shrink_to_fit();
+        let (hasher, nodes) = (&self.hasher, &self.nodes);
+        self.index
+            .shrink_to_fit(|&s: &Slot| hasher.hash_one(nodes[s as usize].id));
     }
 
     /// One edge to `slot` fewer; a forgotten node nothing lists goes.

@@ -45,6 +45,18 @@ impl<T> Segments<T> {
         }
     }
 
+    /// Removes the last element; a segment left empty goes with it, so a
+    /// view that shrank gives its memory back.
+    pub fn pop(&mut self) -> Option<T> {
+        let last = self.segments.last_mut()?;
+        let value = last.pop()?;
+        self.len -= 1;
+        if last.is_empty() {
+            self.segments.pop();
+        }
+        Some(value)
+    }
+
     /// The element at `i`, if any.
     pub fn get(&self, i: usize) -> Option<&T> {
         self.segments.get(i / SEGMENT)?.get(i % SEGMENT)
@@ -106,5 +118,9 @@ mod tests {
         }
         assert_eq!(s[1], 2);
         assert!(s.segments.iter().all(|seg| seg.capacity() == SEGMENT));
+        for _ in 0..(SEGMENT + 6) {
+            assert!(s.pop().is_some());
+        }
+        assert_eq!((s.len(), s.segments.len()), (2 * SEGMENT - 1, 2));
     }
 }

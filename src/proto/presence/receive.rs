@@ -105,9 +105,23 @@ impl<C: DataCodec> Presence<C> {
             Kind::BootstrapRequest | Kind::Other(_) => 0,
             Kind::Connected | Kind::Disconnected | Kind::State => 1,
         };
-        if !self.room_for(from, &packet.origin, &message) {
+        if !self.room_for(from, &packet.origin, &message, bytes.len()) {
             return Ok(());
         }
+        // Whether this packet's news goes ahead of the rest: only while its
+        // sender is within its share of our pacing.
+        self.budget.express = self.take_credit(from, bytes.len());
+        let result = self.take_in(from, packet, message);
+        self.budget.express = true;
+        result
+    }
+
+    fn take_in(
+        &mut self,
+        from: PeerId,
+        packet: FloodPacket,
+        message: Message,
+    ) -> Result<(), DecodeError> {
         if packet.origin == self.id {
             // Our own packet coming back: normally an echo of this life, but
             // a copy from a previous life is how we learn we restarted.
@@ -159,10 +173,13 @@ impl<C: DataCodec> Presence<C> {
         Ok(())
     }
 
-    /// Whether the view can take every node `message` (from `origin`) would
-    /// add. Exact counting costs a lookup per id, so it is only done near
-    /// the bound; at the bound, unreachable nodes are forgotten early first.
-    fn room_for(&mut self, from: PeerId, origin: &PeerId, message: &Message) -> bool {
+    /// Whether the view can take every node `message` (from `origin`, in a
+    /// packet of `len` bytes) would add, and its bytes (see
+    /// [`Config::max_view_bytes`]); room is made when it must be. Exact
+    /// counting costs a lookup per id, so it is only done near the bounds.
+    ///
+    /// [`Config::max_view_bytes`]: crate::proto::Config::max_view_bytes
+    fn room_for(&mut self, from: PeerId, origin: &PeerId, message: &Message, len: usize) -> bool {
         let mentioned = || {
             std::iter::once(origin)
                 .chain(&message.id)
@@ -174,7 +191,7 @@ impl<C: DataCodec> Presence<C> {
                         .flat_map(|(id, entry)| std::iter::once(id).chain(&entry.connected_to)),
                 )
         };
-        if self.graph.len() + mentioned().count() <= self.max_known_peers {
+        if self.admit(from, mentioned().count(), len, false) {
             return true;
         }
         let mut unknown: Vec<&PeerId> = mentioned()
@@ -183,12 +200,7 @@ impl<C: DataCodec> Presence<C> {
         unknown.sort_unstable();
         unknown.dedup();
         let new_nodes = unknown.len();
-        if self.graph.len() + new_nodes <= self.max_known_peers {
-            return true;
-        }
-        self.graph.settle(self.now);
-        self.graph.collect_garbage(self.now);
-        if self.graph.len() + new_nodes <= self.max_known_peers {
+        if self.admit(from, new_nodes, len, true) {
             return true;
         }
         self.event(Event::ViewFull { from, new_nodes });
@@ -298,6 +310,7 @@ impl<C: DataCodec> Presence<C> {
         self.flush_now();
         self.relay(from, packet, false);
         let slot = self.graph.intern(self.now, origin);
+        self.vouch(slot, from);
         let Some(record) = self.graph.payload_at_mut(slot) else {
             return Ok(());
         };

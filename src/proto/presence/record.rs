@@ -16,6 +16,9 @@ const HAS_DATA: u8 = 4;
 const DATA_INVALID: u8 = 8;
 const EDGES_SIGNED: u8 = 16;
 const DATA_SIGNED: u8 = 32;
+/// News of the node came from a second direct peer besides [`Record::via`]:
+/// more than one neighbour vouches for it.
+const VOUCHED_TWICE: u8 = 64;
 
 /// Bytes of one signature in the buffer.
 const SIG: usize = 64;
@@ -37,6 +40,10 @@ pub(super) struct Record {
     data_stamp: Stamp,
     bytes: SmallVec<[u8; INLINE_DATA]>,
     flags: u8,
+    /// The number of the direct peer whose news first brought the node
+    /// (0: none), which the view's byte budget charges it to. In what was
+    /// padding: the record stays 72 bytes.
+    via: u16,
 }
 
 impl Record {
@@ -134,6 +141,40 @@ impl Record {
         self.data_stamp = Stamp::default();
     }
 
+    /// The number of the direct peer the node is charged to (0: none).
+    pub fn via(&self) -> u16 {
+        self.via
+    }
+
+    /// Whether news of the node came from more than one direct peer.
+    pub fn vouched_twice(&self) -> bool {
+        self.flags & VOUCHED_TWICE != 0
+    }
+
+    /// News of the node came from direct peer `number`: the first one (or
+    /// the first after the one it was charged to left, `live` false) is
+    /// charged for it; another one vouches for it too.
+    pub fn vouch(&mut self, number: u16, live: impl Fn(u16) -> bool) {
+        if self.via == number {
+            return;
+        }
+        if self.via == 0 || !live(self.via) {
+            self.via = number;
+        } else {
+            self.flags |= VOUCHED_TWICE;
+        }
+    }
+
+    /// Bytes the record holds on the heap (data and signatures past the
+    /// inline size).
+    pub fn heap_bytes(&self) -> usize {
+        if self.bytes.spilled() {
+            self.bytes.capacity()
+        } else {
+            0
+        }
+    }
+
     fn set_flag(&mut self, flag: u8, on: bool) {
         if on {
             self.flags |= flag;
@@ -183,6 +224,24 @@ mod tests {
     #[test]
     fn a_record_is_72_bytes() {
         assert!(std::mem::size_of::<Record>() <= 72);
+    }
+
+    #[test]
+    fn the_first_live_voucher_is_charged_and_a_second_one_counted() {
+        let mut r = Record::default();
+        r.vouch(3, |_| true);
+        assert_eq!((r.via(), r.vouched_twice()), (3, false));
+        r.vouch(3, |_| true);
+        assert!(!r.vouched_twice());
+        r.vouch(5, |_| true);
+        assert_eq!((r.via(), r.vouched_twice()), (3, true));
+        // Once peer 3 is gone, the next one to bring news is charged.
+        r.vouch(7, |n| n != 3);
+        assert_eq!(r.via(), 7);
+        let mut big = Record::default();
+        big.set_data(Some(&[1; 1000]), true);
+        assert!(big.heap_bytes() >= 1000);
+        assert_eq!(r.heap_bytes(), 0);
     }
 
     #[test]

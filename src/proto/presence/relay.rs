@@ -10,6 +10,7 @@ use super::{Destination, Link, Output, Presence};
 use crate::proto::data::DataCodec;
 use crate::proto::flood::Flood;
 use crate::proto::graph::{Graph, Slot};
+use crate::proto::outbox::Lane;
 use crate::proto::wire::{EncodedEntries, FloodPacket, Kind, Message, StateEntry, StateEntryRef};
 use crate::proto::PeerId;
 
@@ -102,10 +103,14 @@ impl<C: DataCodec> Presence<C> {
     /// (only those that take batches when `batches_only`: the others got a
     /// flood packet).
     pub(super) fn queue_news_at(&mut self, slot: Slot, except: Option<PeerId>, batches_only: bool) {
+        if let Some(from) = except {
+            self.vouch(slot, from);
+        }
+        let lane = self.lane_for(slot, except);
         let mut queued = false;
         for (peer, link) in &mut self.links {
             if link.is_up() && Some(*peer) != except && (link.batches || !batches_only) {
-                link.outbox.push(slot);
+                link.outbox.push_to(lane, slot);
                 queued |= link.batches;
             }
         }
@@ -153,7 +158,9 @@ impl<C: DataCodec> Presence<C> {
 
     /// Sends the outboxes of the links `which` picks, at most `budget`
     /// bytes of entries per link (but always one entry); true when some
-    /// are left.
+    /// are left. Express news goes first, but while bulk news waits it
+    /// takes at most three quarters of the budget, and at least one bulk
+    /// entry goes: one neighbour's flood waits, and is never starved.
     ///
     /// Each node's entry is encoded once for all the links it goes to
     /// ([`EncodedEntries`]), and packets are built by copying those bytes,
@@ -186,24 +193,38 @@ impl<C: DataCodec> Presence<C> {
             };
             let mut packet = fresh();
             let mut size = base;
-            while let Some(slot) = link.outbox.peek() {
-                let graph = &self.graph;
-                let entry = encoded.get_or_encode(slot, |out| {
-                    Self::encode_entry_at(graph, slot, &mut edges, out)
-                });
-                let Some(entry) = entry else {
-                    link.outbox.pop();
-                    continue;
-                };
-                if size > base && size + entry.len() > budget {
-                    break;
+            let express_part = if link.outbox.lane_is_empty(Lane::Bulk) {
+                budget
+            } else {
+                budget - budget / 4
+            };
+            for (lane, limit) in [
+                (Lane::Express, express_part),
+                (Lane::Bulk, budget),
+                (Lane::Express, budget),
+            ] {
+                let mut first = true;
+                while let Some(slot) = link.outbox.peek_in(lane) {
+                    let graph = &self.graph;
+                    let entry = encoded.get_or_encode(slot, |out| {
+                        Self::encode_entry_at(graph, slot, &mut edges, out)
+                    });
+                    let Some(entry) = entry else {
+                        link.outbox.pop_in(lane);
+                        continue;
+                    };
+                    let first_bulk = first && lane == Lane::Bulk;
+                    if size > base && !first_bulk && size + entry.len() > limit {
+                        break;
+                    }
+                    link.outbox.pop_in(lane);
+                    size += entry.len();
+                    if packet.len() > base && packet.len() + entry.len() > split {
+                        packets.push(std::mem::replace(&mut packet, fresh()));
+                    }
+                    packet.extend_from_slice(entry);
+                    first = false;
                 }
-                link.outbox.pop();
-                size += entry.len();
-                if packet.len() > base && packet.len() + entry.len() > split {
-                    packets.push(std::mem::replace(&mut packet, fresh()));
-                }
-                packet.extend_from_slice(entry);
             }
             left |= !link.outbox.is_empty();
             if packet.len() > base {
