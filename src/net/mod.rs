@@ -10,6 +10,7 @@
 //! engine of [`crate::proto`] over all of them.
 
 pub mod connection;
+pub mod discovery;
 pub mod identity;
 pub mod link;
 mod node;

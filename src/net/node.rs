@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc, watch, Notify, OwnedSemaphorePermit, Semaphor
 use tokio::time::Instant;
 
 use super::connection::{self, Ending, Hub, Settings, Stop};
+use super::discovery::dht::{DhtOptions, Host};
 use super::identity::Identity;
 use crate::proto::{
     Config, Destination, Event, Json, Output, PeerId, Presence, SetDataError, Signer,
@@ -76,6 +77,7 @@ pub struct NodeBuilder {
     max_queued_bytes: usize,
     max_handshakes: usize,
     redial_max: Duration,
+    dht: Option<DhtOptions>,
 }
 
 impl NodeBuilder {
@@ -183,6 +185,31 @@ impl NodeBuilder {
         self
     }
 
+    /// Finds peers on the HyperDHT by the topic's discovery key, as
+    /// JavaScript `swarm.join(core.discoveryKey)` does (default off in the
+    /// library, so a node talks to nobody it was not given; `join` turns it
+    /// on). Without [`bootstrap`](Self::bootstrap) nodes it uses the public
+    /// HyperDHT bootstrap nodes.
+    pub fn dht(mut self, on: bool) -> Self {
+        self.dht = on.then(|| self.dht.take().unwrap_or_default());
+        self
+    }
+
+    /// Adds a DHT bootstrap node (repeatable) and turns the DHT on.
+    pub fn bootstrap(mut self, addr: SocketAddr) -> Self {
+        self.dht
+            .get_or_insert_with(DhtOptions::default)
+            .bootstrap
+            .push(addr);
+        self
+    }
+
+    /// All DHT settings at once, turning the DHT on.
+    pub fn dht_options(mut self, options: DhtOptions) -> Self {
+        self.dht = Some(options);
+        self
+    }
+
     /// Binds the listeners and starts the node on the current tokio runtime.
     pub async fn spawn(self) -> Result<Node, NodeError> {
         let key = self.key.ok_or(NodeError::NoTopic)?;
@@ -241,6 +268,10 @@ impl NodeBuilder {
             tokio::spawn(accept_loop(inner.clone(), listener));
         }
         tokio::spawn(timer_loop(inner.clone()));
+        if let Some(options) = self.dht {
+            let host: Arc<dyn Host> = inner.clone();
+            tokio::spawn(super::discovery::dht::supervise(host, options));
+        }
         let node = Node {
             inner,
             listen_addrs: Arc::new(listen_addrs),
@@ -277,6 +308,7 @@ impl Node {
             max_queued_bytes: 4 << 20,
             max_handshakes: 64,
             redial_max: Duration::from_secs(5),
+            dht: None,
         }
     }
 
@@ -523,6 +555,30 @@ impl Hub for Inner {
             state.engine.peer_disconnected(now, peer);
         }
         self.dispatch(&mut state);
+    }
+}
+
+impl Host for Inner {
+    fn settings(&self) -> Arc<Settings> {
+        self.settings.clone()
+    }
+
+    fn linked(&self, peer: &PeerId) -> bool {
+        self.lock().conns.values().any(|c| c.peer == *peer)
+    }
+
+    fn begin(&self) -> u64 {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn end(&self) {
+        self.active.fetch_sub(1, Ordering::AcqRel);
+        self.idle.notify_waiters();
+    }
+
+    fn stopping(&self) -> watch::Receiver<Stop> {
+        self.shutdown.subscribe()
     }
 }
 

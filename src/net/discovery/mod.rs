@@ -1,0 +1,3 @@
+//! Finding peers without addresses.
+
+pub mod dht;
