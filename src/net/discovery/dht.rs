@@ -164,6 +164,7 @@ async fn run(
         bootstrap = ?options.bootstrap,
         "dht started"
     );
+    let mut duplicates = Duplicates::default();
     let mut bootstrap = Some(dht.bootstrap());
     let mut announce: Option<hyperdht::adht::Announce> = None;
     let mut lookup: Option<hyperdht::adht::Lookup> = None;
@@ -182,7 +183,11 @@ async fn run(
                 None => return Err(RunError::Ended),
             },
             accepted = server.next() => match accepted {
-                Some(Ok(stream)) => spawn_stream(&host, &found, stream, None),
+                Some(Ok(stream)) => {
+                    if let Some(stream) = duplicates.admit(stream, Instant::now()) {
+                        spawn_stream(&host, &found, stream, None);
+                    }
+                }
                 Some(Err(e)) => tracing::debug!("dht: incoming stream failed: {e}"),
                 None => return Err(RunError::Ended),
             },
@@ -258,6 +263,56 @@ async fn run(
                 }
             },
         }
+    }
+}
+
+/// Accepted streams that are copies of one handshake. A client may send
+/// its handshake through several relays; JavaScript servers answer copies
+/// of one Noise message with one stream, hyperdht 0.1.1 makes a stream per
+/// copy, all aimed at the client's one UDX stream, and whichever of ours
+/// writes second breaks it ("Invalid header received"). The crate does not
+/// show the Noise message, so copies are known by the client's key arriving
+/// again within [`DUPLICATE_WINDOW`]: the first stream is served, the
+/// copies are kept unpolled (so they never write) until they age out.
+#[derive(Default)]
+struct Duplicates {
+    recent: std::collections::HashMap<[u8; 32], Instant>,
+    parked: std::collections::VecDeque<(Instant, Connection)>,
+}
+
+/// How close together two accepted streams of one client key count as
+/// copies of one handshake.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(3);
+
+/// How long a copy is kept unpolled, and how many at most.
+const PARKED_FOR: Duration = Duration::from_secs(30);
+const MAX_PARKED: usize = 64;
+
+impl Duplicates {
+    /// The stream to serve, or `None` for a copy (parked).
+    fn admit(&mut self, stream: Connection, now: Instant) -> Option<Connection> {
+        self.recent
+            .retain(|_, at| now.duration_since(*at) < DUPLICATE_WINDOW);
+        while self
+            .parked
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > PARKED_FOR)
+            || self.parked.len() >= MAX_PARKED
+        {
+            self.parked.pop_front();
+        }
+        let Some(key) = stream.get_remote_static() else {
+            return Some(stream);
+        };
+        if self.recent.len() >= MAX_FOUND {
+            self.recent.clear();
+        }
+        if self.recent.insert(key, now).is_some() {
+            tracing::debug!(peer = %PeerId::from_bytes(key).short(), "dht: copy of a handshake parked");
+            self.parked.push_back((now, stream));
+            return None;
+        }
+        Some(stream)
     }
 }
 

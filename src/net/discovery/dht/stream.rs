@@ -50,6 +50,14 @@ pub async fn run(
     hub: Arc<dyn Hub>,
     mut stop: watch::Receiver<Stop>,
 ) -> (StreamEnding, bool) {
+    // An accepted stream of hyperdht 0.1.1 polls the DHT's RPC socket
+    // whenever it is polled, to flush its handshake reply, and drops every
+    // event it drains: requests to our DHT node (relayed handshakes of
+    // other peers among them) would be lost while the stream lives. The
+    // reply is flushed before the stream is handed over, so take that away.
+    if let Ok(mut inner) = stream.inner.write() {
+        inner.rpc = None;
+    }
     let Some(handshake_hash) = stream
         .handshake_hash()
         .and_then(|h| <[u8; 64]>::try_from(h).ok())
