@@ -148,10 +148,20 @@ async fn run(
 ) -> Result<(), RunError> {
     let settings = host.settings();
     let mut stop = host.stopping();
-    let config = DhtConfig::default()
-        .bind(options.bind)
-        .map_err(|e| RunError::Start(e.to_string()))?
-        .set_bootstrap_nodes(&options.bootstrap);
+    // The streams of a previous life keep its socket open, so after a
+    // restart a fixed port may still be taken: take any port then.
+    let config = match DhtConfig::default().bind(options.bind) {
+        Ok(config) => config,
+        Err(e) if options.bind.port() != 0 => {
+            let any = SocketAddr::new(options.bind.ip(), 0);
+            tracing::warn!("dht: cannot bind {}: {e}; binding {any}", options.bind);
+            DhtConfig::default()
+                .bind(any)
+                .map_err(|e| RunError::Start(e.to_string()))?
+        }
+        Err(e) => return Err(RunError::Start(e.to_string())),
+    }
+    .set_bootstrap_nodes(&options.bootstrap);
     let mut dht = Dht::with_config(config)
         .await
         .map_err(|e| RunError::Start(e.to_string()))?;
