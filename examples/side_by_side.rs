@@ -5,9 +5,11 @@
 //! tree plus N/2 extra links, so it has cycles), each with a JSON object as
 //! its data, all links opened at once, then the network settles. It runs
 //!
-//! 1. through ours: `hyper_presence::sim::Network`, every packet taking the
-//!    same 1 ms (so delivery is first in, first out, as in the JavaScript
-//!    harness), until nothing is in flight and no timer is pending;
+//! 1. through ours: `hyper_presence::sim::interop`, which plays the scenario
+//!    (the format the JavaScript harness reads too) on the simulated network
+//!    `hyper_presence::sim::Network`, every packet taking the same 1 ms (so
+//!    delivery is first in, first out, as in the JavaScript harness), until
+//!    nothing is in flight and no timer is pending;
 //! 2. through the original: `node interop/js/run-scenario.js`, the
 //!    unmodified `hyper-presence` 1.1.3 npm package over an in-memory flood,
 //!    with the scenario on stdin, killed if it takes longer than the timeout.
@@ -29,7 +31,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hyper_presence::sim::interop::{wrong_peers, Harness, HarnessRun, Scenario};
+use hyper_presence::sim::interop::{wrong_peers, Harness, HarnessRun, Scenario, Step};
 use hyper_presence::sim::topology;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -118,9 +120,14 @@ fn random_graph(n: usize, seed: u64) -> Scenario {
     )
 }
 
-/// The links a scenario opens (all of its steps but the last settle).
+/// The links a scenario opens: its `Connect` steps (counted, so this stays
+/// right for scenarios that are not all at once).
 fn links(scenario: &Scenario) -> usize {
-    scenario.steps.len() - 1
+    scenario
+        .steps
+        .iter()
+        .filter(|s| matches!(s, Step::Connect(..)))
+        .count()
 }
 
 enum OriginalRun {

@@ -251,7 +251,16 @@ fn a_bad_scenario_gets_a_one_line_error_and_status_2() {
 fn join_refuses_an_address_it_cannot_bind_in_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let (code, _, stderr) = run(&["join", "--topic", "t", "--ephemeral", "--listen", &addr]);
+    let (code, _, stderr) = run(&[
+        "join",
+        "--no-mdns",
+        "--no-dht",
+        "--topic",
+        "t",
+        "--ephemeral",
+        "--listen",
+        &addr,
+    ]);
     assert_eq!(code, 2);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("cannot listen"), "{stderr}");
@@ -303,7 +312,8 @@ fn rust_log_writes_to_stderr_and_never_into_json_output() {
     use std::process::Stdio;
     let join = |connect: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper-presence"));
-        cmd.args(["join", "--json", "--ephemeral", "--topic", "rust-log-test"])
+        cmd.args(["join", "--no-mdns", "--no-dht", "--json", "--ephemeral"])
+            .args(["--topic", "rust-log-test"])
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "hyper_presence=debug")
             .stdin(Stdio::piped())

@@ -163,7 +163,7 @@ impl Net {
                 std::fs::write(&identity, hex::encode(spec.seed)).unwrap();
                 let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper-presence"));
                 cmd.env("RUST_LOG", "hyper_presence=info")
-                    .args(["join", "--json", "--key", &self.key])
+                    .args(["join", "--no-mdns", "--json", "--key", &self.key])
                     .arg("--identity")
                     .arg(identity)
                     .args(["--dht-bind", &format!("127.0.0.1:{}", spec.dht_port)]);

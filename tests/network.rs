@@ -322,3 +322,68 @@ async fn the_peer_id_is_the_dialers_static_key_and_ourselves_is_refused() {
     );
     a2.shutdown().await;
 }
+
+/// Waits, a bounded time, until `check` holds; connections closing raise no
+/// event, so this polls.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_peers_that_dial_each_other_keep_one_link_and_never_flap() {
+    let a = node("both-ways", json!({"n": "a"}), None).await;
+    let b = node("both-ways", json!({"n": "b"}), Some(a.listen_addrs()[0])).await;
+    // Twice more each way: the same address dialled by two loops, and the
+    // other side dialling back.
+    a.connect(b.listen_addrs()[0]);
+    a.connect(b.listen_addrs()[0]);
+    b.connect(a.listen_addrs()[0]);
+    let mut a_events = a.subscribe();
+    let pair = sorted(vec![a.id(), b.id()]);
+    until(&mut a_events, "a sees b", || a.online() == pair).await;
+    eventually("one link each", || {
+        a.connection_count() == 1 && b.connection_count() == 1
+    })
+    .await;
+    // Dial loops wait while their peer is linked: a second of redial
+    // backoffs later, still one link, and b never went offline for a.
+    let mut a_watch = a.subscribe();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!((a.connection_count(), b.connection_count()), (1, 1));
+    while let Ok(event) = a_watch.try_recv() {
+        assert!(
+            !matches!(event, hyper_presence::proto::Event::PeerRemove(_)),
+            "{event:?}"
+        );
+    }
+    // Losing the link: b's loops dial again and the peers meet again.
+    a.vanish().await;
+    // Its listener closes as its task sees the stop: bind until it has.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let a2 = loop {
+        let started = Node::builder()
+            .topic("both-ways")
+            .listen(a.listen_addrs()[0])
+            .silence_timeout(Duration::from_secs(2))
+            .spawn()
+            .await;
+        match started {
+            Ok(node) => break node,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("a comes back on its address: {e}"),
+        }
+    };
+    let mut b_events = b.subscribe();
+    until(&mut b_events, "b meets a again", || {
+        b.online().contains(&a2.id())
+    })
+    .await;
+    a2.shutdown().await;
+    b.shutdown().await;
+}

@@ -32,6 +32,8 @@ fn start(
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper-presence"));
     cmd.args([
         "join",
+        "--no-mdns",
+        "--no-dht",
         "--topic",
         "processes-test",
         "--json",

@@ -83,7 +83,7 @@ async function main () {
   }
   for (let i = 0; i < rustCount; i++) {
     const peer = { kind: 'rust', spawned: Date.now() - t0, first: null, online: 0 }
-    const args = ['join', '--json', '--ephemeral', '--key', key, '--dht-bind', '127.0.0.1:0']
+    const args = ['join', '--no-mdns', '--json', '--ephemeral', '--key', key, '--dht-bind', '127.0.0.1:0']
     for (const b of bootstrap) args.push('--bootstrap', b)
     peer.child = start(bin, args, track(peer))
     peers.push(peer)

@@ -46,6 +46,10 @@ pub struct JoinArgs {
     /// Use a fresh identity that is not saved.
     #[arg(long)]
     ephemeral: bool,
+    /// Do not look for peers of the topic on the local network (mDNS). With
+    /// mDNS on and no --listen, we listen on 0.0.0.0 at a free port.
+    #[arg(long)]
+    no_mdns: bool,
     /// Extension name presence packets travel under.
     #[arg(long, default_value = hyper_presence::proto::DEFAULT_EXTENSION)]
     extension: String,
@@ -115,6 +119,12 @@ async fn join(args: JoinArgs, identity: Identity) -> Result<ExitCode, String> {
     };
     for addr in &args.listen {
         builder = builder.listen(*addr);
+    }
+    if !args.no_mdns {
+        builder = builder.mdns(true);
+        if args.listen.is_empty() {
+            builder = builder.listen(SocketAddr::from(([0, 0, 0, 0], 0)));
+        }
     }
     for addr in &args.connect {
         builder = builder.connect(*addr);

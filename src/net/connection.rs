@@ -54,8 +54,8 @@ pub struct Settings {
 /// What a connection tells the node.
 pub trait Hub: Send + Sync + 'static {
     /// The peer proved it is `peer` and knows the topic; send its packets
-    /// into `outbox`.
-    fn up(&self, conn: u64, peer: PeerId, outbox: mpsc::Sender<Bytes>);
+    /// into `outbox`. `initiator` when we dialled.
+    fn up(&self, conn: u64, peer: PeerId, initiator: bool, outbox: mpsc::Sender<Bytes>);
     /// A presence packet arrived on `conn`.
     fn packet(&self, conn: u64, packet: Bytes);
     /// `conn` ended; `goodbye` when the peer said it was leaving.
@@ -100,8 +100,9 @@ pub enum Stop {
 /// that are leaving too may not read it; we do not wait on them longer.
 const GOODBYE_FLUSH: Duration = Duration::from_millis(200);
 
-/// Runs one connection to its end. A change of `stop` makes us close,
-/// saying goodbye first if asked to.
+/// Runs one connection to its end, and says how it ended and who was at the
+/// other end (`None` when the peer never proved who it is). A change of
+/// `stop` makes us close, saying goodbye first if asked to.
 pub async fn run(
     stream: TcpStream,
     initiator: bool,
@@ -110,7 +111,7 @@ pub async fn run(
     hub: Arc<dyn Hub>,
     mut stop: watch::Receiver<Stop>,
     handshake_permit: Option<OwnedSemaphorePermit>,
-) -> Ending {
+) -> (Ending, Option<PeerId>) {
     let _ = stream.set_nodelay(true);
     let link_settings = LinkSettings {
         core_key: settings.key,
@@ -119,17 +120,18 @@ pub async fn run(
     };
     let link = match Link::new(initiator, &settings.identity, link_settings) {
         Ok(link) => link,
-        Err(e) => return Ending::Protocol(e),
+        Err(e) => return (Ending::Protocol(e), None),
     };
     let (read, write) = stream.into_split();
     let writer = Writer::spawn(write);
     let mut task = Task {
         conn,
+        initiator,
         settings: &settings,
         hub: &hub,
         link,
         writer,
-        up: false,
+        up: None,
         handshake_permit,
     };
     let ending = task.drive(read, &mut stop).await;
@@ -139,20 +141,21 @@ pub async fn run(
     }
     let up = task.up;
     task.writer.finish(GOODBYE_FLUSH).await;
-    if up {
+    if up.is_some() {
         hub.down(conn, ending == Ending::Goodbye);
     }
-    ending
+    (ending, up)
 }
 
 struct Task<'a> {
     conn: u64,
+    initiator: bool,
     settings: &'a Settings,
     hub: &'a Arc<dyn Hub>,
     link: Link,
     writer: Writer,
-    /// Whether the node was told the connection is up.
-    up: bool,
+    /// The peer, once the node was told the connection is up.
+    up: Option<PeerId>,
     /// Held while the handshake is under way (accepted connections only).
     handshake_permit: Option<OwnedSemaphorePermit>,
 }
@@ -200,12 +203,12 @@ impl Task<'_> {
                                 LinkEvent::Ready(peer) => {
                                     if let Some(tx) = outbox_tx.take() {
                                         self.handshake_permit = None;
-                                        self.up = true;
-                                        self.hub.up(self.conn, peer, tx);
+                                        self.up = Some(peer);
+                                        self.hub.up(self.conn, peer, self.initiator, tx);
                                     }
                                 }
                                 LinkEvent::Packet(packet) => {
-                                    if self.up {
+                                    if self.up.is_some() {
                                         self.hub.packet(self.conn, packet);
                                     }
                                 }
@@ -215,7 +218,7 @@ impl Task<'_> {
                     }
                     Err(e) => return Ending::Io(e.to_string()),
                 },
-                first = outbox.recv(), if self.up => {
+                first = outbox.recv(), if self.up.is_some() => {
                     let Some(first) = first else { return Ending::Dropped };
                     batch.push(first);
                     while batch.len() < BATCH {
@@ -231,7 +234,7 @@ impl Task<'_> {
                     }
                 }
                 _ = clock.tick() => {
-                    if !self.up && started.elapsed() > settings.handshake_timeout {
+                    if self.up.is_none() && started.elapsed() > settings.handshake_timeout {
                         return Ending::Unproven;
                     }
                     if last_heard.elapsed() > settings.silence_timeout {

@@ -16,10 +16,13 @@ use tokio::time::Instant;
 
 use super::connection::{self, Ending, Hub, Settings, Stop};
 use super::discovery::dht::{DhtOptions, Host};
+use super::discovery::mdns::Mdns;
 use super::identity::Identity;
 use crate::proto::{
     Config, Destination, Event, Json, Output, PeerId, Presence, SetDataError, Signer,
 };
+
+mod found;
 
 /// Events kept for a slow `events()` reader before the oldest are dropped.
 const EVENT_BUFFER: usize = 4096;
@@ -78,6 +81,7 @@ pub struct NodeBuilder {
     max_handshakes: usize,
     redial_max: Duration,
     dht: Option<DhtOptions>,
+    mdns: bool,
 }
 
 impl NodeBuilder {
@@ -210,6 +214,17 @@ impl NodeBuilder {
         self
     }
 
+    /// Finds peers of the topic on the local network by mDNS, and is found
+    /// there (default off; `join` turns it on). We register one
+    /// `_hyper-presence._tcp` service carrying our id and a hash of the
+    /// topic's discovery key (never the topic or its key) and dial the
+    /// peers of our topic that we find. Only a node that listens can be
+    /// found: listen on `0.0.0.0:0` for that.
+    pub fn mdns(mut self, on: bool) -> Self {
+        self.mdns = on;
+        self
+    }
+
     /// Binds the listeners and starts the node on the current tokio runtime.
     pub async fn spawn(self) -> Result<Node, NodeError> {
         let key = self.key.ok_or(NodeError::NoTopic)?;
@@ -241,6 +256,7 @@ impl NodeBuilder {
             next_conn: AtomicU64::new(1),
             active: AtomicUsize::new(0),
             idle: Notify::new(),
+            links_changed: Notify::new(),
             shutdown,
             handshakes: Arc::new(Semaphore::new(self.max_handshakes.max(1))),
             settings: Arc::new(Settings {
@@ -254,6 +270,7 @@ impl NodeBuilder {
                 max_queued_bytes: self.max_queued_bytes,
             }),
             redial_max: self.redial_max,
+            mdns: Mutex::new(None),
         });
         let mut listen_addrs = Vec::new();
         for addr in self.listen {
@@ -271,6 +288,27 @@ impl NodeBuilder {
         if let Some(options) = self.dht {
             let host: Arc<dyn Host> = inner.clone();
             tokio::spawn(super::discovery::dht::supervise(host, options));
+        }
+        if self.mdns {
+            let (tx, rx) = mpsc::channel(64);
+            let port = listen_addrs
+                .iter()
+                .find(|a| !a.ip().is_loopback())
+                .map(|a| a.port());
+            if port.is_none() {
+                tracing::warn!(
+                    "mDNS without a listener on a network: we find others, they cannot find us"
+                );
+            }
+            match Mdns::start(inner.settings.identity.id(), &key, port, tx) {
+                Ok(mdns) => {
+                    *inner.mdns.lock().unwrap_or_else(|p| p.into_inner()) = Some(mdns);
+                    tokio::spawn(found::found_loop(inner.clone(), rx));
+                }
+                // No multicast here (no interface, no permission): the node
+                // still works with the addresses it is given.
+                Err(e) => tracing::warn!("mDNS unavailable: {e}"),
+            }
         }
         let node = Node {
             inner,
@@ -309,6 +347,7 @@ impl Node {
             max_handshakes: 64,
             redial_max: Duration::from_secs(5),
             dht: None,
+            mdns: false,
         }
     }
 
@@ -330,6 +369,13 @@ impl Node {
     /// How many peers are online, us included.
     pub fn online_count(&self) -> usize {
         self.inner.lock().engine.online_count()
+    }
+
+    /// Connections that are up (authenticated, on the topic): one per
+    /// linked peer once duplicates are settled (see the one-link rule in
+    /// docs/NETWORK.md).
+    pub fn connection_count(&self) -> usize {
+        self.inner.lock().conns.len()
     }
 
     /// The data `id` advertises, if known.
@@ -409,6 +455,15 @@ impl Node {
     /// connection has ended, goodbyes sent.
     async fn stop(&self, how: Stop) {
         let _ = self.inner.shutdown.send(how);
+        let mdns = self
+            .inner
+            .mdns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(mdns) = mdns {
+            mdns.stop(how == Stop::Leave);
+        }
         let deadline = Instant::now() + Duration::from_secs(1);
         loop {
             let idle = self.inner.idle.notified();
@@ -425,7 +480,39 @@ impl Node {
 #[derive(Debug)]
 struct Conn {
     peer: PeerId,
+    /// Whether we dialled it.
+    initiator: bool,
     outbox: mpsc::Sender<Bytes>,
+}
+
+/// Which of two connections to one peer to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Older,
+    Newer,
+    Both,
+}
+
+/// One link per peer, whichever way it was found: of two connections to
+/// `peer`, keep the one dialled by the smaller id. Both ends reach the same
+/// answer whatever order the connections came up in, so they close the same
+/// one. When one side dialled both, it closes the newer and the other side
+/// keeps both until then (it cannot tell which is newer).
+fn keep(us: PeerId, peer: PeerId, older_initiator: bool, newer_initiator: bool) -> Keep {
+    let dialler = |initiator: bool| if initiator { us } else { peer };
+    let (older, newer) = (dialler(older_initiator), dialler(newer_initiator));
+    if older != newer {
+        return if older < newer {
+            Keep::Older
+        } else {
+            Keep::Newer
+        };
+    }
+    if older == us {
+        Keep::Older
+    } else {
+        Keep::Both
+    }
 }
 
 #[derive(Debug)]
@@ -444,11 +531,15 @@ struct Inner {
     /// Connection tasks running, and a wake-up when one ends.
     active: AtomicUsize,
     idle: Notify,
+    /// Woken when a connection goes down.
+    links_changed: Notify,
     shutdown: watch::Sender<Stop>,
     /// Permits for accepted connections still in their handshake.
     handshakes: Arc<Semaphore>,
     settings: Arc<Settings>,
     redial_max: Duration,
+    /// Our mDNS registration, dropped (a goodbye record) when we stop.
+    mdns: Mutex<Option<Mdns>>,
 }
 
 impl Inner {
@@ -492,6 +583,22 @@ impl Inner {
     fn stopping(&self) -> bool {
         *self.shutdown.borrow() != Stop::No
     }
+
+    /// Whether some connection to `peer` is up.
+    fn linked(&self, peer: &PeerId) -> bool {
+        self.lock().conns.values().any(|c| c.peer == *peer)
+    }
+
+    /// Waits until no connection to `peer` is up.
+    async fn until_unlinked(&self, peer: &PeerId) {
+        loop {
+            let changed = self.links_changed.notified();
+            if !self.linked(peer) {
+                return;
+            }
+            changed.await;
+        }
+    }
 }
 
 /// Sends over one connection per peer. A connection whose outbox is full is
@@ -523,10 +630,42 @@ fn send(state: &mut State, to: &Destination, packet: &Bytes) -> Vec<PeerId> {
 }
 
 impl Hub for Inner {
-    fn up(&self, conn: u64, peer: PeerId, outbox: mpsc::Sender<Bytes>) {
+    fn up(&self, conn: u64, peer: PeerId, initiator: bool, outbox: mpsc::Sender<Bytes>) {
         let now = self.now();
+        let us = self.settings.identity.id();
         let mut state = self.lock();
-        state.conns.insert(conn, Conn { peer, outbox });
+        let rivals: Vec<(u64, bool)> = state
+            .conns
+            .iter()
+            .filter(|(_, c)| c.peer == peer)
+            .map(|(id, c)| (*id, c.initiator))
+            .collect();
+        for (rival, rival_initiator) in rivals {
+            match keep(us, peer, rival_initiator, initiator) {
+                // Dropping its outbox ends the new connection's task.
+                Keep::Older => {
+                    tracing::debug!(peer = %peer.short(), conn, "second link to a peer, closed");
+                    return;
+                }
+                Keep::Newer => {
+                    tracing::debug!(peer = %peer.short(), conn = rival, "second link to a peer, closed");
+                    state.conns.remove(&rival);
+                    // Within the grace, so nobody hears of it: the new
+                    // connection then starts with a view exchange, which
+                    // mends whatever the old one lost in flight.
+                    state.engine.peer_disconnected(now, peer);
+                }
+                Keep::Both => {}
+            }
+        }
+        state.conns.insert(
+            conn,
+            Conn {
+                peer,
+                initiator,
+                outbox,
+            },
+        );
         state.engine.peer_connected(now, peer);
         self.dispatch(&mut state);
     }
@@ -555,6 +694,8 @@ impl Hub for Inner {
             state.engine.peer_disconnected(now, peer);
         }
         self.dispatch(&mut state);
+        drop(state);
+        self.links_changed.notify_waiters();
     }
 }
 
@@ -638,7 +779,7 @@ async fn serve(
     stream: TcpStream,
     initiator: bool,
     permit: Option<OwnedSemaphorePermit>,
-) -> Ending {
+) -> (Ending, Option<PeerId>) {
     /// Counts the connection as running until dropped, even by a panic.
     struct Running<'a>(&'a Inner);
     impl Drop for Running<'_> {
@@ -651,7 +792,7 @@ async fn serve(
     let _running = Running(&inner);
     let conn = inner.next_conn.fetch_add(1, Ordering::Relaxed);
     let hub: Arc<dyn Hub> = inner.clone();
-    let ending = connection::run(
+    let (ending, peer) = connection::run(
         stream,
         initiator,
         conn,
@@ -662,23 +803,33 @@ async fn serve(
     )
     .await;
     tracing::debug!(conn, ?ending, "connection ended");
-    ending
+    (ending, peer)
 }
 
 async fn dial_loop(inner: Arc<Inner>, addr: SocketAddr) {
     let mut backoff = Duration::from_millis(100);
     let mut stop = inner.shutdown.subscribe();
+    // Who answered at `addr` last time: while we are linked to it some other
+    // way, dialling again would only make a second link to close.
+    let mut answered: Option<PeerId> = None;
     while !inner.stopping() {
+        if let Some(peer) = answered {
+            tokio::select! {
+                _ = inner.until_unlinked(&peer) => {}
+                _ = stop.changed() => return,
+            }
+        }
         let began = Instant::now();
         let connected = tokio::select! {
             s = TcpStream::connect(addr) => s.ok(),
             _ = stop.changed() => return,
         };
         if let Some(stream) = connected {
-            let ending = serve(inner.clone(), stream, true, None).await;
+            let (ending, peer) = serve(inner.clone(), stream, true, None).await;
             if ending == Ending::Shutdown {
                 return;
             }
+            answered = peer.or(answered);
             // A link that lived a while starts the backoff over.
             if began.elapsed() > Duration::from_secs(10) {
                 backoff = Duration::from_millis(100);
@@ -689,5 +840,38 @@ async fn dial_loop(inner: Arc<Inner>, addr: SocketAddr) {
             _ = stop.changed() => return,
         }
         backoff = (backoff * 2).min(inner.redial_max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(byte: u8) -> PeerId {
+        PeerId::from_bytes([byte; 32])
+    }
+
+    #[test]
+    fn both_ends_keep_the_same_one_of_two_links_in_either_order() {
+        let (a, b) = (id(1), id(2));
+        // Link 1 dialled by a, link 2 dialled by b. Each end may see them
+        // come up in either order; all must keep the link a dialled.
+        for (us, peer) in [(a, b), (b, a)] {
+            let by_us_1 = us == a; // link 1: we dialled it iff we are a
+            let by_us_2 = us == b;
+            let first_then_second = keep(us, peer, by_us_1, by_us_2);
+            let second_then_first = keep(us, peer, by_us_2, by_us_1);
+            assert_eq!(first_then_second, Keep::Older, "us {us:?}");
+            assert_eq!(second_then_first, Keep::Newer, "us {us:?}");
+        }
+    }
+
+    #[test]
+    fn the_side_that_dialled_twice_closes_the_newer_and_the_other_waits() {
+        let (a, b) = (id(1), id(2));
+        assert_eq!(keep(a, b, true, true), Keep::Older);
+        assert_eq!(keep(b, a, false, false), Keep::Both);
+        assert_eq!(keep(b, a, true, true), Keep::Older);
+        assert_eq!(keep(a, b, false, false), Keep::Both);
     }
 }

@@ -110,7 +110,7 @@ pub async fn run(
                             GateEvent::Ready(peer) => {
                                 if let Some(tx) = outbox_tx.take() {
                                     up = true;
-                                    hub.up(conn, peer, tx);
+                                    hub.up(conn, peer, dialled.is_some(), tx);
                                 }
                             }
                             GateEvent::Packet(p) => {
