@@ -282,8 +282,10 @@ async fn run(
 /// copy, all aimed at the client's one UDX stream, and whichever of ours
 /// writes second breaks it ("Invalid header received"). The crate does not
 /// show the Noise message, so copies are known by the client's key arriving
-/// again within [`DUPLICATE_WINDOW`]: the first stream is served, the
-/// copies are kept unpolled (so they never write) until they age out.
+/// again within [`DUPLICATE_WINDOW`] (copies arrive together; a retry after
+/// a failed stream comes seconds later and must be served): the first
+/// stream is served, the copies are kept unpolled (so they never write)
+/// until they age out.
 #[derive(Default)]
 struct Duplicates {
     recent: std::collections::HashMap<[u8; 32], Instant>,
@@ -292,7 +294,7 @@ struct Duplicates {
 
 /// How close together two accepted streams of one client key count as
 /// copies of one handshake.
-const DUPLICATE_WINDOW: Duration = Duration::from_secs(3);
+const DUPLICATE_WINDOW: Duration = Duration::from_millis(300);
 
 /// How long a copy is kept unpolled, and how many at most.
 const PARKED_FOR: Duration = Duration::from_secs(30);
