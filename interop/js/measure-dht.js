@@ -121,6 +121,13 @@ async function main () {
   process.exit(0)
 }
 
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const p of procs) p.kill('SIGKILL')
+    process.exit(1)
+  })
+}
+
 main().catch((err) => {
   process.stderr.write(`measure-dht.js: ${err && err.stack}\n`)
   for (const p of procs) p.kill('SIGKILL')
