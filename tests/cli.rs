@@ -254,6 +254,7 @@ fn join_refuses_an_address_it_cannot_bind_in_one_line() {
     let (code, _, stderr) = run(&[
         "join",
         "--no-mdns",
+        "--no-dht",
         "--topic",
         "t",
         "--ephemeral",
@@ -311,7 +312,7 @@ fn rust_log_writes_to_stderr_and_never_into_json_output() {
     use std::process::Stdio;
     let join = |connect: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper-presence"));
-        cmd.args(["join", "--no-mdns", "--json", "--ephemeral"])
+        cmd.args(["join", "--no-mdns", "--no-dht", "--json", "--ephemeral"])
             .args(["--topic", "rust-log-test"])
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "hyper_presence=debug")

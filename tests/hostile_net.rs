@@ -382,7 +382,14 @@ async fn join_json_says_when_it_lagged_and_its_last_line_is_true() {
     const PER_PACKET: usize = 4_000;
     let key = topic_key("join-lag");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hyper-presence"))
-        .args(["join", "--no-mdns", "--json", "--ephemeral", "--key"])
+        .args([
+            "join",
+            "--no-mdns",
+            "--no-dht",
+            "--json",
+            "--ephemeral",
+            "--key",
+        ])
         .arg(hex::encode(key))
         .args(["--listen", "127.0.0.1:0"])
         .stdin(std::process::Stdio::piped())

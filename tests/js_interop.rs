@@ -113,7 +113,7 @@ impl Net {
                 if !identity.exists() {
                     std::fs::write(&identity, hex::encode(spec.seed)).unwrap();
                 }
-                cmd.args(["join", "--no-mdns", "--json", "--key"])
+                cmd.args(["join", "--no-mdns", "--no-dht", "--json", "--key"])
                     .arg(
                         self.key
                             .as_deref()

@@ -104,7 +104,14 @@ impl Drop for Peer {
 fn start(netns: &str, topic: &str, name: &str, lines: &mpsc::Sender<(String, Value)>) -> Peer {
     let mut child = Command::new("ip")
         .args(["netns", "exec", netns, env!("CARGO_BIN_EXE_hyper-presence")])
-        .args(["join", "--json", "--ephemeral", "--topic", topic])
+        .args([
+            "join",
+            "--no-dht",
+            "--json",
+            "--ephemeral",
+            "--topic",
+            topic,
+        ])
         .args(["--data", &format!("{{\"name\":\"{name}\"}}")])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

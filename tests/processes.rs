@@ -33,6 +33,7 @@ fn start(
     cmd.args([
         "join",
         "--no-mdns",
+        "--no-dht",
         "--topic",
         "processes-test",
         "--json",

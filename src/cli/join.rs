@@ -13,6 +13,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::broadcast::error::RecvError;
 
+use hyper_presence::net::discovery::dht::DhtOptions;
 use hyper_presence::net::{Identity, Node};
 use hyper_presence::proto::{Event, PeerId};
 
@@ -52,6 +53,16 @@ pub struct JoinArgs {
     /// Extension name presence packets travel under.
     #[arg(long, default_value = hyper_presence::proto::DEFAULT_EXTENSION)]
     extension: String,
+    /// HyperDHT bootstrap node HOST:PORT (repeatable). Default: the public
+    /// HyperDHT nodes.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_dht")]
+    bootstrap: Vec<String>,
+    /// Do not announce or look up the topic on the HyperDHT.
+    #[arg(long)]
+    no_dht: bool,
+    /// UDP address the DHT binds (IPv4).
+    #[arg(long, default_value = "0.0.0.0:0", conflicts_with = "no_dht")]
+    dht_bind: SocketAddr,
 }
 
 fn unix_signal(kind: SignalKind) -> Result<Signal, String> {
@@ -117,6 +128,22 @@ async fn join(args: JoinArgs, identity: Identity) -> Result<ExitCode, String> {
     }
     for addr in &args.connect {
         builder = builder.connect(*addr);
+    }
+    if !args.no_dht {
+        let mut options = DhtOptions {
+            bind: args.dht_bind,
+            ..DhtOptions::default()
+        };
+        for node in &args.bootstrap {
+            let found = tokio::net::lookup_host(node.as_str())
+                .await
+                .map_err(|e| format!("--bootstrap {node}: {e}"))?;
+            options.bootstrap.extend(found.filter(SocketAddr::is_ipv4));
+        }
+        if !args.bootstrap.is_empty() && options.bootstrap.is_empty() {
+            return Err("--bootstrap: no IPv4 address (the DHT is IPv4 only)".into());
+        }
+        builder = builder.dht_options(options);
     }
     // One listener for the whole run: a fresh `ctrl_c()` per loop turn would
     // miss a signal that arrives while an event is being printed.

@@ -142,6 +142,8 @@ impl Link {
         };
         while let Some(event) = session.poll_event() {
             self.events.push_back(match event {
+                // Only unopened sessions hand these up; ours is not one.
+                SessionEvent::Other(_) => continue,
                 SessionEvent::Open => {
                     self.stream.set_max_frame(self.settings.max_frame);
                     LinkEvent::Ready(self.peer.expect("a session exists only once authenticated"))

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc, watch, Notify, OwnedSemaphorePermit, Semaphor
 use tokio::time::Instant;
 
 use super::connection::{self, Ending, Hub, Settings, Stop};
+use super::discovery::dht::{DhtOptions, Host};
 use super::discovery::mdns::Mdns;
 use super::identity::Identity;
 use crate::proto::{
@@ -84,6 +85,7 @@ pub struct NodeBuilder {
     max_view_bytes: usize,
     event_buffer: usize,
     outbox_packets: usize,
+    dht: Option<DhtOptions>,
     mdns: bool,
 }
 
@@ -222,6 +224,31 @@ impl NodeBuilder {
         self
     }
 
+    /// Finds peers on the HyperDHT by the topic's discovery key, as
+    /// JavaScript `swarm.join(core.discoveryKey)` does (default off in the
+    /// library, so a node talks to nobody it was not given; `join` turns it
+    /// on). Without [`bootstrap`](Self::bootstrap) nodes it uses the public
+    /// HyperDHT bootstrap nodes.
+    pub fn dht(mut self, on: bool) -> Self {
+        self.dht = on.then(|| self.dht.take().unwrap_or_default());
+        self
+    }
+
+    /// Adds a DHT bootstrap node (repeatable) and turns the DHT on.
+    pub fn bootstrap(mut self, addr: SocketAddr) -> Self {
+        self.dht
+            .get_or_insert_with(DhtOptions::default)
+            .bootstrap
+            .push(addr);
+        self
+    }
+
+    /// All DHT settings at once, turning the DHT on.
+    pub fn dht_options(mut self, options: DhtOptions) -> Self {
+        self.dht = Some(options);
+        self
+    }
+
     /// Finds peers of the topic on the local network by mDNS, and is found
     /// there (default off; `join` turns it on). We register one
     /// `_hyper-presence._tcp` service carrying our id and a hash of the
@@ -296,6 +323,10 @@ impl NodeBuilder {
             tokio::spawn(accept_loop(inner.clone(), listener));
         }
         tokio::spawn(timer_loop(inner.clone()));
+        if let Some(options) = self.dht {
+            let host: Arc<dyn Host> = inner.clone();
+            tokio::spawn(super::discovery::dht::supervise(host, options));
+        }
         if self.mdns {
             let (tx, rx) = mpsc::channel(64);
             let port = listen_addrs
@@ -357,6 +388,7 @@ impl Node {
             max_view_bytes: crate::proto::DEFAULT_MAX_VIEW_BYTES,
             event_buffer: EVENT_BUFFER,
             outbox_packets: super::connection::OUTBOX,
+            dht: None,
             mdns: false,
         }
     }
@@ -706,6 +738,30 @@ impl Hub for Inner {
         self.dispatch(&mut state);
         drop(state);
         self.links_changed.notify_waiters();
+    }
+}
+
+impl Host for Inner {
+    fn settings(&self) -> Arc<Settings> {
+        self.settings.clone()
+    }
+
+    fn linked(&self, peer: &PeerId) -> bool {
+        self.lock().conns.values().any(|c| c.peer == *peer)
+    }
+
+    fn begin(&self) -> u64 {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn end(&self) {
+        self.active.fetch_sub(1, Ordering::AcqRel);
+        self.idle.notify_waiters();
+    }
+
+    fn stopping(&self) -> watch::Receiver<Stop> {
+        self.shutdown.subscribe()
     }
 }
 

@@ -1,7 +1,9 @@
-//! Finding peers without being given their addresses: on the local network
-//! by mDNS ([`mdns`]). What a discovery finds is handed to the node as a
+//! Finding peers without being given their addresses: on the HyperDHT
+//! ([`dht`], which dials and accepts streams of its own) and on the local
+//! network by mDNS ([`mdns`]). What mDNS finds is handed to the node as a
 //! [`Found`] and dialled there, under the node's one-link-per-peer rule.
 
+pub mod dht;
 pub mod mdns;
 
 use std::net::SocketAddr;

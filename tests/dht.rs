@@ -1,0 +1,516 @@
+//! Peers that find each other on the HyperDHT by topic alone, as real
+//! processes: a local JavaScript testnet on 127.0.0.1 (`interop/js/testnet.js`,
+//! @hyperswarm/testnet from the lockfile), `hyper-presence join` with no
+//! address but `--bootstrap`, and `interop/js/swarm-peer.js` (the unmodified
+//! npm package `hyper-presence` 1.1.3 on hypercore 10 over hyperswarm 4.17).
+//! No traffic leaves loopback. Skipped, with a line saying so, when
+//! `interop/js/node_modules` is missing (`npm ci --prefix interop/js`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+
+use hyper_presence::net::Identity;
+use serde_json::{json, Value};
+
+const PATIENCE: Duration = Duration::from_secs(40);
+
+/// The tests start a dozen processes each on a 2-core machine: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/js")
+}
+
+fn have_js() -> bool {
+    let ok = js_dir().join("node_modules/hyperswarm").exists()
+        && js_dir().join("node_modules/@hyperswarm/testnet").exists();
+    if !ok {
+        eprintln!(
+            "skipped: run `npm ci --prefix interop/js` for the testnet and the JavaScript peer"
+        );
+    }
+    ok
+}
+
+/// A local HyperDHT testnet of three JavaScript nodes.
+struct Testnet {
+    child: Child,
+    /// Bootstrap addresses: the second and third nodes (the first is
+    /// ephemeral and answers a lookup from a client that knows only it with
+    /// an error).
+    bootstrap: Vec<String>,
+}
+
+impl Testnet {
+    fn start() -> Testnet {
+        let mut child = Command::new("node")
+            .arg(js_dir().join("testnet.js"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs testnet.js");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let ready: Value = serde_json::from_str(&line).expect("testnet ready line");
+        let nodes: Vec<String> = ready["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect();
+        assert!(nodes.iter().all(|n| n.starts_with("127.0.0.1:")));
+        Testnet {
+            child,
+            bootstrap: nodes[1..].to_vec(),
+        }
+    }
+}
+
+impl Drop for Testnet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Rust,
+    Js,
+}
+
+#[derive(Debug, Clone)]
+struct Spec {
+    kind: Kind,
+    seed: [u8; 32],
+    data: Value,
+    /// Fixed UDP port of a Rust peer's DHT node (0: any).
+    dht_port: u16,
+}
+
+#[derive(Debug, Default)]
+struct View {
+    online: BTreeSet<String>,
+    data: BTreeMap<String, Value>,
+    ever: BTreeSet<String>,
+}
+
+struct Peer {
+    spec: Spec,
+    child: Child,
+    stdin: ChildStdin,
+    id: String,
+}
+
+/// What arrives from the peers' output: (slot, life, JSON line).
+type Line = (usize, u64, Value);
+
+struct Net {
+    testnet: Testnet,
+    dir: PathBuf,
+    /// The writer seed of the core: its public key is the topic key.
+    writer: [u8; 32],
+    key: String,
+    peers: Vec<Peer>,
+    views: Vec<View>,
+    lives: Vec<u64>,
+    tx: mpsc::Sender<Line>,
+    rx: mpsc::Receiver<Line>,
+    /// Lines a Rust peer wrote to stderr, by slot.
+    logs: Vec<Vec<String>>,
+}
+
+impl Net {
+    fn new(name: &str) -> Net {
+        let dir = std::env::temp_dir().join(format!("hp-dht-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let writer = [0xAB; 32];
+        Net {
+            testnet: Testnet::start(),
+            dir,
+            writer,
+            key: Identity::from_seed(writer).id().to_hex(),
+            peers: Vec::new(),
+            views: Vec::new(),
+            lives: Vec::new(),
+            tx,
+            rx,
+            logs: Vec::new(),
+        }
+    }
+
+    fn start(&mut self, spec: Spec, slot: Option<usize>) -> usize {
+        let index = slot.unwrap_or(self.peers.len());
+        if slot.is_none() {
+            self.lives.push(0);
+            self.views.push(View::default());
+            self.logs.push(Vec::new());
+        }
+        self.lives[index] += 1;
+        let life = self.lives[index];
+        let mut cmd = match spec.kind {
+            Kind::Rust => {
+                let identity = self.dir.join(format!("peer{index}.key"));
+                std::fs::write(&identity, hex::encode(spec.seed)).unwrap();
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper-presence"));
+                cmd.env("RUST_LOG", "hyper_presence=info")
+                    .args(["join", "--no-mdns", "--json", "--key", &self.key])
+                    .arg("--identity")
+                    .arg(identity)
+                    .args(["--dht-bind", &format!("127.0.0.1:{}", spec.dht_port)]);
+                for node in &self.testnet.bootstrap {
+                    cmd.args(["--bootstrap", node]);
+                }
+                cmd
+            }
+            Kind::Js => {
+                let mut cmd = Command::new("node");
+                cmd.arg(js_dir().join("swarm-peer.js"))
+                    .args(["--seed", &hex::encode(spec.seed)])
+                    .args(["--writer-seed", &hex::encode(self.writer)]);
+                for node in &self.testnet.bootstrap {
+                    cmd.args(["--bootstrap", node]);
+                }
+                cmd
+            }
+        };
+        cmd.args(["--data", &spec.data.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("peer starts");
+        let stdin = child.stdin.take().unwrap();
+        let forward = |reader: Box<dyn std::io::Read + Send>, tx: mpsc::Sender<Line>, err: bool| {
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines() {
+                    let Ok(line) = line else { break };
+                    let value = if err {
+                        json!({"event": "stderr", "line": line})
+                    } else {
+                        match serde_json::from_str::<Value>(&line) {
+                            Ok(v) => v,
+                            Err(_) => continue,
+                        }
+                    };
+                    if tx.send((index, life, value)).is_err() {
+                        break;
+                    }
+                }
+            });
+        };
+        forward(
+            Box::new(child.stdout.take().unwrap()),
+            self.tx.clone(),
+            false,
+        );
+        forward(
+            Box::new(child.stderr.take().unwrap()),
+            self.tx.clone(),
+            true,
+        );
+        let deadline = Instant::now() + PATIENCE;
+        let ready = loop {
+            let (i, l, value) = self
+                .rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("peer reports ready");
+            if i == index && l == life && value["event"] == "ready" {
+                break value;
+            }
+            self.apply(i, l, value);
+        };
+        let id = ready["id"].as_str().unwrap().to_owned();
+        let peer = Peer {
+            spec,
+            child,
+            stdin,
+            id,
+        };
+        let ever = std::mem::take(&mut self.views[index].ever);
+        self.views[index] = View {
+            ever,
+            ..View::default()
+        };
+        if slot.is_some() {
+            self.peers[index] = peer;
+        } else {
+            self.peers.push(peer);
+        }
+        index
+    }
+
+    fn apply(&mut self, index: usize, life: u64, value: Value) {
+        if life != self.lives[index] {
+            return;
+        }
+        let ids = |v: &Value| -> BTreeSet<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let view = &mut self.views[index];
+        match value["event"].as_str() {
+            Some("online") => {
+                let list = if value.get("peers").is_some() {
+                    ids(&value["peers"])
+                } else {
+                    ids(&value["online"])
+                };
+                view.ever.extend(list.iter().cloned());
+                view.online = list;
+            }
+            Some("snapshot") => {
+                let list = ids(&value["online"]);
+                view.ever.extend(list.iter().cloned());
+                view.online = list;
+                if let Some(data) = value["data"].as_object() {
+                    view.data = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                }
+            }
+            Some("peer-data") | Some("data") => {
+                if let Some(id) = value["id"].as_str() {
+                    view.data.insert(id.to_owned(), value["data"].clone());
+                }
+            }
+            Some("stderr") => {
+                if let Some(line) = value["line"].as_str() {
+                    self.logs[index].push(line.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn until(&mut self, what: &str, done: impl Fn(&Net) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        while !done(self) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!("{what}: not within {PATIENCE:?}; {}", self.explain());
+            }
+            match self.rx.recv_timeout(left.min(Duration::from_millis(500))) {
+                Ok((i, l, value)) => self.apply(i, l, value),
+                Err(_) => self.ask_snapshots(),
+            }
+        }
+    }
+
+    /// Every peer in `members` sees exactly `members` online, each with
+    /// its data.
+    fn agree(&self, members: &[usize]) -> bool {
+        let want: BTreeSet<String> = members.iter().map(|&i| self.peers[i].id.clone()).collect();
+        members.iter().all(|&i| {
+            let view = &self.views[i];
+            view.online == want
+                && members.iter().all(|&j| {
+                    j == i || view.data.get(&self.peers[j].id) == Some(&self.peers[j].spec.data)
+                })
+        })
+    }
+
+    fn explain(&self) -> String {
+        let mut out = String::new();
+        for (i, view) in self.views.iter().enumerate() {
+            let online: Vec<&str> = view.online.iter().map(|id| &id[..8]).collect();
+            out += &format!(
+                "\npeer {i} {} ({:?}) online {online:?}",
+                &self.peers[i].id[..8],
+                self.peers[i].spec.kind
+            );
+            for line in self.logs[i].iter().rev().take(8).rev() {
+                out += &format!("\n    {line}");
+            }
+        }
+        out
+    }
+
+    fn ask_snapshots(&mut self) {
+        for peer in &mut self.peers {
+            if peer.spec.kind == Kind::Js {
+                let _ = writeln!(peer.stdin, "snapshot").and_then(|()| peer.stdin.flush());
+            }
+        }
+    }
+
+    /// No view ever listed an id that is not one of the peers'.
+    fn assert_no_ghosts(&self) {
+        let real: BTreeSet<String> = self.peers.iter().map(|p| p.id.clone()).collect();
+        for (i, view) in self.views.iter().enumerate() {
+            let ghosts: Vec<&String> = view.ever.difference(&real).collect();
+            assert!(
+                ghosts.is_empty(),
+                "peer {i} ({:?}) listed ids of nobody: {ghosts:?}",
+                self.peers[i].spec.kind
+            );
+        }
+    }
+
+    fn kill(&mut self, index: usize) {
+        let _ = self.peers[index].child.kill();
+        let _ = self.peers[index].child.wait();
+    }
+
+    fn restart(&mut self, index: usize) {
+        let spec = self.peers[index].spec.clone();
+        let id = self.peers[index].id.clone();
+        self.start(spec, Some(index));
+        assert_eq!(self.peers[index].id, id, "a restarted peer keeps its id");
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for peer in &mut self.peers {
+            let _ = peer.child.kill();
+            let _ = peer.child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn spec(kind: Kind, n: u8) -> Spec {
+    Spec {
+        kind,
+        seed: [n; 32],
+        data: json!({"name": format!("{kind:?}{n}")}),
+        dht_port: 0,
+    }
+}
+
+#[test]
+fn javascript_and_rust_peers_meet_by_topic_alone_and_survive_restarts() {
+    if !have_js() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut net = Net::new("mixed");
+    let rust: Vec<usize> = (1..=3)
+        .map(|n| net.start(spec(Kind::Rust, n), None))
+        .collect();
+    // A hyperswarm client dials the announcements it finds: the JavaScript
+    // peer joins last and dials ours (see docs/DISCOVERY.md).
+    let js = net.start(spec(Kind::Js, 9), None);
+    let all = [rust[0], rust[1], rust[2], js];
+    net.until("everyone sees everyone", |n| n.agree(&all));
+
+    // A killed Rust peer: the other two drop it and take it back after a
+    // restart. (The JavaScript peer's own links are not asserted here: if
+    // its one working link was to the killed peer, it sees nobody until
+    // hyperswarm's next lookup, 10 minutes on; see docs/DISCOVERY.md.)
+    let (gone, left) = (net.peers[rust[0]].id.clone(), [rust[1], rust[2]]);
+    net.kill(rust[0]);
+    net.until("a killed Rust peer is gone", |n| {
+        left.iter().all(|&i| !n.views[i].online.contains(&gone))
+    });
+    net.restart(rust[0]);
+    net.until("a restarted Rust peer is back", |n| {
+        rust.iter().all(|&i| {
+            rust.iter()
+                .all(|&j| n.views[i].online.contains(&n.peers[j].id))
+        })
+    });
+
+    // A killed JavaScript peer is dropped; restarted, it looks up again,
+    // dials all three and everyone agrees, data included.
+    net.kill(js);
+    net.until("a killed JavaScript peer is gone", |n| n.agree(&rust));
+    net.restart(js);
+    net.until("a restarted JavaScript peer is back", |n| n.agree(&all));
+    net.assert_no_ghosts();
+}
+
+#[test]
+fn rust_peers_meet_by_dht_alone() {
+    if !have_js() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut net = Net::new("rust");
+    let all: Vec<usize> = (1..=3)
+        .map(|n| net.start(spec(Kind::Rust, n), None))
+        .collect();
+    net.until("three Rust peers meet", |n| n.agree(&all));
+    net.assert_no_ghosts();
+}
+
+/// A UDP port that was free a moment ago.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_dht_request_that_panics_the_crate_leaves_the_node_online() {
+    if !have_js() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut net = Net::new("panic");
+    let port = free_udp_port();
+    let a = net.start(
+        Spec {
+            dht_port: port,
+            ..spec(Kind::Rust, 1)
+        },
+        None,
+    );
+    let b = net.start(spec(Kind::Rust, 2), None);
+    net.until("two Rust peers meet", |n| n.agree(&[a, b]));
+    let panicked = |n: &Net| n.logs[a].iter().any(|l| l.contains("dht task panicked"));
+    // IMMUTABLE_GET (9): hyperdht 0.1.1 has `todo!()` for it.
+    for _ in 0..10 {
+        let status = Command::new("node")
+            .arg(js_dir().join("dht-poke.js"))
+            .args(["--bootstrap", &net.testnet.bootstrap[0]])
+            .args(["--to", &format!("127.0.0.1:{port}")])
+            .args(["--command", "9"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        while let Ok((i, l, v)) = net.rx.try_recv() {
+            net.apply(i, l, v);
+        }
+        if panicked(&net) {
+            break;
+        }
+    }
+    net.until("the DHT of a panics and is started again", |n| {
+        panicked(n)
+            && n.logs[a]
+                .iter()
+                .filter(|l| l.contains("dht started"))
+                .count()
+                >= 2
+    });
+    assert!(
+        net.agree(&[a, b]),
+        "the node stayed online to its peer: {}",
+        net.explain()
+    );
+    assert!(
+        net.peers[a].child.try_wait().unwrap().is_none(),
+        "the process lives"
+    );
+    // The restarted DHT still finds and is found.
+    let c = net.start(spec(Kind::Rust, 3), None);
+    net.until("a newcomer meets both", |n| n.agree(&[a, b, c]));
+    net.assert_no_ghosts();
+}
