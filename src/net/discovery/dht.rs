@@ -11,6 +11,7 @@
 
 pub mod found;
 pub mod gate;
+pub mod probe_filter;
 pub mod stream;
 
 use std::net::SocketAddr;
@@ -174,6 +175,15 @@ async fn run(
         bootstrap = ?options.bootstrap,
         "dht started"
     );
+    // JavaScript peers' MTU probes would corrupt the `udx` crate's streams
+    // (see probe_filter); without the filter those streams die early.
+    match dht
+        .local_addr()
+        .map(|a| probe_filter::drop_padded_probes(a.port()))
+    {
+        Ok(Ok(n)) if n > 0 => {}
+        other => tracing::warn!(?other, "dht: no MTU probe filter on the socket"),
+    }
     let mut duplicates = Duplicates::default();
     let mut bootstrap = Some(dht.bootstrap());
     let mut announce: Option<hyperdht::adht::Announce> = None;
@@ -341,8 +351,17 @@ fn spawn_stream(
     tokio::spawn(async move {
         let conn = host.begin();
         let hub: Arc<dyn Hub> = host.clone();
-        let (ending, up) =
-            stream::run(stream, dialled, conn, host.settings(), hub, host.stopping()).await;
+        let run = stream::run(stream, dialled, conn, host.settings(), hub, host.stopping());
+        // The crates below can panic on a remote's or the network's doing;
+        // the link is then reported down (see stream::Down) and the task
+        // ends like any failed stream.
+        let (ending, up) = match std::panic::AssertUnwindSafe(run).catch_unwind().await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(conn, "dht stream panicked in the crates below; link closed");
+                (stream::StreamEnding::Io("panicked".into()), false)
+            }
+        };
         host.end();
         tracing::debug!(conn, ?ending, "dht stream ended");
         if let Some(key) = dialled {

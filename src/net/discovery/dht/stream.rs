@@ -78,6 +78,12 @@ pub async fn run(
     let (outbox_tx, mut outbox) = mpsc::channel::<Bytes>(OUTBOX);
     let mut outbox_tx = Some(outbox_tx);
     let mut up = false;
+    let mut down = Down {
+        hub: &hub,
+        conn,
+        up: false,
+        goodbye: false,
+    };
     let started = Instant::now();
     let mut last_heard = started;
     let mut last_sent = started;
@@ -86,16 +92,21 @@ pub async fn run(
     let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH);
 
     let ending = loop {
-        let mut written = Ok(());
-        while let Some(frame) = gate.poll_frame() {
-            written = stream.feed(frame).await;
-            if written.is_err() {
-                break;
+        // A write waits while the peer's window is full, and a peer that
+        // died without a word (UDP has no reset) never opens it again: a
+        // write that takes the silence timeout ends the stream, or the
+        // silence check below would never run.
+        let write = async {
+            while let Some(frame) = gate.poll_frame() {
+                stream.feed(frame).await?;
+                last_sent = Instant::now();
             }
-            last_sent = Instant::now();
-        }
-        if let Err(e) = written.and(stream.flush().await) {
-            break StreamEnding::Io(e.to_string());
+            stream.flush().await
+        };
+        match tokio::time::timeout(settings.silence_timeout, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => break StreamEnding::Io(e.to_string()),
+            Err(_) => break StreamEnding::Silent,
         }
         tokio::select! {
             event = stream.next() => match event {
@@ -110,6 +121,7 @@ pub async fn run(
                             GateEvent::Ready(peer) => {
                                 if let Some(tx) = outbox_tx.take() {
                                     up = true;
+                                    down.up = true;
                                     hub.up(conn, peer, dialled.is_some(), tx);
                                 }
                             }
@@ -153,8 +165,11 @@ pub async fn run(
                 }
                 if last_sent.elapsed() >= settings.keep_alive {
                     // An empty message is a keep-alive to secret-stream.
-                    if stream.send(Vec::new()).await.is_err() {
-                        break StreamEnding::Io("keep-alive failed".into());
+                    let sent = tokio::time::timeout(settings.silence_timeout, stream.send(Vec::new()));
+                    match sent.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break StreamEnding::Io("keep-alive failed".into()),
+                        Err(_) => break StreamEnding::Silent,
                     }
                     last_sent = Instant::now();
                 }
@@ -170,8 +185,26 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_millis(200), stream.flush()).await;
     }
     let _ = tokio::time::timeout(Duration::from_millis(200), stream.close()).await;
-    if up {
-        hub.down(conn, ending == StreamEnding::Goodbye);
-    }
+    down.goodbye = ending == StreamEnding::Goodbye;
+    drop(down);
     (ending, up)
+}
+
+/// Tells the node a link that was up is down when dropped: at the end of
+/// [`run`], and also when the crates below panic in the middle of it
+/// (`hypercore_handshake` 0.6.0 hits a `todo!()` when UDX times out a
+/// stream whose peer died), so a dead peer never stays linked.
+struct Down<'a> {
+    hub: &'a Arc<dyn Hub>,
+    conn: u64,
+    up: bool,
+    goodbye: bool,
+}
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        if self.up {
+            self.hub.down(self.conn, self.goodbye);
+        }
+    }
 }
