@@ -16,6 +16,7 @@
 //! from id to slot holds slots only and reads ids back from the nodes, so each
 //! id is stored once.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::time::Duration;
@@ -212,6 +213,13 @@ pub struct Graph<N> {
     /// An edge out of a reached node was removed: only a full traversal can
     /// tell what is still reached.
     needs_traversal: bool,
+    /// For each unreached node that reached nodes list, how many do (their
+    /// edges do not count yet: it has not spoken, or not listed them back).
+    /// A node that starts speaking openly is then reached by a walk of what
+    /// it newly reaches, not a traversal per batch of such nodes a peer
+    /// invents. Exact whenever `needs_traversal` is not set; a traversal
+    /// rebuilds it.
+    waiting: HashMap<Slot, u32, RandomState>,
     /// The reachable set changed since the last [`Graph::settle`].
     changed: bool,
     /// The last full traversal's number, 1 to [`MAX_GENERATION`].
@@ -248,6 +256,7 @@ impl<N: Default> Graph<N> {
             free: Vec::new(),
             reachable_count: 1,
             needs_traversal: false,
+            waiting: HashMap::default(),
             changed: false,
             generation: 0,
             created: 0,
@@ -296,8 +305,13 @@ impl<N: Default> Graph<N> {
             return;
         }
         match standing {
-            // Who lists it is not indexed: only a traversal finds out.
-            Standing::Open => self.needs_traversal |= listed,
+            // Every edge into it counts now: reached if a reached node
+            // lists it. A pending traversal will find that out anyway.
+            Standing::Open => {
+                if listed && !self.needs_traversal && self.waiting.contains_key(&slot) {
+                    self.reach_from(slot);
+                }
+            }
             Standing::Mutual => self.reach_if_vouched(slot),
             Standing::Silent => {}
         }
@@ -513,6 +527,15 @@ impl<N: Default> Graph<N> {
                     if self.counts(source, t) {
                         self.reach_from(t);
                     }
+                }
+                for &t in &added {
+                    if !self.node(t).is_reachable() {
+                        self.wait(t);
+                    }
+                }
+                // None of them is reached, or a traversal would be due.
+                for &t in &removed {
+                    self.unwait(t);
                 }
             }
         }
@@ -1158,6 +1181,7 @@ mod tests {
                     edges.retain(|n, _| kept.contains(&id(*n)));
                     standings.retain(|n, _| kept.contains(&id(*n)));
                 }
+                prop_assert_eq!(&g.waiting, &g.waiting_from_scratch());
                 prop_assert_eq!(g.forgotten, g.live().filter(|n| n.has(FORGOTTEN)).count());
                 prop_assert_eq!(
                     g.forgettable_count(),

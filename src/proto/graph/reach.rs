@@ -1,8 +1,11 @@
 //! Reachability: which nodes a path from us reaches, kept up to date as
-//! edges change. Adding an edge from a reached node walks only what it newly
-//! reaches; removing one triggers a whole traversal. Apart from the rest of
-//! the graph because this is where its one invariant (a node is marked
-//! reached exactly when a counting path leads to it) is kept.
+//! edges change. Adding an edge from a reached node, or an unreached node
+//! that reached nodes list starting to speak, walks only what it newly
+//! reaches; removing an edge or a standing that counted triggers a whole
+//! traversal. Apart from the rest of the graph because this is where its
+//! invariants (a node is marked reached exactly when a counting path leads
+//! to it; `waiting` counts the reached nodes listing each unreached one) are
+//! kept.
 
 use std::time::Duration;
 
@@ -39,6 +42,23 @@ impl<N: Default> Graph<N> {
         }
     }
 
+    /// One more reached node lists the unreached node in `slot`.
+    pub(super) fn wait(&mut self, slot: Slot) {
+        *self.waiting.entry(slot).or_insert(0) += 1;
+    }
+
+    /// One reached node fewer lists the unreached node in `slot`.
+    pub(super) fn unwait(&mut self, slot: Slot) {
+        if let Some(count) = self.waiting.get_mut(&slot) {
+            *count -= 1;
+            if *count == 0 {
+                self.waiting.remove(&slot);
+            }
+        } else {
+            debug_assert!(false, "a reached node listed {slot}, so it was counted");
+        }
+    }
+
     /// Marks everything newly reachable through `start` (incremental case).
     pub(super) fn reach_from(&mut self, start: Slot) {
         let mut stack = vec![start];
@@ -47,6 +67,7 @@ impl<N: Default> Graph<N> {
                 continue;
             }
             self.remember(slot);
+            self.waiting.remove(&slot);
             // The field, not `node_mut`: the digest is borrowed beside it.
             let node = &mut self.nodes[slot as usize];
             debug_assert!(!node.has(FREE), "a listed slot holds a node");
@@ -60,6 +81,9 @@ impl<N: Default> Graph<N> {
                 let t = self.node(slot).out[i];
                 if self.counts(slot, t) {
                     stack.push(t);
+                } else if !self.node(t).is_reachable() {
+                    // Reached later in this walk, it leaves `waiting` again.
+                    self.wait(t);
                 }
             }
         }
@@ -122,5 +146,204 @@ impl<N: Default> Graph<N> {
         self.changed |= changed;
         self.forgotten -= remembered;
         self.reachable_count = count;
+        self.count_waiting();
+    }
+
+    /// Rebuilds `waiting` from the marks, after a traversal.
+    fn count_waiting(&mut self) {
+        self.waiting.clear();
+        for slot in 0..self.nodes.len() {
+            let node = &self.nodes[slot];
+            if node.has(FREE) || !node.is_reachable() {
+                continue;
+            }
+            for &t in &node.out {
+                if !self.nodes[t as usize].is_reachable() {
+                    *self.waiting.entry(t).or_insert(0) += 1;
+                }
+            }
+        }
+        // A flood of invented nodes that all got reached leaves a large
+        // empty table behind otherwise.
+        if self.waiting.capacity() > 2 * self.waiting.len() + 64 {
+            self.waiting.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn id(n: u8) -> PeerId {
+        PeerId::from_bytes([n; 32])
+    }
+
+    fn reached(g: &Graph<()>) -> BTreeSet<PeerId> {
+        g.reachable().copied().collect()
+    }
+
+    impl<N: Default> Graph<N> {
+        /// `waiting` counted again from the reached marks.
+        pub(in crate::proto::graph) fn waiting_from_scratch(
+            &self,
+        ) -> HashMap<Slot, u32, RandomState> {
+            let mut want = HashMap::default();
+            for (slot, node) in self.nodes.iter().enumerate() {
+                if node.has(FREE) || !node.is_reachable() {
+                    continue;
+                }
+                for &t in &node.out {
+                    debug_assert_ne!(t as usize, slot);
+                    if !self.node(t).is_reachable() {
+                        *want.entry(t).or_insert(0) += 1;
+                    }
+                }
+            }
+            want
+        }
+    }
+
+    /// Reference: a search from scratch where an edge counts by its
+    /// target's standing (the root's always).
+    fn reference(
+        edges: &BTreeMap<u8, Vec<u8>>,
+        standings: &BTreeMap<u8, Standing>,
+    ) -> BTreeSet<PeerId> {
+        let counts = |from: u8, to: u8| {
+            from == 0
+                || match standings.get(&to).copied().unwrap_or(Standing::Silent) {
+                    Standing::Silent => false,
+                    Standing::Open => true,
+                    Standing::Mutual => edges.get(&to).is_some_and(|l| l.contains(&from)),
+                }
+        };
+        let mut seen = BTreeSet::from([0u8]);
+        let mut stack = vec![0u8];
+        while let Some(n) = stack.pop() {
+            for t in edges.get(&n).into_iter().flatten() {
+                if counts(n, *t) && seen.insert(*t) {
+                    stack.push(*t);
+                }
+            }
+        }
+        seen.into_iter().map(id).collect()
+    }
+
+    #[test]
+    fn a_listed_node_that_starts_speaking_openly_is_reached_without_a_traversal() {
+        let mut g = Graph::<()>::new(id(0), Duration::ZERO);
+        g.require_both_ends();
+        let t = Duration::ZERO;
+        // 1 is ours and open; it lists 2, silent so far, which lists 3 (open).
+        g.set_edges(t, id(0), vec![id(1)]);
+        g.set_edges(t, id(1), vec![id(2)]);
+        g.set_edges(t, id(2), vec![id(3)]);
+        let open = |g: &mut Graph<()>, n| {
+            let slot = g.intern(t, id(n));
+            g.set_standing(slot, Standing::Open);
+        };
+        open(&mut g, 1);
+        open(&mut g, 3);
+        g.settle(t);
+        assert_eq!(reached(&g), BTreeSet::from([id(0), id(1)]));
+        open(&mut g, 2);
+        assert!(!g.needs_traversal);
+        assert!(g.settle(t));
+        assert_eq!(reached(&g), BTreeSet::from([id(0), id(1), id(2), id(3)]));
+        assert_eq!(g.generation, 0, "no full traversal ran");
+        assert!(g.waiting.is_empty());
+        // Nobody reached lists 4: it speaking reaches nothing.
+        g.set_edges(t, id(5), vec![id(4)]);
+        open(&mut g, 4);
+        assert!(!g.settle(t));
+        assert!(!g.is_reachable(&id(4)));
+        assert_eq!(g.generation, 0);
+    }
+
+    #[test]
+    fn invented_nodes_speaking_batch_by_batch_cost_no_traversal() {
+        let mut g = Graph::<()>::new(id(0), Duration::ZERO);
+        g.require_both_ends();
+        let t = Duration::ZERO;
+        let fake = |n: u32| {
+            let mut bytes = [0xee; 32];
+            bytes[..4].copy_from_slice(&n.to_le_bytes());
+            PeerId::from_bytes(bytes)
+        };
+        // The hostile peer 1 is reached and lists 1,000 ids it made up.
+        g.set_edges(t, id(0), vec![id(1)]);
+        g.set_edges(t, id(1), (0..1000).map(fake).collect());
+        g.settle(t);
+        assert_eq!(g.waiting.len(), 1000);
+        for batch in 0..10 {
+            for n in batch * 100..(batch + 1) * 100 {
+                let slot = g.slot(&fake(n)).unwrap();
+                g.set_standing(slot, Standing::Open);
+            }
+            assert!(g.settle(t));
+            assert_eq!(g.reachable_count(), 2 + 100 * (batch as usize + 1));
+        }
+        assert_eq!(g.generation, 0, "no full traversal ran");
+        assert!(g.waiting.is_empty());
+    }
+
+    fn standing() -> impl Strategy<Value = Standing> {
+        prop_oneof![
+            Just(Standing::Silent),
+            Just(Standing::Open),
+            Just(Standing::Mutual)
+        ]
+    }
+
+    proptest! {
+        /// Several changes between settles, in any order: after each settle
+        /// the reached set equals a search from scratch, and `waiting`
+        /// equals a count from scratch.
+        #[test]
+        fn reachability_settled_after_several_changes_matches_a_full_search(
+            ops in prop::collection::vec(
+                (
+                    0u8..10,
+                    prop::collection::vec(0u8..10, 0..4),
+                    prop::option::of(standing()),
+                    any::<bool>(),
+                ),
+                1..80,
+            )
+        ) {
+            let mut g = Graph::<()>::new(id(0), Duration::ZERO);
+            g.require_both_ends();
+            let mut edges: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
+            let mut standings: BTreeMap<u8, Standing> = BTreeMap::new();
+            for (step, (from, to, standing, settle)) in ops.into_iter().enumerate() {
+                let t = Duration::from_millis(step as u64);
+                match standing {
+                    Some(s) => {
+                        let slot = g.intern(t, id(from));
+                        g.set_standing(slot, s);
+                        standings.insert(from, s);
+                    }
+                    None => {
+                        g.set_edges(t, id(from), to.iter().map(|n| id(*n)).collect());
+                        edges.insert(from, to.into_iter().filter(|n| *n != from).collect());
+                    }
+                }
+                if !g.needs_traversal {
+                    prop_assert_eq!(&g.waiting, &g.waiting_from_scratch());
+                }
+                if settle {
+                    g.settle(t);
+                    let want = reference(&edges, &standings);
+                    prop_assert_eq!(reached(&g), want.clone());
+                    prop_assert_eq!(g.reachable_count(), want.len());
+                    prop_assert_eq!(&g.waiting, &g.waiting_from_scratch());
+                }
+            }
+        }
     }
 }
