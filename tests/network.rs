@@ -387,3 +387,58 @@ async fn two_peers_that_dial_each_other_keep_one_link_and_never_flap() {
     a2.shutdown().await;
     b.shutdown().await;
 }
+
+/// Takes what a connection tells the node, and remembers whether it came up.
+struct Recorder(std::sync::atomic::AtomicBool);
+
+impl hyper_presence::net::connection::Hub for Recorder {
+    fn up(
+        &self,
+        _: u64,
+        _: hyper_presence::proto::PeerId,
+        _: bool,
+        _: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn packet(&self, _: u64, _: bytes::Bytes) {}
+    fn down(&self, _: u64, _: bool) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_starts_after_its_node_stopped_ends_at_once() {
+    use hyper_presence::net::connection::{run, Ending, Settings, Stop};
+    // A node that stops while its accept loop takes one more connection:
+    // that connection's task subscribes to the stop after the change, and
+    // used to run on, keeping the stopped node linked (a peer redialling a
+    // restarted node's address met the old one instead).
+    let listener = tokio::net::TcpListener::bind(local()).await.unwrap();
+    let dial = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+    let (accepted, dialled) = tokio::join!(listener.accept(), dial);
+    let (stream, _) = accepted.unwrap();
+    let _dialled = dialled.unwrap();
+    let (stopper, _first) = tokio::sync::watch::channel(Stop::No);
+    stopper.send(Stop::Leave).unwrap();
+    // As the node's tasks do: subscribed after the stop, so it is no change.
+    let stop = stopper.subscribe();
+    let settings = std::sync::Arc::new(Settings {
+        identity: Identity::generate().unwrap(),
+        key: topic_key("late"),
+        extension: "hyper-presence".into(),
+        silence_timeout: Duration::from_secs(30),
+        keep_alive: Duration::from_secs(10),
+        handshake_timeout: Duration::from_secs(30),
+        max_frame: 1 << 20,
+        max_queued_bytes: 1 << 20,
+        outbox_packets: 16,
+    });
+    let hub = std::sync::Arc::new(Recorder(Default::default()));
+    let ended = tokio::time::timeout(
+        Duration::from_secs(5),
+        run(stream, false, 1, settings, hub.clone(), stop, None),
+    )
+    .await
+    .expect("ends at once, not after a timeout");
+    assert_eq!(ended, (Ending::Shutdown, None));
+    assert!(!hub.0.load(std::sync::atomic::Ordering::SeqCst));
+}

@@ -115,6 +115,12 @@ pub async fn run(
     mut stop: watch::Receiver<Stop>,
     handshake_permit: Option<OwnedSemaphorePermit>,
 ) -> (Ending, Option<PeerId>) {
+    // A connection accepted or dialled as the node stops would otherwise
+    // miss the stop (a receiver subscribed after it sees no change) and
+    // keep a stopped node linked.
+    if *stop.borrow_and_update() != Stop::No {
+        return (Ending::Shutdown, None);
+    }
     let _ = stream.set_nodelay(true);
     let link_settings = LinkSettings {
         core_key: settings.key,

@@ -50,6 +50,11 @@ pub async fn run(
     hub: Arc<dyn Hub>,
     mut stop: watch::Receiver<Stop>,
 ) -> (StreamEnding, bool) {
+    // A stream taken as the node stops would otherwise miss the stop (see
+    // `connection::run`).
+    if *stop.borrow_and_update() != Stop::No {
+        return (StreamEnding::Shutdown, false);
+    }
     // An accepted stream of hyperdht 0.1.1 polls the DHT's RPC socket
     // whenever it is polled, to flush its handshake reply, and drops every
     // event it drains: requests to our DHT node (relayed handshakes of
