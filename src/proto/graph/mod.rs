@@ -1112,8 +1112,9 @@ mod tests {
     }
 
     /// Reference for the both-ends rule: search from scratch, an edge
-    /// counting by its target's standing.
-    fn reference_both_ends(
+    /// counting by its target's standing (the root's always). Also used by
+    /// reach.rs's tests.
+    pub(super) fn reference_both_ends(
         edges: &BTreeMap<u8, Vec<u8>>,
         standing: &BTreeMap<u8, Standing>,
     ) -> BTreeSet<PeerId> {
@@ -1137,7 +1138,7 @@ mod tests {
         seen.into_iter().map(id).collect()
     }
 
-    fn standing() -> impl Strategy<Value = Standing> {
+    pub(super) fn standing() -> impl Strategy<Value = Standing> {
         prop_oneof![
             Just(Standing::Silent),
             Just(Standing::Open),

@@ -177,6 +177,7 @@ mod tests {
 
     use proptest::prelude::*;
 
+    use super::super::tests::{reference_both_ends as reference, standing};
     use super::*;
 
     fn id(n: u8) -> PeerId {
@@ -206,32 +207,6 @@ mod tests {
             }
             want
         }
-    }
-
-    /// Reference: a search from scratch where an edge counts by its
-    /// target's standing (the root's always).
-    fn reference(
-        edges: &BTreeMap<u8, Vec<u8>>,
-        standings: &BTreeMap<u8, Standing>,
-    ) -> BTreeSet<PeerId> {
-        let counts = |from: u8, to: u8| {
-            from == 0
-                || match standings.get(&to).copied().unwrap_or(Standing::Silent) {
-                    Standing::Silent => false,
-                    Standing::Open => true,
-                    Standing::Mutual => edges.get(&to).is_some_and(|l| l.contains(&from)),
-                }
-        };
-        let mut seen = BTreeSet::from([0u8]);
-        let mut stack = vec![0u8];
-        while let Some(n) = stack.pop() {
-            for t in edges.get(&n).into_iter().flatten() {
-                if counts(n, *t) && seen.insert(*t) {
-                    stack.push(*t);
-                }
-            }
-        }
-        seen.into_iter().map(id).collect()
     }
 
     #[test]
@@ -290,14 +265,6 @@ mod tests {
         }
         assert_eq!(g.generation, 0, "no full traversal ran");
         assert!(g.waiting.is_empty());
-    }
-
-    fn standing() -> impl Strategy<Value = Standing> {
-        prop_oneof![
-            Just(Standing::Silent),
-            Just(Standing::Open),
-            Just(Standing::Mutual)
-        ]
     }
 
     proptest! {
