@@ -226,6 +226,11 @@ fn per_learning(cpu: Duration, entries: u64, learned: u64) -> Option<(f64, f64)>
     })
 }
 
+/// `part / learned`, or `None` when nothing was learned.
+fn ratio(part: u64, learned: u64) -> Option<f64> {
+    (learned > 0).then(|| part as f64 / learned as f64)
+}
+
 fn table_row(row: &EventReport, labelled: bool, wall: Duration, usage: Usage) -> String {
     // An unlabelled event is shown by what it did, which says more.
     let mut name = if labelled {
@@ -337,6 +342,8 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
                 let per = per_learning(cpu, row.entries_received, row.learned);
                 line["cpu_us_per_learning"] = per.map(|p| p.0).into();
                 line["entries_per_learning"] = per.map(|p| p.1).into();
+                line["news_per_learning"] = ratio(row.entries_news, row.learned).into();
+                line["notices_per_learning"] = ratio(row.notices_received, row.learned).into();
                 bar.println(&line.to_string());
             } else {
                 let labelled = labelled.get(row.index - 1).copied().unwrap_or(false);
@@ -359,6 +366,8 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
     let ok = report.all_correct();
     let learned: u64 = report.rows.iter().map(|r| r.learned).sum();
     let entries: u64 = report.rows.iter().map(|r| r.entries_received).sum();
+    let news: u64 = report.rows.iter().map(|r| r.entries_news).sum();
+    let notices: u64 = report.rows.iter().map(|r| r.notices_received).sum();
     let checking: f64 = report.rows.iter().map(|r| r.check_s).sum();
     let per = per_learning(cpu, entries, learned);
     if json {
@@ -376,6 +385,10 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
             "entries_received": entries,
             "cpu_us_per_learning": per.map(|p| p.0),
             "entries_per_learning": per.map(|p| p.1),
+            "entries_news": news,
+            "news_per_learning": ratio(news, learned),
+            "notices_received": notices,
+            "notices_per_learning": ratio(notices, learned),
             "check_s": checking,
             "correct": ok,
         });
@@ -383,7 +396,9 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
     } else {
         let per = match per {
             Some((us, recv)) => format!(
-                "; {learned} learnings, {us:.2} µs of CPU and {recv:.2} entries received per learning"
+                "; {learned} learnings, {us:.2} µs of CPU and {recv:.2} entries received per learning ({:.2} of them news) and {:.2} notices",
+                ratio(news, learned).unwrap_or(0.0),
+                ratio(notices, learned).unwrap_or(0.0),
             ),
             None => String::new(),
         };

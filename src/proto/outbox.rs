@@ -13,6 +13,10 @@
 //! pacing) and bulk (the rest of a direct peer that sends more than its
 //! share). Express goes first, so one neighbour's flood of junk cannot hold
 //! back everyone else's news; bulk still gets a part of every batch.
+//!
+//! Beside the lanes, an outbox keeps the nodes the neighbour should hear we
+//! now hold (`wire::Have` notices): news it may also have queued for us,
+//! which it strikes off when the notice comes.
 
 use super::graph::Slot;
 
@@ -25,18 +29,47 @@ pub enum Lane {
     Bulk,
 }
 
-/// The news for one neighbour: two [`Lane`]s of graph slots. A slot waits
-/// in one lane at most; express news of a slot that waits in bulk moves it.
+/// The news for one neighbour: two [`Lane`]s of graph slots, and the
+/// slots to send notices of. A slot waits in one lane at most; express news
+/// of a slot that waits in bulk moves it.
 #[derive(Debug, Default)]
 pub struct Outbox {
     express: Slots,
     bulk: Slots,
+    notices: Slots,
 }
 
 impl Outbox {
-    /// Whether nothing waits.
+    /// Whether nothing waits, entries or notices.
     pub fn is_empty(&self) -> bool {
+        self.express.is_empty() && self.bulk.is_empty() && self.notices.is_empty()
+    }
+
+    /// Whether no entry waits (notices aside).
+    #[cfg(test)]
+    pub fn entries_are_empty(&self) -> bool {
         self.express.is_empty() && self.bulk.is_empty()
+    }
+
+    /// Queues a notice that we hold the node in `slot`.
+    pub fn notify(&mut self, slot: Slot) {
+        self.notices.push(slot);
+    }
+
+    /// Drops the notice of `slot`, if one waits: its entry went, which
+    /// says as much.
+    pub fn unnotify(&mut self, slot: Slot) {
+        self.notices.remove(slot);
+    }
+
+    /// The next notice to send, without taking it.
+    pub fn peek_notice(&self) -> Option<Slot> {
+        self.notices.peek()
+    }
+
+    /// Takes the next notice to send.
+    pub fn pop_notice(&mut self) -> Option<Slot> {
+        self.notices.pop()
     }
 
     /// Whether nothing waits in `lane`.
@@ -64,7 +97,8 @@ impl Outbox {
         }
     }
 
-    /// Strikes `slot` off, if it waits.
+    /// Strikes `slot`'s entry off, if it waits (a notice of it stays: the
+    /// neighbour having the node does not tell it that we have it too).
     pub fn remove(&mut self, slot: Slot) {
         self.express.remove(slot);
         self.bulk.remove(slot);
@@ -267,6 +301,27 @@ mod tests {
         o.push_to(Lane::Bulk, 6);
         assert_eq!(o.pop_in(Lane::Express), None);
         assert_eq!(o.pop_in(Lane::Bulk), Some(6));
+    }
+
+    /// Notices wait apart from entries: striking an entry off leaves its
+    /// notice, and sending the entry (`unnotify`) drops it.
+    #[test]
+    fn notices_wait_apart_from_entries() {
+        let mut o = Outbox::default();
+        o.notify(4);
+        o.notify(9);
+        assert!(!o.is_empty() && o.entries_are_empty());
+        assert_eq!(o.pop(), None, "a notice is not an entry");
+        o.push(4);
+        o.remove(4);
+        assert_eq!(o.peek_notice(), Some(4));
+        o.unnotify(4);
+        assert_eq!(o.pop_notice(), Some(9));
+        assert_eq!(o.pop_notice(), None);
+        assert!(o.is_empty());
+        o.notify(1);
+        o.clear();
+        assert!(o.is_empty());
     }
 
     #[derive(Debug, Clone)]

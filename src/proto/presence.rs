@@ -190,6 +190,14 @@ pub struct EngineStats {
     /// Entries about a node decoded from packets, news or not: one per
     /// entry of a view, one per flood message about its origin.
     pub entries_received: u64,
+    /// Of [`EngineStats::entries_received`], those that changed our view
+    /// (a register newer than ours): divided by `learned`, how many
+    /// versions of each node reached us, the floor of entries received
+    /// per learning.
+    pub entries_news: u64,
+    /// [`Have`](super::wire::Have) notices decoded from packets: a node's
+    /// id and stamps, without its edges, data or signatures.
+    pub notices_received: u64,
 }
 
 /// Our side of a direct peer: how many live connections we have to it, when
@@ -206,6 +214,13 @@ struct Link {
     ///
     /// [`Message::BATCHES`]: super::wire::Message::BATCHES
     batches: bool,
+    /// It takes [`Have`] notices ([`Message::HAVE`]): when we newly hold a
+    /// node, it hears so in our next batch, ahead of the paced entries.
+    /// Off until its request says so.
+    ///
+    /// [`Have`]: super::wire::Have
+    /// [`Message::HAVE`]: super::wire::Message::HAVE
+    notices: bool,
     /// Nodes whose state it should hear of: for a peer that takes batches,
     /// all news; for a JavaScript peer, what we learned from views (flood
     /// news reaches it as relayed packets), and our whole view when it asks.
@@ -269,6 +284,10 @@ pub struct Presence<C: DataCodec = Json> {
     outputs: VecDeque<Output<C::Value>>,
     /// See [`EngineStats::entries_received`].
     entries_received: u64,
+    /// See [`EngineStats::entries_news`].
+    entries_news: u64,
+    /// See [`EngineStats::notices_received`].
+    notices_received: u64,
     /// The view's byte budget and who is charged for what.
     budget: Budget,
 }
@@ -337,6 +356,8 @@ impl<C: DataCodec> Presence<C> {
             now,
             outputs: VecDeque::new(),
             entries_received: 0,
+            entries_news: 0,
+            notices_received: 0,
             budget: Budget::new(config.max_view_bytes),
         })
     }
@@ -447,6 +468,8 @@ impl<C: DataCodec> Presence<C> {
         EngineStats {
             learned: self.graph.created(),
             entries_received: self.entries_received,
+            entries_news: self.entries_news,
+            notices_received: self.notices_received,
         }
     }
 

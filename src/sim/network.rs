@@ -696,4 +696,6 @@ impl Network {
 fn add_stats(sum: &mut EngineStats, more: EngineStats) {
     sum.learned += more.learned;
     sum.entries_received += more.entries_received;
+    sum.entries_news += more.entries_news;
+    sum.notices_received += more.notices_received;
 }

@@ -31,6 +31,7 @@ impl<C: DataCodec> Presence<C> {
             // its request comes, news waits in its outbox (a JavaScript
             // peer, whose request comes first thing, then takes it as a view).
             link.batches = true;
+            link.notices = false;
             link.outbox.clear();
             if is_new {
                 self.event(Event::PeerAdd(peer));
@@ -43,7 +44,7 @@ impl<C: DataCodec> Presence<C> {
             // have been lost while it was down, and the other side may come
             // from a network we have never been part of.
             let mut request = Message::new(Kind::BootstrapRequest);
-            request.features = Message::BATCHES;
+            request.features = Message::BATCHES | Message::HAVE;
             self.send(Destination::Peer(peer), request.encode(), true);
         }
         self.finish();
@@ -74,6 +75,7 @@ impl<C: DataCodec> Presence<C> {
                     link.lost_at = Some(self.now + grace);
                     // A new connection starts with a whole-view exchange.
                     link.batches = false;
+                    link.notices = false;
                     link.outbox.clear();
                 }
             }

@@ -13,7 +13,9 @@ use super::{Event, Presence};
 use crate::proto::data::DataCodec;
 use crate::proto::graph::{EdgeDiff, Slot, Standing, ROOT};
 use crate::proto::sign::{self, Claim};
-use crate::proto::wire::{DecodeError, FloodPacket, Kind, Message, Signature, Stamp, StateEntry};
+use crate::proto::wire::{
+    DecodeError, FloodPacket, Have, Kind, Message, Signature, Stamp, StateEntry,
+};
 use crate::proto::PeerId;
 
 /// Whether a stamped register that came in is news next to the one we
@@ -105,6 +107,7 @@ impl<C: DataCodec> Presence<C> {
             Kind::BootstrapRequest | Kind::Other(_) => 0,
             Kind::Connected | Kind::Disconnected | Kind::State => 1,
         };
+        self.notices_received += message.have.len() as u64;
         if !self.room_for(from, &packet.origin, &message, bytes.len()) {
             return Ok(());
         }
@@ -144,13 +147,20 @@ impl<C: DataCodec> Presence<C> {
                 let batches = message.features & Message::BATCHES != 0;
                 if let Some(link) = self.links.get_mut(&from) {
                     let was = std::mem::replace(&mut link.batches, batches);
+                    link.notices = batches && message.features & Message::HAVE != 0;
                     if was && !batches {
                         self.announce_to_javascript_peer(from);
                     }
                 }
                 self.answer_bootstrap(from);
             }
-            Kind::BootstrapResponse => self.merge_bootstrap(from, message.bootstrap, false),
+            Kind::BootstrapResponse => {
+                // A batch of nothing but notices is not a view.
+                if !message.bootstrap.is_empty() || message.have.is_empty() {
+                    self.merge_bootstrap(from, message.bootstrap, false);
+                }
+                self.take_notices(from, &message.have);
+            }
             Kind::Connected | Kind::Disconnected | Kind::State => match message.stamp {
                 Some(stamp) => self.on_stamped(from, &packet, message, stamp),
                 None => self.on_unstamped(from, &packet, message)?,
@@ -253,6 +263,7 @@ impl<C: DataCodec> Presence<C> {
             }
         }
         // Interned only now: a forgery leaves no node behind.
+        self.entries_news += 1;
         let slot = self.graph.intern(self.now, origin);
         let before = if is_state {
             None
@@ -376,6 +387,7 @@ impl<C: DataCodec> Presence<C> {
                 let slot = self.graph.intern(self.now, id);
                 let own = from_javascript && id == from;
                 if self.merge_entry(from, slot, entry, own, (edges_ok, data_ok)) {
+                    self.entries_news += 1;
                     // Passed on as a relay of its flood would be; when the
                     // flood copies come they are no longer news and go no
                     // further, so each neighbour hears of each register
@@ -393,6 +405,33 @@ impl<C: DataCodec> Presence<C> {
                 }
                 if from_javascript && unsigned {
                     self.correct_unsigned(slot);
+                }
+            }
+        }
+        if let Some(link) = self.links.get_mut(&from) {
+            for slot in known {
+                link.outbox.remove(slot);
+            }
+        }
+    }
+
+    /// `from`'s notices of nodes it holds: each one it holds at least as
+    /// new as we do is struck off its outbox, as if it had sent us the
+    /// entry. Notices of nodes we do not know change nothing (a notice
+    /// never adds a node), nor do notices of `from` itself or of us (see
+    /// [`Presence::all_we_know`] and `have_at`).
+    fn take_notices(&mut self, from: PeerId, notices: &[Have]) {
+        if notices.is_empty() {
+            return;
+        }
+        let mut known = Vec::new();
+        for have in notices {
+            if have.id == from || have.id == self.id {
+                continue;
+            }
+            if let Some(slot) = self.graph.slot(&have.id) {
+                if self.all_we_know(slot, (Some(have.edges), Some(have.data))) {
+                    known.push(slot);
                 }
             }
         }

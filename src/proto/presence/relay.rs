@@ -9,9 +9,11 @@ use super::record::Record;
 use super::{Destination, Link, Output, Presence};
 use crate::proto::data::DataCodec;
 use crate::proto::flood::Flood;
-use crate::proto::graph::{Graph, Slot};
+use crate::proto::graph::{Graph, Slot, ROOT};
 use crate::proto::outbox::Lane;
-use crate::proto::wire::{EncodedEntries, FloodPacket, Kind, Message, StateEntry, StateEntryRef};
+use crate::proto::wire::{
+    EncodedEntries, FloodPacket, Have, Kind, Message, StateEntry, StateEntryRef,
+};
 use crate::proto::PeerId;
 
 /// Bytes a flood packet adds around its message at most (origin id, number,
@@ -99,6 +101,23 @@ impl<C: DataCodec> Presence<C> {
         true
     }
 
+    /// The notice that we hold the node in `slot`, for neighbour `to`: none
+    /// for `to` itself (it never strikes its own entry off), for us (a
+    /// node's own entry is how it hears of a previous life), or for a node
+    /// without both stamps (only stamps can say a copy is as new as ours).
+    fn have_at(graph: &Graph<Record>, slot: Slot, to: PeerId) -> Option<Have> {
+        if slot == ROOT {
+            return None;
+        }
+        let (node, id) = (graph.node_at(slot)?, *graph.id_at(slot)?);
+        let r = &node.payload;
+        (id != to).then_some(Have {
+            id,
+            edges: r.edges_stamp()?,
+            data: r.data_stamp()?,
+        })
+    }
+
     /// Queues news of the node in `slot` for every direct peer but `except`
     /// (only those that take batches when `batches_only`: the others got a
     /// flood packet).
@@ -111,6 +130,9 @@ impl<C: DataCodec> Presence<C> {
         for (peer, link) in &mut self.links {
             if link.is_up() && Some(*peer) != except && (link.batches || !batches_only) {
                 link.outbox.push_to(lane, slot);
+                if link.notices {
+                    link.outbox.notify(slot);
+                }
                 queued |= link.batches;
             }
         }
@@ -218,6 +240,7 @@ impl<C: DataCodec> Presence<C> {
                         break;
                     }
                     link.outbox.pop_in(lane);
+                    link.outbox.unnotify(slot);
                     size += entry.len();
                     if packet.len() > base && packet.len() + entry.len() > split {
                         packets.push(std::mem::replace(&mut packet, fresh()));
@@ -225,6 +248,25 @@ impl<C: DataCodec> Presence<C> {
                     packet.extend_from_slice(entry);
                     first = false;
                 }
+            }
+            // Notices, unpaced by the entries' budget: what they save is the
+            // entries the neighbour would send us while ours wait.
+            let mut notices = 0;
+            while let Some(slot) = link.outbox.peek_notice() {
+                let Some(have) = Self::have_at(&self.graph, slot, peer) else {
+                    link.outbox.pop_notice();
+                    continue;
+                };
+                let len = Message::have_len(&have);
+                if notices > 0 && notices + len > budget {
+                    break;
+                }
+                link.outbox.pop_notice();
+                notices += len;
+                if packet.len() > base && packet.len() + len > split {
+                    packets.push(std::mem::replace(&mut packet, fresh()));
+                }
+                Message::encode_have(&mut packet, &have);
             }
             left |= !link.outbox.is_empty();
             if packet.len() > base {

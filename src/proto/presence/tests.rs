@@ -10,6 +10,8 @@ use super::*;
 use crate::proto::wire::{FloodPacket, Message, StateEntry};
 use crate::proto::{Config, Json};
 
+mod notices;
+
 fn id(n: u8) -> PeerId {
     PeerId::from_bytes([n; 32])
 }
@@ -871,7 +873,7 @@ fn our_requests_say_we_take_batches() {
     p.peer_connected(ms(0), id(2));
     let requests = sent_of_kind(&mut p, Kind::BootstrapRequest);
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].features, Message::BATCHES);
+    assert_eq!(requests[0].features, Message::BATCHES | Message::HAVE);
 }
 
 /// A stamped flood is relayed as a packet to the JavaScript peer only; the

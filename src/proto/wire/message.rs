@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::protobuf::{self as pb, Reader, LEN, VARINT};
-use super::{DecodeError, Limits};
+use super::{DecodeError, Have, Limits};
 use crate::proto::PeerId;
 
 /// Field numbers, shared by encoder and decoder.
@@ -16,6 +16,7 @@ mod field {
     pub const EDGES: u64 = 9;
     pub const FEATURES: u64 = 10;
     pub const SIGNATURE: u64 = 11;
+    pub const HAVE: u64 = 12;
 
     pub const ENTRY_KEY: u64 = 1;
     pub const ENTRY_VALUE: u64 = 2;
@@ -165,12 +166,20 @@ pub struct Message {
     /// of the register this message sets (its edge list for CONNECTED /
     /// DISCONNECTED, its data for STATE) under that stamp.
     pub signature: Option<Signature>,
+    /// Field 12 (extension, repeated bytes): on BOOTSTRAP_RESPONSE to a
+    /// peer that asked for them ([`Message::HAVE`]), nodes the sender now
+    /// holds, as [`Have`] notices.
+    pub have: Vec<Have>,
 }
 
 impl Message {
     /// Feature bit: the sender takes news of other peers as batches of
     /// stamped view entries instead of relayed flood packets.
     pub const BATCHES: u64 = 1;
+
+    /// Feature bit: the sender takes [`Have`] notices (field 12) and
+    /// strikes what they name off what it owes us.
+    pub const HAVE: u64 = 2;
 
     /// A message of `kind` with every other field empty.
     pub fn new(kind: Kind) -> Self {
@@ -183,6 +192,7 @@ impl Message {
             edges: Vec::new(),
             features: 0,
             signature: None,
+            have: Vec::new(),
         }
     }
 
@@ -212,6 +222,9 @@ impl Message {
         if let Some(signature) = &self.signature {
             pb::put_len_delimited(&mut out, field::SIGNATURE, signature);
         }
+        for have in &self.have {
+            have.encode_field(&mut out, field::HAVE);
+        }
         Bytes::from(out)
     }
 
@@ -240,6 +253,11 @@ impl Message {
                 0
             }
             + signature_len(field::SIGNATURE, &self.signature)
+            + self
+                .have
+                .iter()
+                .map(|h| h.field_len(field::HAVE))
+                .sum::<usize>()
     }
 
     /// How many bytes one bootstrap entry adds to an encoded message
@@ -257,6 +275,20 @@ impl Message {
     /// encode each entry once and copy it into several packets.
     pub fn encode_entries_start(kind: Kind, out: &mut Vec<u8>) {
         pb::put_varint_field(out, field::TYPE, kind.to_u64());
+    }
+
+    /// Appends a [`Have`] notice to an encoded message started with
+    /// [`Message::encode_entries_start`], after its entries (as
+    /// [`Message::encode`] orders them); returns the bytes it added.
+    pub fn encode_have(out: &mut Vec<u8>, have: &Have) -> usize {
+        let before = out.len();
+        have.encode_field(out, field::HAVE);
+        out.len() - before
+    }
+
+    /// Bytes a [`Have`] notice adds to a message.
+    pub fn have_len(have: &Have) -> usize {
+        have.field_len(field::HAVE)
     }
 
     /// Appends one bootstrap entry (tag, length, key and value: the
@@ -328,6 +360,17 @@ impl Message {
                 field::SIGNATURE => {
                     pb::expect_wire_type(number, wire_type, LEN)?;
                     message.signature = Some(read_signature(&mut r)?);
+                }
+                field::HAVE => {
+                    pb::expect_wire_type(number, wire_type, LEN)?;
+                    // Counted with the entries: a notice is a small entry.
+                    if message.have.len() >= limits.max_bootstrap_entries {
+                        return Err(DecodeError::TooLarge {
+                            what: "have notices",
+                            limit: limits.max_bootstrap_entries,
+                        });
+                    }
+                    message.have.push(Have::decode(r.read_nested()?)?);
                 }
                 _ => r.skip(wire_type)?,
             }
@@ -970,9 +1013,10 @@ mod tests {
             prop::collection::vec(id(), 0..5),
             prop_oneof![Just(0u64), any::<u64>()],
             prop::option::of(signature()),
+            prop::collection::vec(have(), 0..4),
         )
             .prop_map(
-                |(kind, bootstrap, data, id, stamp, edges, features, signature)| Message {
+                |(kind, bootstrap, data, id, stamp, edges, features, signature, have)| Message {
                     kind,
                     bootstrap,
                     data,
@@ -981,8 +1025,13 @@ mod tests {
                     edges,
                     features,
                     signature,
+                    have,
                 },
             )
+    }
+
+    fn have() -> impl Strategy<Value = Have> {
+        (id(), stamp(), stamp()).prop_map(|(id, edges, data)| Have { id, edges, data })
     }
 
     proptest! {
@@ -1024,12 +1073,16 @@ mod tests {
         fn entries_encoded_one_by_one_match_the_message(m in message()) {
             let mut only_entries = Message::new(m.kind);
             only_entries.bootstrap = m.bootstrap.clone();
+            only_entries.have = m.have.clone();
             let mut raw = Vec::new();
             Message::encode_entries_start(m.kind, &mut raw);
             for (id, entry) in &m.bootstrap {
                 let before = raw.len();
                 Message::encode_bootstrap_entry(&mut raw, id, entry.as_ref());
                 prop_assert_eq!(raw.len() - before, Message::bootstrap_entry_len(id, entry));
+            }
+            for have in &m.have {
+                prop_assert_eq!(Message::encode_have(&mut raw, have), Message::have_len(have));
             }
             prop_assert_eq!(&raw[..], &only_entries.encode()[..]);
         }

@@ -13,11 +13,13 @@
 //! packet's opaque `data`), a JavaScript relay forwards them untouched.
 
 mod batch;
+mod have;
 mod message;
 mod packet;
 pub mod protobuf;
 
 pub use batch::EncodedEntries;
+pub use have::Have;
 pub use message::{Kind, Message, Signature, Stamp, StateEntry, StateEntryRef};
 pub use packet::FloodPacket;
 
@@ -90,6 +92,9 @@ pub enum DecodeError {
     /// A bootstrap map key was not 64 lowercase or uppercase hex digits.
     #[error("bootstrap key is not a hex peer id")]
     BadKey,
+    /// A field of fixed layout had bytes left after its last part.
+    #[error("`{0}` has bytes past its end")]
+    Trailing(&'static str),
     /// The input, or a field of it, exceeded a [`Limits`] bound.
     #[error("{what} exceeds the limit of {limit}")]
     TooLarge {

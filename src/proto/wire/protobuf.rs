@@ -107,6 +107,14 @@ impl<'a> Reader<'a> {
         Ok(&buf[start..end])
     }
 
+    /// Reads exactly `n` raw bytes (no length prefix) as a borrowed slice.
+    pub fn read_bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let start = self.pos;
+        self.advance(n)?;
+        let buf: &'a [u8] = self.buf;
+        Ok(&buf[start..self.pos])
+    }
+
     /// Reads a length-delimited field as a nested message.
     pub fn read_nested(&mut self) -> Result<Reader<'a>, DecodeError> {
         let (start, end) = self.read_len()?;

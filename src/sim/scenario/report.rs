@@ -59,6 +59,13 @@ pub struct EventReport {
     ///
     /// [`EngineStats`]: crate::proto::EngineStats
     pub entries_received: u64,
+    /// Of `entries_received`, those that were news to the engine: divided
+    /// by `learned`, how many versions of each node went round, the floor
+    /// of entries received per learning.
+    pub entries_news: u64,
+    /// `Have` notices the engines decoded meanwhile (a node's id and
+    /// stamps, telling its receiver not to send the node back).
+    pub notices_received: u64,
     /// Wall-clock time the simulator took for this event, s (this and
     /// `check_s` are the only fields that differ between two runs of the
     /// same seed).

@@ -121,6 +121,8 @@ pub fn run_with(
             agreement,
             learned: engines_after.learned - engines_before.learned,
             entries_received: engines_after.entries_received - engines_before.entries_received,
+            entries_news: engines_after.entries_news - engines_before.entries_news,
+            notices_received: engines_after.notices_received - engines_before.notices_received,
             wall_s: wall.elapsed().as_secs_f64(),
             check_s: runner.checking.as_secs_f64(),
         });
