@@ -102,6 +102,8 @@ pub struct Network {
     gossip_window: Option<Duration>,
     /// `None` leaves [`Config::max_send_bytes`] at its default.
     max_send_bytes: Option<usize>,
+    /// [`Config::have_notices`] for every engine started from now on.
+    have_notices: bool,
     /// [`Config::verify_signatures`] for every engine started from now on.
     verify_signatures: bool,
     stats: Stats,
@@ -132,6 +134,7 @@ impl Network {
             announce_window: Duration::ZERO,
             gossip_window: None,
             max_send_bytes: None,
+            have_notices: true,
             verify_signatures: true,
             stats: Stats::default(),
             link_base: HashMap::default(),
@@ -168,6 +171,13 @@ impl Network {
     /// carries per window, so what a burst of news can put in flight.
     pub fn with_max_send_bytes(mut self, bytes: usize) -> Self {
         self.max_send_bytes = Some(bytes);
+        self
+    }
+
+    /// Gives every engine started from now on this
+    /// [`Config::have_notices`].
+    pub fn with_have_notices(mut self, on: bool) -> Self {
+        self.have_notices = on;
         self
     }
 
@@ -244,6 +254,7 @@ impl Network {
         if let Some(bytes) = self.max_send_bytes {
             config.max_send_bytes = bytes;
         }
+        config.have_notices = self.have_notices;
         if !record_events {
             // Nobody reads the events: spare every engine building an
             // N-long online list on each change.

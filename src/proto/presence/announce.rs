@@ -44,7 +44,10 @@ impl<C: DataCodec> Presence<C> {
             // have been lost while it was down, and the other side may come
             // from a network we have never been part of.
             let mut request = Message::new(Kind::BootstrapRequest);
-            request.features = Message::BATCHES | Message::HAVE;
+            request.features = Message::BATCHES;
+            if self.have_notices {
+                request.features |= Message::HAVE;
+            }
             self.send(Destination::Peer(peer), request.encode(), true);
         }
         self.finish();

@@ -49,6 +49,11 @@ pub struct Scenario {
     /// as the engine's.
     #[serde(default = "default_max_send_bytes")]
     pub max_send_bytes: usize,
+    /// Every engine's [`crate::proto::Config::have_notices`]: whether peers
+    /// tell each other which nodes they newly hold. Default true, as the
+    /// engine's.
+    #[serde(default = "default_have_notices")]
+    pub have_notices: bool,
     /// What happens, in order.
     pub events: Vec<Step>,
 }
@@ -59,6 +64,10 @@ fn default_seed() -> u64 {
 
 fn default_announce_window_ms() -> u64 {
     5
+}
+
+fn default_have_notices() -> bool {
+    true
 }
 
 fn default_gossip_window_ms() -> u64 {

@@ -213,7 +213,8 @@ impl Runner {
                 .without_verification()
                 .with_announce_window(Duration::from_millis(scenario.announce_window_ms))
                 .with_gossip_window(Duration::from_millis(scenario.gossip_window_ms))
-                .with_max_send_bytes(scenario.max_send_bytes),
+                .with_max_send_bytes(scenario.max_send_bytes)
+                .with_have_notices(scenario.have_notices),
             rng,
             sampling: scenario.sampling,
             degree,

@@ -149,3 +149,16 @@ fn only_peers_that_ask_get_notices() {
         "not asked yet on the new link"
     );
 }
+
+/// With `have_notices` off our requests do not ask for notices, so our
+/// neighbours send none.
+#[test]
+fn have_notices_off_asks_for_none() {
+    let mut config = Config::new(id(1));
+    config.have_notices = false;
+    let mut p = Presence::new(config, Duration::ZERO).unwrap();
+    p.peer_connected(ms(0), id(2));
+    let requests = sent_of_kind(&mut p, Kind::BootstrapRequest);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].features, Message::BATCHES);
+}
