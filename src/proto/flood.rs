@@ -55,7 +55,7 @@ impl Flood {
     /// Wraps a presence message as a flood packet from `origin` numbered
     /// `number`, with our hop budget: for our own register changes and for
     /// those of others that we pass to JavaScript peers as the packets their
-    /// origin would have sent ([`Flood::register_number`]).
+    /// origin would have sent ([`register_number`]).
     pub fn wrap(&self, origin: PeerId, number: u32, message: Bytes) -> Bytes {
         FloodPacket {
             origin,

@@ -3,7 +3,7 @@
 //!
 //! JavaScript peers are unmodified `HypercorePresence` instances of
 //! `hyper-presence` 1.1.3 hosted by `interop/js/mixed-host.js` (one `node`
-//! process per run, see [`JsHost`]); Rust peers are [`Presence`] engines.
+//! process per run, see [`JsHost`]); Rust peers are [`Presence`](crate::proto::Presence) engines.
 //! This module owns the rest: links, packets in flight (each delivered with
 //! the engine's `receive` or the host's `deliver`), engine timers, and the
 //! host's fake clock, which it moves in step with simulated time. Same

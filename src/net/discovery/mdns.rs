@@ -71,7 +71,7 @@ pub struct RecordAddr {
 /// Reads a resolved record: its `id` and `t` TXT values, its addresses and
 /// port. Addresses we cannot dial (unspecified, multicast, link-local IPv6
 /// without an interface) are dropped; loopback ones go last (they reach a
-/// peer on this host only); at most [`MAX_ADDRS`] are kept.
+/// peer on this host only); at most `MAX_ADDRS` are kept.
 pub fn parse_record(
     us: &PeerId,
     tag: &[u8; TAG_LEN],

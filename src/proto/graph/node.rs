@@ -147,7 +147,7 @@ impl EdgeDiff {
 }
 
 /// What a node has said of itself, which decides whether edges into it
-/// count when the graph requires both ends ([`Graph::require_both_ends`]);
+/// count when the graph requires both ends ([`Graph::require_both_ends`](super::Graph::require_both_ends));
 /// without that, every edge counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
