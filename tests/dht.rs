@@ -5,6 +5,8 @@
 //! npm package `hyper-presence` 1.1.3 on hypercore 10 over hyperswarm 4.17).
 //! No traffic leaves loopback. Skipped, with a line saying so, when
 //! `interop/js/node_modules` is missing (`npm ci --prefix interop/js`).
+//! Built only with the `dht` feature (default on).
+#![cfg(feature = "dht")]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};

@@ -13,6 +13,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::broadcast::error::RecvError;
 
+#[cfg(feature = "dht")]
 use hyper_presence::net::discovery::dht::DhtOptions;
 use hyper_presence::net::{Identity, Node};
 use hyper_presence::proto::{Event, PeerId};
@@ -55,12 +56,15 @@ pub struct JoinArgs {
     extension: String,
     /// HyperDHT bootstrap node HOST:PORT (repeatable). Default: the public
     /// HyperDHT nodes.
+    #[cfg(feature = "dht")]
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_dht")]
     bootstrap: Vec<String>,
-    /// Do not announce or look up the topic on the HyperDHT.
+    /// Do not announce or look up the topic on the HyperDHT (a build
+    /// without the `dht` feature never does).
     #[arg(long)]
     no_dht: bool,
     /// UDP address the DHT binds (IPv4).
+    #[cfg(feature = "dht")]
     #[arg(long, default_value = "0.0.0.0:0", conflicts_with = "no_dht")]
     dht_bind: SocketAddr,
 }
@@ -129,6 +133,9 @@ async fn join(args: JoinArgs, identity: Identity) -> Result<ExitCode, String> {
     for addr in &args.connect {
         builder = builder.connect(*addr);
     }
+    #[cfg(not(feature = "dht"))]
+    let _ = args.no_dht;
+    #[cfg(feature = "dht")]
     if !args.no_dht {
         let mut options = DhtOptions {
             bind: args.dht_bind,

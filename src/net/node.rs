@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc, watch, Notify, OwnedSemaphorePermit, Semaphor
 use tokio::time::Instant;
 
 use super::connection::{self, Ending, Hub, Settings, Stop};
+#[cfg(feature = "dht")]
 use super::discovery::dht::Host;
 use super::discovery::mdns::Mdns;
 use crate::proto::{Destination, Event, Json, Output, PeerId, Presence, SetDataError};
@@ -385,6 +386,7 @@ impl Hub for Inner {
     }
 }
 
+#[cfg(feature = "dht")]
 impl Host for Inner {
     fn settings(&self) -> Arc<Settings> {
         self.settings.clone()

@@ -3,6 +3,7 @@
 //! network by mDNS ([`mdns`]). What mDNS finds is handed to the node as a
 //! [`Found`] and dialled there, under the node's one-link-per-peer rule.
 
+#[cfg(feature = "dht")]
 pub mod dht;
 pub mod mdns;
 

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::{accept_loop, found, timer_loop, Inner, Node, State};
 use crate::net::connection::{Settings, Stop};
+#[cfg(feature = "dht")]
 use crate::net::discovery::dht::{DhtOptions, Host};
 use crate::net::discovery::mdns::Mdns;
 use crate::net::identity::Identity;
@@ -80,6 +81,7 @@ pub struct NodeBuilder {
     max_view_bytes: usize,
     event_buffer: usize,
     outbox_packets: usize,
+    #[cfg(feature = "dht")]
     dht: Option<DhtOptions>,
     mdns: bool,
 }
@@ -106,6 +108,7 @@ impl NodeBuilder {
             max_view_bytes: crate::proto::DEFAULT_MAX_VIEW_BYTES,
             event_buffer: EVENT_BUFFER,
             outbox_packets: super::connection::OUTBOX,
+            #[cfg(feature = "dht")]
             dht: None,
             mdns: false,
         }
@@ -249,13 +252,15 @@ impl NodeBuilder {
     /// JavaScript `swarm.join(core.discoveryKey)` does (default off in the
     /// library, so a node talks to nobody it was not given; `join` turns it
     /// on). Without [`bootstrap`](Self::bootstrap) nodes it uses the public
-    /// HyperDHT bootstrap nodes.
+    /// HyperDHT bootstrap nodes. Only with the `dht` feature (default on).
+    #[cfg(feature = "dht")]
     pub fn dht(mut self, on: bool) -> Self {
         self.dht = on.then(|| self.dht.take().unwrap_or_default());
         self
     }
 
     /// Adds a DHT bootstrap node (repeatable) and turns the DHT on.
+    #[cfg(feature = "dht")]
     pub fn bootstrap(mut self, addr: SocketAddr) -> Self {
         self.dht
             .get_or_insert_with(DhtOptions::default)
@@ -265,6 +270,7 @@ impl NodeBuilder {
     }
 
     /// All DHT settings at once, turning the DHT on.
+    #[cfg(feature = "dht")]
     pub fn dht_options(mut self, options: DhtOptions) -> Self {
         self.dht = Some(options);
         self
@@ -344,6 +350,7 @@ impl NodeBuilder {
             tokio::spawn(accept_loop(inner.clone(), listener));
         }
         tokio::spawn(timer_loop(inner.clone()));
+        #[cfg(feature = "dht")]
         if let Some(options) = self.dht {
             let host: Arc<dyn Host> = inner.clone();
             tokio::spawn(crate::net::discovery::dht::supervise(host, options));
