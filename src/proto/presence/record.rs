@@ -1,8 +1,9 @@
 //! What the engine keeps about each node besides its edges.
 
-use smallvec::SmallVec;
+use std::sync::Arc;
 
 use crate::proto::wire::{Signature, Stamp};
+use crate::proto::Interner;
 
 /// Data up to this many bytes is kept inside the record, without a heap
 /// block: typical presence data (a name, a status, a port) is this small.
@@ -33,12 +34,14 @@ const SIG: usize = 64;
 /// of an `Option` each, data is kept encoded only (decoded when asked
 /// for), and small data sits inline. Signatures share the data's buffer
 /// (edges signature, data signature, then the data), so a signed node costs
-/// one heap block and the record stays 72 bytes.
+/// one heap block and the record stays 72 bytes. That block is
+/// reference-counted and never changed in place, so that the engines of
+/// one process can share it ([`Record::share`]).
 #[derive(Debug, Default)]
 pub(super) struct Record {
     edges_stamp: Stamp,
     data_stamp: Stamp,
-    bytes: SmallVec<[u8; INLINE_DATA]>,
+    bytes: Block,
     flags: u8,
     /// The number of the direct peer whose news first brought the node
     /// (0: none), which the view's byte budget charges it to. In what was
@@ -167,11 +170,23 @@ impl Record {
 
     /// Bytes the record holds on the heap (data and signatures past the
     /// inline size).
+    /// A block shared with other records counts in full: what a view is
+    /// charged must not depend on what other engines hold.
     pub fn heap_bytes(&self) -> usize {
-        if self.bytes.spilled() {
-            self.bytes.capacity()
-        } else {
-            0
+        match &self.bytes {
+            Block::Inline { .. } => 0,
+            Block::Heap(block) => block.len(),
+        }
+    }
+
+    /// Swaps the heap block, if any, for the interner's one of the same
+    /// contents, so that identical blocks of many engines are kept once.
+    pub fn share(&mut self, interner: &Interner) {
+        if let Block::Heap(block) = &self.bytes {
+            let shared = interner.share(block);
+            if !Arc::ptr_eq(&shared, block) {
+                self.bytes = Block::Heap(shared);
+            }
         }
     }
 
@@ -187,13 +202,16 @@ impl Record {
         if self.flags & flag == 0 {
             return None;
         }
-        self.bytes.get(at..at + SIG)?.try_into().ok()
+        self.bytes.as_slice().get(at..at + SIG)?.try_into().ok()
     }
 
     fn data_bytes(&self) -> &[u8] {
         let signatures =
             (self.flags & EDGES_SIGNED != 0) as usize + (self.flags & DATA_SIGNED != 0) as usize;
-        self.bytes.get(signatures * SIG..).unwrap_or_default()
+        self.bytes
+            .as_slice()
+            .get(signatures * SIG..)
+            .unwrap_or_default()
     }
 
     /// A buffer laid out from its parts (the caller sets the flags that
@@ -201,19 +219,63 @@ impl Record {
     /// and sized exactly: one allocation at most, none inline, instead of
     /// a copy of the data and a growth per part; a value that shrank back
     /// under the inline size gives its heap block back.
-    fn layout(
-        edges: Option<Signature>,
-        data_sig: Option<Signature>,
-        data: Option<&[u8]>,
-    ) -> SmallVec<[u8; INLINE_DATA]> {
-        let data = data.unwrap_or_default();
-        let len = SIG * (edges.is_some() as usize + data_sig.is_some() as usize) + data.len();
-        let mut bytes = SmallVec::with_capacity(len);
-        for signature in [edges, data_sig].into_iter().flatten() {
-            bytes.extend_from_slice(&signature);
+    fn layout(edges: Option<Signature>, data_sig: Option<Signature>, data: Option<&[u8]>) -> Block {
+        let parts = [
+            edges.as_ref().map_or(&[][..], |s| &s[..]),
+            data_sig.as_ref().map_or(&[][..], |s| &s[..]),
+            data.unwrap_or_default(),
+        ];
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len <= INLINE_DATA {
+            let mut bytes = [0; INLINE_DATA];
+            let mut at = 0;
+            for p in parts {
+                bytes[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            // At most INLINE_DATA: fits the byte.
+            return Block::Inline {
+                len: len as u8,
+                bytes,
+            };
         }
-        bytes.extend_from_slice(data);
-        bytes
+        // A chain of slice iterators knows its exact length, so it is
+        // collected in one allocation (a flattened array would go through
+        // a vector first).
+        let [a, b, c] = parts;
+        Block::Heap(a.iter().chain(b).chain(c).copied().collect())
+    }
+}
+
+/// A record's signatures and data: inline when small, else one heap block
+/// that is never changed in place (a change lays out a new one), so that it
+/// can be shared.
+#[derive(Debug)]
+enum Block {
+    Inline { len: u8, bytes: [u8; INLINE_DATA] },
+    Heap(Arc<[u8]>),
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Block::Inline {
+            len: 0,
+            bytes: [0; INLINE_DATA],
+        }
+    }
+}
+
+impl Block {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Block::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Block::Heap(block) => block,
+        }
+    }
+
+    #[cfg(test)]
+    fn spilled(&self) -> bool {
+        matches!(self, Block::Heap(_))
     }
 }
 
@@ -305,6 +367,57 @@ mod tests {
             !r.bytes.spilled(),
             "an unsigned record gives its heap block back"
         );
+    }
+
+    fn signed(data: &[u8]) -> Record {
+        let mut r = Record::default();
+        r.set_edges_signature(Some([1; 64]));
+        r.set_data_signature(Some([2; 64]));
+        r.set_data(Some(data), true);
+        r
+    }
+
+    fn block_of(r: &Record) -> &Arc<[u8]> {
+        match &r.bytes {
+            Block::Heap(block) => block,
+            Block::Inline { .. } => panic!("inline"),
+        }
+    }
+
+    #[test]
+    fn records_with_equal_registers_share_one_block_and_read_as_before() {
+        let interner = Interner::new(64);
+        let (mut a, mut b, mut c) = (signed(b"same"), signed(b"same"), signed(b"else"));
+        let alone = a.heap_bytes();
+        assert!(!Arc::ptr_eq(block_of(&a), block_of(&b)));
+        for r in [&mut a, &mut b, &mut c] {
+            r.share(&interner);
+        }
+        assert!(Arc::ptr_eq(block_of(&a), block_of(&b)));
+        assert!(!Arc::ptr_eq(block_of(&a), block_of(&c)));
+        // Sharing changes no reading, nor what the view is charged.
+        assert_eq!(a.heap_bytes(), alone);
+        assert_eq!(
+            (b.edges_signature(), b.data_signature(), b.data()),
+            (Some([1; 64]), Some([2; 64]), Some(&b"same"[..]))
+        );
+        assert_eq!(c.data(), Some(&b"else"[..]));
+        // A change lays out a block of its own: the other record keeps
+        // what it had.
+        a.set_data(Some(b"new"), true);
+        assert_eq!(a.data(), Some(&b"new"[..]));
+        assert_eq!(b.data(), Some(&b"same"[..]));
+        assert_eq!(Arc::strong_count(block_of(&b)), 2, "b and the table");
+        a.share(&interner);
+        b.share(&interner);
+        assert_eq!(b.data(), Some(&b"same"[..]));
+        // Small data stays inline and is not interned.
+        let mut small = Record::default();
+        small.set_data(Some(b"tiny"), true);
+        let before = interner.len();
+        small.share(&interner);
+        assert_eq!(interner.len(), before);
+        assert_eq!(small.data(), Some(&b"tiny"[..]));
     }
 
     #[test]
