@@ -5,6 +5,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use super::data::{DataCodec, Json};
+use super::interner::Interner;
 use super::sign::Signer;
 use super::wire::Limits;
 use super::PeerId;
@@ -125,6 +126,13 @@ pub struct Config<C: DataCodec = Json> {
     /// (a signed register beats an unsigned one, an origin that signs is
     /// only moved by signed registers) and signing stay the same.
     pub verify_signatures: bool,
+    /// A table the engine shares its nodes' signature and data blocks
+    /// through, for simulators running many engines in one process: every
+    /// engine given the same [`Interner`] keeps one copy of each distinct
+    /// block between them instead of one each. What the engine does and
+    /// sends is the same with or without it; a real node, one engine per
+    /// process, never needs it. Default `None`.
+    pub interner: Option<Interner>,
 }
 
 /// The default [`Config::max_send_bytes`].
@@ -178,6 +186,7 @@ impl<C: DataCodec> Config<C> {
             max_send_bytes: DEFAULT_MAX_SEND_BYTES,
             signer: None,
             verify_signatures: true,
+            interner: None,
         }
     }
 }

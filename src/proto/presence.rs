@@ -146,6 +146,9 @@ impl<C: DataCodec> Presence<C> {
         }
         let mut graph: Graph<Record> = Graph::new(config.id, now);
         graph.require_both_ends();
+        if let Some(interner) = config.interner.clone() {
+            graph.on_settle(move |record: &mut Record| record.share(&interner));
+        }
         let incarnation = config.incarnation;
         let (edges_stamp, data_stamp) = (
             Stamp {

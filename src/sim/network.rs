@@ -9,7 +9,9 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::proto::graph::data_weight;
-use crate::proto::{Config, Destination, EngineStats, Event, Output, PeerId, Presence, Raw};
+use crate::proto::{
+    Config, Destination, EngineStats, Event, Interner, Output, PeerId, Presence, Raw,
+};
 
 mod check;
 mod faults;
@@ -106,6 +108,9 @@ pub struct Network {
     have_notices: bool,
     /// [`Config::verify_signatures`] for every engine started from now on.
     verify_signatures: bool,
+    /// [`Config::interner`] for every engine started from now on: one
+    /// copy of each register block for all of them.
+    interner: Option<Interner>,
     stats: Stats,
     /// Each pair's base latency under `Faults::link_latency`, drawn once.
     link_base: HashMap<(Slot, Slot), Duration, FixedState>,
@@ -136,6 +141,7 @@ impl Network {
             max_send_bytes: None,
             have_notices: true,
             verify_signatures: true,
+            interner: Some(Interner::default()),
             stats: Stats::default(),
             link_base: HashMap::default(),
             severed: Vec::new(),
@@ -187,6 +193,14 @@ impl Network {
     /// sign. Never what a real node does.
     pub fn without_verification(mut self) -> Self {
         self.verify_signatures = false;
+        self
+    }
+
+    /// Engines started from now on keep their own copy of every register
+    /// block ([`Config::interner`] unset), as separate processes would:
+    /// what they do and send is the same, only memory differs.
+    pub fn without_shared_blocks(mut self) -> Self {
+        self.interner = None;
         self
     }
 
@@ -255,6 +269,7 @@ impl Network {
             config.max_send_bytes = bytes;
         }
         config.have_notices = self.have_notices;
+        config.interner = self.interner.clone();
         if !record_events {
             // Nobody reads the events: spare every engine building an
             // N-long online list on each change.

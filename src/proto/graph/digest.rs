@@ -15,7 +15,7 @@ use std::hash::BuildHasher;
 
 use foldhash::quality::FixedState;
 
-use super::{PeerId, Slot};
+use super::PeerId;
 
 /// Seeds of the two hashes: fixed, so that every view and the driver's own
 /// truth weigh a node the same.
@@ -60,14 +60,10 @@ pub fn data_weight(id: &PeerId, data: Option<&[u8]>) -> u64 {
 pub(super) struct Tracker<N> {
     /// A payload's weight; the same function for every view compared.
     pub weigh: fn(&PeerId, &N) -> u64,
-    /// Every reached node's id, and the payloads of those not in `open`.
+    /// Every reached node's id, and the payloads of those not lent (the
+    /// graph's `lent` list: their old weight was taken out when lent, if
+    /// reached, and their new one goes in when the graph settles).
     pub sum: Digest,
-    /// Slots whose payload was handed out mutably since the last settle:
-    /// their old weight was taken out then (if reached), and their new one
-    /// goes in when the graph settles. A slot can be listed twice when it
-    /// was freed and reused meanwhile; the node's `OPEN` flag says which
-    /// listing is current.
-    pub open: Vec<Slot>,
 }
 
 impl<N> Tracker<N> {
@@ -75,7 +71,6 @@ impl<N> Tracker<N> {
         Tracker {
             weigh,
             sum: Digest::default(),
-            open: Vec::new(),
         }
     }
 
@@ -110,10 +105,7 @@ impl<N> Tracker<N> {
 // By hand: a function pointer's `Debug` would print an address.
 impl<N> fmt::Debug for Tracker<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tracker")
-            .field("sum", &self.sum)
-            .field("open", &self.open.len())
-            .finish()
+        f.debug_struct("Tracker").field("sum", &self.sum).finish()
     }
 }
 

@@ -38,6 +38,16 @@ use segments::Segments;
 /// A node's place in the graph's vector.
 pub type Slot = u32;
 
+/// What [`Graph::on_settle`] runs.
+struct SettleHook<N>(Box<dyn Fn(&mut N) + Send + Sync>);
+
+// By hand: a closure has no `Debug`.
+impl<N> std::fmt::Debug for SettleHook<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SettleHook")
+    }
+}
+
 /// The root is always the first slot.
 pub const ROOT: Slot = 0;
 
@@ -77,6 +87,13 @@ pub struct Graph<N> {
     created: u64,
     /// The digest of the reached nodes, once [`Graph::track_digest`] asked.
     digest: Option<Tracker<N>>,
+    /// Slots whose payload was handed out mutably since the last settle
+    /// (marked [`LENT`]), kept while a digest or a settle hook needs them. A
+    /// slot can be listed twice when it was freed and reused meanwhile; the
+    /// node's flag says which listing is current.
+    lent: Vec<Slot>,
+    /// Run at each settle on every payload lent since the previous one.
+    on_settle: Option<SettleHook<N>>,
     /// Edges count by their target's [`Standing`]; otherwise all count.
     both_ends: bool,
     /// How many nodes are marked [`FORGOTTEN`] (all unreachable): with
@@ -110,6 +127,8 @@ impl<N: Default> Graph<N> {
             generation: 0,
             created: 0,
             digest: None,
+            lent: Vec::new(),
+            on_settle: None,
             both_ends: false,
             forgotten: 0,
         }
@@ -416,19 +435,7 @@ impl<N: Default> Graph<N> {
             self.needs_traversal = false;
             self.traverse(now);
         }
-        if let Some(tracker) = &mut self.digest {
-            let open = std::mem::take(&mut tracker.open);
-            for &slot in &open {
-                let node = &mut self.nodes[slot as usize];
-                if node.has(LENT) {
-                    node.set(LENT, false);
-                    tracker.give_back(&node.id, &node.payload, node.is_reachable());
-                }
-            }
-            // Kept for its capacity: most inputs lend a few payloads.
-            tracker.open = open;
-            tracker.open.clear();
-        }
+        self.give_back_lent();
         std::mem::take(&mut self.changed)
     }
 
@@ -437,6 +444,9 @@ impl<N: Default> Graph<N> {
     /// of `weigh` per payload handed out mutably and one per change of
     /// reachability; nothing until asked.
     pub fn track_digest(&mut self, weigh: fn(&PeerId, &N) -> u64) {
+        // What is lent now goes through the hook first: the digest below
+        // starts from every payload as it is.
+        self.give_back_lent();
         let mut tracker = Tracker::new(weigh);
         for node in self.nodes.iter_mut().filter(|n| !n.has(FREE)) {
             node.set(LENT, false);
@@ -447,13 +457,22 @@ impl<N: Default> Graph<N> {
         self.digest = Some(tracker);
     }
 
+    /// Runs `hook` at every [`Graph::settle`] on each payload handed out
+    /// mutably since the previous one (once per payload, however often it
+    /// was lent): for a layer that tidies what it changed, such as sharing
+    /// identical payload parts among many graphs in one process. The hook
+    /// must not change what the digest weighs.
+    pub fn on_settle(&mut self, hook: impl Fn(&mut N) + Send + Sync + 'static) {
+        self.on_settle = Some(SettleHook(Box::new(hook)));
+    }
+
     /// The digest of the reached nodes and their payloads, if tracked.
     /// Exact only after [`Graph::settle`], as reachability is.
     pub fn digest(&self) -> Option<Digest> {
         let tracker = self.digest.as_ref()?;
         let mut sum = tracker.sum;
         // Payloads lent since the last settle count as they are now.
-        let mut open = tracker.open.clone();
+        let mut open = self.lent.clone();
         open.sort_unstable();
         open.dedup();
         for slot in open {
@@ -476,15 +495,38 @@ impl<N: Default> Graph<N> {
     /// Takes the payload in `slot` out of the digest until the next settle,
     /// as the caller may change it.
     fn lend(&mut self, slot: Slot) {
-        let Some(tracker) = &mut self.digest else {
+        if self.digest.is_none() && self.on_settle.is_none() {
             return;
-        };
+        }
         let node = &mut self.nodes[slot as usize];
         if !node.has(LENT) {
             node.set(LENT, true);
-            tracker.open.push(slot);
-            tracker.lend(&node.id, &node.payload, node.is_reachable());
+            self.lent.push(slot);
+            if let Some(tracker) = &mut self.digest {
+                tracker.lend(&node.id, &node.payload, node.is_reachable());
+            }
         }
+    }
+
+    /// Ends every loan since the last settle: the settle hook sees each
+    /// payload lent, and the digest counts it again as it is now.
+    fn give_back_lent(&mut self) {
+        let lent = std::mem::take(&mut self.lent);
+        for &slot in &lent {
+            let node = &mut self.nodes[slot as usize];
+            if node.has(LENT) {
+                node.set(LENT, false);
+                if let Some(hook) = &self.on_settle {
+                    (hook.0)(&mut node.payload);
+                }
+                if let Some(tracker) = &mut self.digest {
+                    tracker.give_back(&node.id, &node.payload, node.is_reachable());
+                }
+            }
+        }
+        // Kept for its capacity: most inputs lend a few payloads.
+        self.lent = lent;
+        self.lent.clear();
     }
 
     /// Forgets nodes that have been unreachable since `before` or earlier
@@ -705,6 +747,35 @@ mod tests {
         let mut into = vec![id(9)];
         b.edges_into(slot, &mut into);
         assert_eq!(into, vec![id(3), id(4)]);
+    }
+
+    #[test]
+    fn the_settle_hook_sees_each_lent_payload_once_and_no_other() {
+        let mut g: Graph<u32> = Graph::new(id(0), Duration::ZERO);
+        let t = Duration::ZERO;
+        g.on_settle(|p: &mut u32| *p += 100);
+        *g.payload_mut(t, id(1)) += 1;
+        let slot = g.slot(&id(1)).unwrap();
+        *g.payload_at_mut(slot).unwrap() += 1;
+        *g.payload_mut(t, id(2)) += 1;
+        g.set_edges(t, id(3), vec![id(1)]);
+        g.settle(t);
+        let payload = |g: &Graph<u32>, n| g.iter().find(|(i, _)| **i == id(n)).unwrap().1.payload;
+        assert_eq!(
+            [0, 1, 2, 3].map(|n| payload(&g, n)),
+            [0, 102, 101, 0],
+            "1 lent twice, seen once; 0 and 3 never lent"
+        );
+        g.settle(t);
+        assert_eq!(payload(&g, 1), 102, "nothing lent since");
+        // A digest tracked later starts from the payloads as the hook left
+        // them, and stays right as they are lent again.
+        *g.payload_mut(t, id(2)) += 1;
+        g.track_digest(|_, p| u64::from(*p));
+        assert_eq!(payload(&g, 2), 202);
+        *g.payload_mut(t, id(0)) += 1;
+        g.settle(t);
+        assert_eq!(g.digest().unwrap().payloads, 101);
     }
 
     #[test]

@@ -200,7 +200,10 @@ mod tests {
 
     /// Thirty peers in a ring, all joined and quiet.
     fn ring() -> Network {
-        let mut net = Network::new(7, Faults::default()).without_event_log();
+        ring_of(Network::new(7, Faults::default()).without_event_log())
+    }
+
+    fn ring_of(mut net: Network) -> Network {
         for i in 0..30 {
             net.start(sim_id(i), Bytes::from(format!("{{\"peer\":{i}}}")), false);
         }
@@ -221,6 +224,30 @@ mod tests {
         let stats = net.engine_stats();
         assert_eq!(stats.learned, 30 * 29);
         assert!(stats.entries_received >= stats.learned);
+    }
+
+    #[test]
+    fn shared_blocks_change_nothing_but_are_kept_once_per_node() {
+        let shared = ring();
+        let apart = ring_of(
+            Network::new(7, Faults::default())
+                .without_event_log()
+                .without_shared_blocks(),
+        );
+        assert_eq!(shared.stats(), apart.stats());
+        assert_eq!(shared.engine_stats(), apart.engine_stats());
+        for id in shared.peers() {
+            let (a, b) = (shared.node(id).unwrap(), apart.node(id).unwrap());
+            assert_eq!(a.view_bytes(), b.view_bytes(), "charged alike");
+            assert_eq!(a.digest(), b.digest());
+        }
+        assert_eq!(shared.check_converged(), Ok(()));
+        // Every engine holds the same signed registers of each node: once
+        // the blocks of earlier versions are swept, one block per node.
+        let interner = shared.interner.as_ref().unwrap();
+        interner.sweep();
+        assert_eq!(interner.len(), 30);
+        assert!(apart.interner.is_none());
     }
 
     #[test]
