@@ -5,15 +5,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use foldhash::fast::FixedState;
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::proto::graph::data_weight;
-use crate::proto::{
-    Config, Destination, EngineStats, Event, Interner, Output, PeerId, Presence, Raw,
-};
+use crate::proto::{Config, EngineStats, Event, Interner, PeerId, Presence, Raw};
 
 mod check;
+mod delivery;
 mod faults;
 mod ids;
 pub use check::Truth;
@@ -602,120 +601,6 @@ impl Network {
         let now = self.now;
         self.with_node(x, |n| n.peer_disconnected(now, b));
         self.with_node(y, |n| n.peer_disconnected(now, a));
-    }
-
-    fn schedule(&mut self, at: Duration, what: Scheduled) {
-        if matches!(what, Scheduled::Deliver(_)) {
-            self.in_flight += 1;
-        }
-        self.queue.entry(at).or_default().push_back(what);
-    }
-
-    fn pop(&mut self) -> Option<(Duration, Scheduled)> {
-        let mut bucket = self.queue.first_entry()?;
-        let at = *bucket.key();
-        let what = bucket.get_mut().pop_front();
-        if bucket.get().is_empty() {
-            bucket.remove();
-        }
-        what.map(|w| (at, w))
-    }
-
-    fn latency(&mut self, link: &(Slot, Slot)) -> Duration {
-        let own = self.faults.latency.sample(&mut self.rng);
-        match self.link_base.get(link) {
-            Some(base) => own + *base,
-            None => own,
-        }
-    }
-
-    fn deliver(&mut self, packet: InFlight) {
-        let link = (packet.from.min(packet.to), packet.from.max(packet.to));
-        if self.links.get(&link) != Some(&packet.generation) {
-            self.stats.lost += 1;
-            return;
-        }
-        if self.faults.drop > 0.0 && self.rng.random_bool(self.faults.drop) {
-            self.stats.lost += 1;
-            self.stats.redials += 1;
-            let (a, b) = (
-                self.peers[packet.from as usize].id,
-                self.peers[packet.to as usize].id,
-            );
-            self.unlink(packet.from, packet.to);
-            self.connect(a, b);
-            return;
-        }
-        self.stats.delivered += 1;
-        self.stats.delivered_bytes += packet.packet.len() as u64;
-        self.stats.last_delivery = self.now;
-        let now = self.now;
-        let from = self.peers[packet.from as usize].id;
-        self.with_node(packet.to, |n| n.receive(now, from, packet.packet));
-    }
-
-    /// Runs `f` on a live engine, then carries out everything it queued.
-    fn with_node(&mut self, slot: Slot, f: impl FnOnce(&mut Presence<Raw>)) {
-        let peer = &mut self.peers[slot as usize];
-        let Some(engine) = peer.engine.as_mut() else {
-            return;
-        };
-        f(engine);
-        let deadline = engine.poll_timeout();
-        let outputs: Vec<Output<Bytes>> = engine.drain_outputs().collect();
-        if let Some(at) = deadline {
-            if peer.timer.is_none_or(|queued| at < queued) {
-                peer.timer = Some(at);
-                self.schedule(at, Scheduled::Timer(slot));
-            }
-        }
-        for output in outputs {
-            match output {
-                Output::Send { to, packet } => self.transmit(slot, to, packet),
-                Output::Event(event) => {
-                    if self.record_events {
-                        self.peers[slot as usize].events.push(event);
-                    }
-                }
-            }
-        }
-    }
-
-    fn transmit(&mut self, from: Slot, to: Destination, packet: Bytes) {
-        let mut targets = std::mem::take(&mut self.peers[from as usize].neighbours);
-        let except = match to {
-            Destination::Peer(p) => Some(p),
-            Destination::Broadcast { except } => except,
-        };
-        let only = matches!(to, Destination::Peer(_));
-        for &target in &targets {
-            let is_except = Some(self.peers[target as usize].id) == except;
-            if is_except != only {
-                continue;
-            }
-            let link = (from.min(target), from.max(target));
-            let Some(&generation) = self.links.get(&link) else {
-                continue;
-            };
-            let copies =
-                if self.faults.duplicate > 0.0 && self.rng.random_bool(self.faults.duplicate) {
-                    2
-                } else {
-                    1
-                };
-            for _ in 0..copies {
-                let at = self.now + self.latency(&link);
-                let packet = InFlight {
-                    from,
-                    to: target,
-                    generation,
-                    packet: packet.clone(),
-                };
-                self.schedule(at, Scheduled::Deliver(packet));
-            }
-        }
-        // Borrowed out above so the RNG and the queue could be used meanwhile.
-        std::mem::swap(&mut self.peers[from as usize].neighbours, &mut targets);
     }
 }
 
