@@ -44,6 +44,12 @@ struct Table {
     capacity: usize,
     /// The size at which the next sweep runs.
     next_sweep: usize,
+    /// Blocks not kept since the last sweep because the table was full:
+    /// a full table of held blocks is swept again only after a quarter of
+    /// its capacity was refused, not on every new block.
+    refused: usize,
+    /// Sweeps so far.
+    sweeps: u64,
 }
 
 impl Interner {
@@ -55,6 +61,8 @@ impl Interner {
                 hasher: RandomState::default(),
                 capacity,
                 next_sweep: FIRST_SWEEP.min(capacity),
+                refused: 0,
+                sweeps: 0,
             })),
         }
     }
@@ -68,7 +76,10 @@ impl Interner {
         if let Some(found) = table.blocks.find(hash, |b| b[..] == block[..]) {
             return found.clone();
         }
-        if table.blocks.len() >= table.next_sweep {
+        let full = table.blocks.len() >= table.capacity;
+        if table.blocks.len() >= table.next_sweep
+            && (!full || table.refused >= (table.capacity / 4).max(1))
+        {
             table.sweep();
         }
         if table.blocks.len() < table.capacity {
@@ -76,6 +87,8 @@ impl Interner {
             table
                 .blocks
                 .insert_unique(hash, block.clone(), |b| hasher.hash_one(&b[..]));
+        } else {
+            table.refused += 1;
         }
         block.clone()
     }
@@ -115,6 +128,8 @@ impl Table {
         // A count of one is the table's own reference: nobody else can take
         // another while we hold the lock, so the block is unused for good.
         self.blocks.retain(|b| Arc::strong_count(b) > 1);
+        self.refused = 0;
+        self.sweeps += 1;
         self.next_sweep = (self.blocks.len() * 2).max(FIRST_SWEEP).min(self.capacity);
     }
 }
@@ -198,6 +213,31 @@ mod tests {
         assert!(Arc::ptr_eq(&i.share(&block(b"e")), &e));
         assert_eq!(i.len(), 3);
         drop((b, e));
+    }
+
+    /// A table full of blocks still held is not swept on every new block
+    /// (each sweep reads the whole table), only after a quarter of its
+    /// capacity was refused; blocks let go meanwhile are found then.
+    #[test]
+    fn a_full_table_is_swept_once_per_quarter_of_its_capacity_refused() {
+        let i = Interner::new(8);
+        let held: Vec<_> = (0..8u8).map(|n| i.share(&block(&[n]))).collect();
+        let sweeps = |i: &Interner| i.lock().sweeps;
+        let before = sweeps(&i);
+        for n in 100..140u8 {
+            let _ = i.share(&block(&[n]));
+        }
+        assert_eq!(i.len(), 8);
+        let swept = sweeps(&i) - before;
+        assert!(
+            (1..=40 / 2).contains(&swept),
+            "{swept} sweeps for 40 refused"
+        );
+        drop(held);
+        let _ = i.share(&block(b"x"));
+        let kept = i.share(&block(b"y"));
+        assert!(i.len() <= 2, "the sweep found the blocks let go");
+        assert!(Arc::ptr_eq(&i.share(&block(b"y")), &kept));
     }
 
     #[test]
