@@ -45,12 +45,6 @@ impl Outbox {
         self.express.is_empty() && self.bulk.is_empty() && self.notices.is_empty()
     }
 
-    /// Whether no entry waits (notices aside).
-    #[cfg(test)]
-    pub fn entries_are_empty(&self) -> bool {
-        self.express.is_empty() && self.bulk.is_empty()
-    }
-
     /// Queues a notice that we hold the node in `slot`.
     pub fn notify(&mut self, slot: Slot) {
         self.notices.push(slot);
@@ -310,8 +304,9 @@ mod tests {
         let mut o = Outbox::default();
         o.notify(4);
         o.notify(9);
-        assert!(!o.is_empty() && o.entries_are_empty());
+        assert!(!o.is_empty(), "notices wait");
         assert_eq!(o.pop(), None, "a notice is not an entry");
+        assert!(o.lane_is_empty(Lane::Express) && o.lane_is_empty(Lane::Bulk));
         o.push(4);
         o.remove(4);
         assert_eq!(o.peek_notice(), Some(4));

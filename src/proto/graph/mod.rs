@@ -924,6 +924,29 @@ mod tests {
         assert!(g.is_reachable(&id(2)));
     }
 
+    /// One step of a both-ends property test, on the graph and on its
+    /// model: `from` takes a standing, or (without one) lists `to`. Also
+    /// used by reach.rs's tests.
+    pub(super) fn apply(
+        g: &mut Graph<()>,
+        edges: &mut BTreeMap<u8, Vec<u8>>,
+        standings: &mut BTreeMap<u8, Standing>,
+        t: Duration,
+        (from, to, standing): (u8, Vec<u8>, Option<Standing>),
+    ) {
+        match standing {
+            Some(s) => {
+                let slot = g.intern(t, id(from));
+                g.set_standing(slot, s);
+                standings.insert(from, s);
+            }
+            None => {
+                g.set_edges(t, id(from), to.iter().map(|n| id(*n)).collect());
+                edges.insert(from, to.into_iter().filter(|n| *n != from).collect());
+            }
+        }
+    }
+
     /// Reference for the both-ends rule: search from scratch, an edge
     /// counting by its target's standing (the root's always). Also used by
     /// reach.rs's tests.
@@ -975,17 +998,7 @@ mod tests {
             let mut standings: BTreeMap<u8, Standing> = BTreeMap::new();
             for (step, (from, to, standing)) in ops.into_iter().enumerate() {
                 let t = Duration::from_millis(step as u64);
-                match standing {
-                    Some(s) => {
-                        let slot = g.intern(t, id(from));
-                        g.set_standing(slot, s);
-                        standings.insert(from, s);
-                    }
-                    None => {
-                        g.set_edges(t, id(from), to.iter().map(|n| id(*n)).collect());
-                        edges.insert(from, to.into_iter().filter(|n| *n != from).collect());
-                    }
-                }
+                apply(&mut g, &mut edges, &mut standings, t, (from, to, standing));
                 g.settle(t);
                 if step % 7 == 6 {
                     // Forgetting must not disturb what the rest means; a

@@ -177,7 +177,7 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::super::tests::{reference_both_ends as reference, standing};
+    use super::super::tests::{apply, reference_both_ends as reference, standing};
     use super::*;
 
     fn id(n: u8) -> PeerId {
@@ -289,17 +289,7 @@ mod tests {
             let mut standings: BTreeMap<u8, Standing> = BTreeMap::new();
             for (step, (from, to, standing, settle)) in ops.into_iter().enumerate() {
                 let t = Duration::from_millis(step as u64);
-                match standing {
-                    Some(s) => {
-                        let slot = g.intern(t, id(from));
-                        g.set_standing(slot, s);
-                        standings.insert(from, s);
-                    }
-                    None => {
-                        g.set_edges(t, id(from), to.iter().map(|n| id(*n)).collect());
-                        edges.insert(from, to.into_iter().filter(|n| *n != from).collect());
-                    }
-                }
+                apply(&mut g, &mut edges, &mut standings, t, (from, to, standing));
                 if !g.needs_traversal {
                     prop_assert_eq!(&g.waiting, &g.waiting_from_scratch());
                 }
