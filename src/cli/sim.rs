@@ -85,6 +85,7 @@ fn from_flags(args: &SimArgs) -> Scenario {
         announce_window_ms: 5,
         gossip_window_ms: 10,
         have_notices: true,
+        share_between_engines: true,
         max_send_bytes: hyper_presence::proto::DEFAULT_MAX_SEND_BYTES,
         events: vec![
             Step::new(Action::JoinAll).labelled("all join at once"),

@@ -5,6 +5,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use super::data::{DataCodec, Json};
+use super::graph::IdTable;
 use super::interner::Interner;
 use super::sign::Signer;
 use super::wire::Limits;
@@ -133,6 +134,14 @@ pub struct Config<C: DataCodec = Json> {
     /// sends is the same with or without it; a real node, one engine per
     /// process, never needs it. Default `None`.
     pub interner: Option<Interner>,
+    /// A table the engine keeps its view's ids in, for simulators running
+    /// many engines in one process: every engine given the same
+    /// [`IdTable`] stores each id once between them and finds it through
+    /// one index that stays in the cache, instead of one index each. What
+    /// the engine does and sends is the same with or without it. Should
+    /// the table fill up, the engine goes on with an index of its own.
+    /// Default `None`.
+    pub shared_ids: Option<IdTable>,
 }
 
 /// The default [`Config::max_send_bytes`].
@@ -187,6 +196,7 @@ impl<C: DataCodec> Config<C> {
             signer: None,
             verify_signatures: true,
             interner: None,
+            shared_ids: None,
         }
     }
 }

@@ -144,7 +144,10 @@ impl<C: DataCodec> Presence<C> {
         if config.signer.as_ref().is_some_and(|s| s.id() != config.id) {
             return Err(SetDataError::ForeignKey);
         }
-        let mut graph: Graph<Record> = Graph::new(config.id, now);
+        let mut graph: Graph<Record> = match config.shared_ids.clone() {
+            Some(table) => Graph::with_id_table(config.id, now, table),
+            None => Graph::new(config.id, now),
+        };
         graph.require_both_ends();
         if let Some(interner) = config.interner.clone() {
             graph.on_settle(move |record: &mut Record| record.share(&interner));

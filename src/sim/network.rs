@@ -8,7 +8,7 @@ use foldhash::fast::FixedState;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::proto::graph::data_weight;
+use crate::proto::graph::{data_weight, IdTable};
 use crate::proto::{Config, EngineStats, Event, Interner, PeerId, Presence, Raw};
 
 mod check;
@@ -110,6 +110,9 @@ pub struct Network {
     /// [`Config::interner`] for every engine started from now on: one
     /// copy of each register block for all of them.
     interner: Option<Interner>,
+    /// [`Config::shared_ids`] for every engine started from now on: each
+    /// id stored once for all of them.
+    ids: Option<IdTable>,
     stats: Stats,
     /// Each pair's base latency under `Faults::link_latency`, drawn once.
     link_base: HashMap<(Slot, Slot), Duration, FixedState>,
@@ -141,6 +144,7 @@ impl Network {
             have_notices: true,
             verify_signatures: true,
             interner: Some(Interner::default()),
+            ids: Some(IdTable::default()),
             stats: Stats::default(),
             link_base: HashMap::default(),
             severed: Vec::new(),
@@ -196,10 +200,12 @@ impl Network {
     }
 
     /// Engines started from now on keep their own copy of every register
-    /// block ([`Config::interner`] unset), as separate processes would:
-    /// what they do and send is the same, only memory differs.
-    pub fn without_shared_blocks(mut self) -> Self {
+    /// block and their own index of ids ([`Config::interner`] and
+    /// [`Config::shared_ids`] unset), as separate processes would: what
+    /// they do and send is the same, only memory and CPU differ.
+    pub fn without_sharing(mut self) -> Self {
         self.interner = None;
+        self.ids = None;
         self
     }
 
@@ -269,6 +275,7 @@ impl Network {
         }
         config.have_notices = self.have_notices;
         config.interner = self.interner.clone();
+        config.shared_ids = self.ids.clone();
         if !record_events {
             // Nobody reads the events: spare every engine building an
             // N-long online list on each change.

@@ -58,9 +58,7 @@ impl<N: Default> Graph<N> {
             self.free.retain(|&s| (s as usize) < len);
         }
         self.free.shrink_to_fit();
-        let (hasher, nodes) = (&self.hasher, &self.nodes);
-        self.index
-            .shrink_to_fit(|&s: &Slot| hasher.hash_one(nodes[s as usize].id));
+        self.ids.shrink_to(self.nodes.len());
     }
 
     /// One edge to `slot` fewer; a forgotten node nothing lists goes.
@@ -79,11 +77,7 @@ impl<N: Default> Graph<N> {
             return;
         }
         if node.in_degree == 0 && node.has(FORGOTTEN) && slot != ROOT {
-            let hash = self.hasher.hash_one(node.id);
-            self.index
-                .find_entry(hash, |&s| s == slot)
-                .expect("a live slot is indexed")
-                .remove();
+            self.ids.remove(slot);
             // Forgotten, so the payload and edges are already dropped.
             debug_assert!(!node.has_edges());
             self.forgotten -= 1;

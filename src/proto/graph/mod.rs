@@ -12,26 +12,27 @@
 //!
 //! Ids are interned: each node has a slot in a vector and edges are 4-byte
 //! slot numbers, so a traversal indexes arrays instead of hashing 32-byte
-//! keys, and an edge costs 4 bytes instead of 32 in every view. The index
-//! from id to slot holds slots only and reads ids back from the nodes, so each
-//! id is stored once.
+//! keys, and an edge costs 4 bytes instead of 32 in every view. Ids live
+//! beside the nodes ([`ids`]): in the graph's own index, or in one table
+//! the graphs of a simulation share ([`IdTable`]).
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::time::Duration;
 
 use foldhash::fast::RandomState;
-use hashbrown::HashTable;
 
 use super::PeerId;
 
 mod digest;
 mod forget;
+mod ids;
 mod node;
 mod reach;
 mod segments;
 use digest::Tracker;
 pub use digest::{data_weight, id_weight, Digest};
+use ids::Ids;
+pub use ids::{IdTable, DEFAULT_ID_TABLE_CAPACITY};
 use node::{nanos, Edges, FORGOTTEN, FREE, LENT, MAX_GENERATION, MUTUAL, OPEN, REACHABLE};
 pub use node::{EdgeDiff, Node, Standing};
 use segments::Segments;
@@ -56,13 +57,8 @@ pub const ROOT: Slot = 0;
 /// the root kept up to date.
 #[derive(Debug)]
 pub struct Graph<N> {
-    /// Slot by id: holds slots only and compares ids through `nodes`, which
-    /// saves a second copy of every 32-byte id.
-    index: HashTable<Slot>,
-    /// Hashes ids for `index`. foldhash with a random seed per graph: several
-    /// times faster than SipHash on 32-byte keys, and still seeded, so a peer
-    /// cannot choose ids that collide in every node's table.
-    hasher: RandomState,
+    /// Id by slot and slot by id.
+    ids: Ids,
     /// Node by slot. A free slot keeps a node marked [`FREE`] rather than
     /// holding an `Option`: the packed state leaves no niche, so `None`
     /// would cost 8 bytes more per slot.
@@ -104,17 +100,23 @@ pub struct Graph<N> {
 }
 
 impl<N: Default> Graph<N> {
-    /// A graph holding only the root.
+    /// A graph holding only the root, with an index of its own.
     pub fn new(root: PeerId, now: Duration) -> Self {
-        let mut node = Node::new(root, now);
+        Graph::with_ids(root, now, Ids::own())
+    }
+
+    /// A graph holding only the root, its ids kept in `table` (shared with
+    /// other graphs of the process).
+    pub fn with_id_table(root: PeerId, now: Duration, table: IdTable) -> Self {
+        Graph::with_ids(root, now, Ids::shared(table))
+    }
+
+    fn with_ids(root: PeerId, now: Duration, mut ids: Ids) -> Self {
+        let mut node = Node::new(now);
         node.set(REACHABLE, true);
-        let hasher = RandomState::default();
-        let mut index = HashTable::new();
-        // The table is empty: growing it rehashes nothing.
-        index.insert_unique(hasher.hash_one(root), ROOT, |_| unreachable!());
+        ids.insert(ROOT, root);
         Graph {
-            index,
-            hasher,
+            ids,
             nodes: {
                 let mut nodes = Segments::default();
                 nodes.push(node);
@@ -188,7 +190,7 @@ impl<N: Default> Graph<N> {
 
     /// The root's id.
     pub fn root(&self) -> PeerId {
-        self.node(ROOT).id
+        *self.ids.id(ROOT)
     }
 
     /// The node for `id`, if known.
@@ -209,7 +211,7 @@ impl<N: Default> Graph<N> {
     /// same slot may name another node later: see [`Graph::slot`].
     pub fn id_at(&self, slot: Slot) -> Option<&PeerId> {
         let node = self.nodes.get(slot as usize)?;
-        (!node.has(FREE)).then_some(&node.id)
+        (!node.has(FREE)).then(|| self.ids.id(slot))
     }
 
     /// The node in `slot`, if the slot holds one.
@@ -240,7 +242,7 @@ impl<N: Default> Graph<N> {
         let Some(node) = self.node_at(slot) else {
             return Vec::new();
         };
-        let mut list: Vec<PeerId> = node.out.iter().map(|&t| self.node(t).id).collect();
+        let mut list: Vec<PeerId> = node.out.iter().map(|&t| *self.ids.id(t)).collect();
         list.sort_unstable();
         list
     }
@@ -251,7 +253,7 @@ impl<N: Default> Graph<N> {
     pub fn edges_into(&self, slot: Slot, out: &mut Vec<PeerId>) {
         out.clear();
         if let Some(node) = self.node_at(slot) {
-            out.extend(node.out.iter().map(|&t| self.node(t).id));
+            out.extend(node.out.iter().map(|&t| *self.ids.id(t)));
             out.sort_unstable();
         }
     }
@@ -285,17 +287,17 @@ impl<N: Default> Graph<N> {
 
     /// Every node with its id.
     pub fn iter(&self) -> impl Iterator<Item = (&PeerId, &Node<N>)> {
-        self.live().map(|n| (&n.id, n))
+        self.live().map(|(slot, n)| (self.ids.id(slot), n))
     }
 
     /// Number of nodes, reached or not.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.ids.len()
     }
 
     /// Always false: the root is a node.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.ids.len() == 0
     }
 
     /// Whether `id` is reached from the root. Exact only after [`Graph::settle`].
@@ -322,7 +324,9 @@ impl<N: Default> Graph<N> {
 
     /// The reached nodes' ids, in no particular order.
     pub fn reachable(&self) -> impl Iterator<Item = &PeerId> {
-        self.live().filter(|n| n.is_reachable()).map(|n| &n.id)
+        self.live()
+            .filter(|(_, n)| n.is_reachable())
+            .map(|(slot, _)| self.ids.id(slot))
     }
 
     /// Replaces `from`'s outgoing edges (creating nodes as needed) and says
@@ -359,7 +363,7 @@ impl<N: Default> Graph<N> {
         edges: &[PeerId],
         mut seen: impl FnMut(PeerId, bool),
     ) {
-        let from = self.node(source).id;
+        let from = *self.ids.id(source);
         let mut out = Edges::new();
         for e in edges {
             if *e != from {
@@ -382,10 +386,10 @@ impl<N: Default> Graph<N> {
         let from_reached = node.is_reachable();
         for &t in &added {
             self.node_mut(t).in_degree += 1;
-            seen(self.node(t).id, true);
+            seen(*self.ids.id(t), true);
         }
         for &t in &removed {
-            seen(self.node(t).id, false);
+            seen(*self.ids.id(t), false);
         }
         if from_reached {
             if removed.iter().any(|&t| self.node(t).is_reachable()) {
@@ -449,10 +453,13 @@ impl<N: Default> Graph<N> {
         // starts from every payload as it is.
         self.give_back_lent();
         let mut tracker = Tracker::new(weigh);
-        for node in self.nodes.iter_mut().filter(|n| !n.has(FREE)) {
+        for (slot, node) in self.nodes.iter_mut().enumerate() {
+            if node.has(FREE) {
+                continue;
+            }
             node.set(LENT, false);
             if node.is_reachable() {
-                tracker.reach(&node.id, &node.payload, false, true);
+                tracker.reach(self.ids.id(slot as Slot), &node.payload, false, true);
             }
         }
         self.digest = Some(tracker);
@@ -481,7 +488,7 @@ impl<N: Default> Graph<N> {
             if node.has(LENT) && node.is_reachable() {
                 sum.payloads = sum
                     .payloads
-                    .wrapping_add((tracker.weigh)(&node.id, &node.payload));
+                    .wrapping_add((tracker.weigh)(self.ids.id(slot), &node.payload));
             }
         }
         Some(sum)
@@ -504,7 +511,7 @@ impl<N: Default> Graph<N> {
             node.set(LENT, true);
             self.lent.push(slot);
             if let Some(tracker) = &mut self.digest {
-                tracker.lend(&node.id, &node.payload, node.is_reachable());
+                tracker.lend(self.ids.id(slot), &node.payload, node.is_reachable());
             }
         }
     }
@@ -521,7 +528,7 @@ impl<N: Default> Graph<N> {
                     (hook.0)(&mut node.payload);
                 }
                 if let Some(tracker) = &mut self.digest {
-                    tracker.give_back(&node.id, &node.payload, node.is_reachable());
+                    tracker.give_back(self.ids.id(slot), &node.payload, node.is_reachable());
                 }
             }
         }
@@ -532,8 +539,7 @@ impl<N: Default> Graph<N> {
 
     /// The slot of `id` if known.
     fn find(&self, id: &PeerId) -> Option<Slot> {
-        let hash = self.hasher.hash_one(id);
-        self.index.find(hash, |&s| self.node(s).id == *id).copied()
+        self.ids.find(id)
     }
 
     /// The slot of `id`, with a new unreachable node if unknown.
@@ -541,7 +547,7 @@ impl<N: Default> Graph<N> {
         if let Some(slot) = self.find(&id) {
             return slot;
         }
-        let node = Node::new(id, now);
+        let node = Node::new(now);
         self.created += 1;
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -554,10 +560,7 @@ impl<N: Default> Graph<N> {
                 Slot::try_from(self.nodes.len() - 1).expect("fewer than 2^32 nodes")
             }
         };
-        let (hasher, nodes) = (&self.hasher, &self.nodes);
-        // Growing the table rehashes every entry, by its node's id.
-        let rehash = |&s: &Slot| hasher.hash_one(nodes[s as usize].id);
-        self.index.insert_unique(hasher.hash_one(id), slot, rehash);
+        self.ids.insert(slot, id);
         slot
     }
 
@@ -574,8 +577,13 @@ impl<N: Default> Graph<N> {
     }
 
     /// The nodes, free slots skipped, in slot order.
-    fn live(&self) -> impl Iterator<Item = &Node<N>> {
-        self.nodes.iter().filter(|n| !n.has(FREE))
+    /// Every node with its slot.
+    fn live(&self) -> impl Iterator<Item = (Slot, &Node<N>)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.has(FREE))
+            .map(|(slot, n)| (slot as Slot, n))
     }
 }
 
@@ -780,11 +788,11 @@ mod tests {
     }
 
     #[test]
-    fn a_node_without_payload_takes_72_bytes() {
-        // See Node: 32 + 24 + 8 + 4 + 4, no padding. It was 88 (a Duration,
-        // a u64 mark and two bools), with the edges in a heap block and the
-        // id copied into the index.
-        assert!(std::mem::size_of::<Node<()>>() <= 72);
+    fn a_node_without_payload_takes_40_bytes() {
+        // See Node: 24 + 8 + 4 + 4, no padding. It was 88 (a Duration, a
+        // u64 mark and two bools), with the edges in a heap block and the
+        // id copied into the index, then 72 with the id in the node.
+        assert!(std::mem::size_of::<Node<()>>() <= 40);
     }
 
     #[test]
@@ -1009,10 +1017,10 @@ mod tests {
                     standings.retain(|n, _| kept.contains(&id(*n)));
                 }
                 prop_assert_eq!(&g.waiting, &g.waiting_from_scratch());
-                prop_assert_eq!(g.forgotten, g.live().filter(|n| n.has(FORGOTTEN)).count());
+                prop_assert_eq!(g.forgotten, g.live().filter(|(_, n)| n.has(FORGOTTEN)).count());
                 prop_assert_eq!(
                     g.forgettable_count(),
-                    g.live().filter(|n| !n.is_reachable() && !n.has(FORGOTTEN)).count()
+                    g.live().filter(|(_, n)| !n.is_reachable() && !n.has(FORGOTTEN)).count()
                 );
                 let want = reference_both_ends(&edges, &standings);
                 prop_assert_eq!(reached(&g), want.clone());
@@ -1039,16 +1047,30 @@ mod tests {
         }
 
         /// Forgetting unreachable nodes between changes (and so reusing
-        /// their slots) never changes what the edges mean: the graph agrees
-        /// with a model where forgetting drops the unreachable nodes' lists.
+        /// their slots, and giving memory back) never changes what the
+        /// edges mean: the graph agrees with a model where forgetting drops
+        /// the unreachable nodes' lists. The same with ids in a table shared
+        /// with another graph (numbered in another order than this graph's
+        /// slots), and with one too small that the graph leaves for an
+        /// index of its own halfway.
         #[test]
         fn forgetting_and_slot_reuse_keep_every_edge_meaning_the_same(
             ops in prop::collection::vec(
                 (0u8..12, prop::collection::vec(0u8..12, 0..4), any::<bool>()),
                 1..60,
-            )
+            ),
+            table in prop::option::of(0usize..16),
         ) {
-            let mut g = graph();
+            let table = table.map(IdTable::new);
+            let other = table.clone().map(|t| {
+                let mut other = Graph::<()>::with_id_table(id(11), Duration::ZERO, t);
+                other.set_edges(Duration::ZERO, id(11), vec![id(7), id(5)]);
+                other
+            });
+            let mut g = match &table {
+                Some(t) => Graph::with_id_table(id(0), Duration::ZERO, t.clone()),
+                None => graph(),
+            };
             let mut edges: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
             for (step, (from, to, forget)) in ops.into_iter().enumerate() {
                 let t = Duration::from_millis(step as u64);
@@ -1060,16 +1082,23 @@ mod tests {
                 g.settle(t);
                 if forget {
                     g.collect_garbage(t);
+                    g.shrink_to_fit();
                     let reached = reference(&edges);
                     edges.retain(|n, _| reached.contains(&id(*n)));
                 }
                 prop_assert_eq!(reached(&g), reference(&edges));
-                prop_assert_eq!(g.forgotten, g.live().filter(|n| n.has(FORGOTTEN)).count());
+                prop_assert_eq!(g.forgotten, g.live().filter(|(_, n)| n.has(FORGOTTEN)).count());
                 for (n, list) in &edges {
                     let want: Vec<PeerId> = list.iter().map(|m| id(*m)).collect();
                     prop_assert_eq!(g.edges(&id(*n)), want);
                 }
                 prop_assert!(g.len() <= 12);
+                prop_assert_eq!(g.root(), id(0));
+            }
+            if let Some(other) = &other {
+                prop_assert_eq!(other.edges(&id(11)), vec![id(5), id(7)]);
+                prop_assert_eq!(other.len(), 3);
+                prop_assert!(other.get(&id(3)).is_none(), "what the other graph learnt is not ours");
             }
         }
     }

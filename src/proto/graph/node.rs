@@ -40,10 +40,10 @@ pub(super) type Edges = SmallVec<[Slot; 4]>;
 /// keeps about it.
 ///
 /// A graph holds one per known peer in every engine, so its size decides how
-/// many engines fit in memory: 72 bytes with no payload, none of it padding
-/// (id 32, edges 24, `unreachable_since` 8, `in_degree` 4, `state` 4).
+/// many engines fit in memory: 40 bytes with no payload, none of it padding
+/// (edges 24, `unreachable_since` 8, `in_degree` 4, `state` 4). The id is
+/// kept beside it, in the graph's [`Ids`](super::ids::Ids).
 pub struct Node<N> {
-    pub(super) id: PeerId,
     /// Slots of the targets, sorted by slot, without duplicates or self loops.
     pub(super) out: Edges,
     /// How many nodes list this one: a slot is only reused once nothing
@@ -114,7 +114,6 @@ impl<N> Node<N> {
 impl<N: fmt::Debug> fmt::Debug for Node<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
-            .field("id", &self.id)
             .field("out", &self.out)
             .field("in_degree", &self.in_degree)
             .field("reachable", &self.has(REACHABLE))
@@ -163,9 +162,8 @@ pub enum Standing {
 }
 
 impl<N: Default> Node<N> {
-    pub(super) fn new(id: PeerId, now: Duration) -> Self {
+    pub(super) fn new(now: Duration) -> Self {
         Node {
-            id,
             out: Edges::new(),
             in_degree: 0,
             state: 0,

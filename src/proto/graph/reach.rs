@@ -73,7 +73,7 @@ impl<N: Default> Graph<N> {
             debug_assert!(!node.has(FREE), "a listed slot holds a node");
             node.set(REACHABLE, true);
             if let Some(tracker) = &mut self.digest {
-                tracker.reach(&node.id, &node.payload, node.has(LENT), true);
+                tracker.reach(self.ids.id(slot), &node.payload, node.has(LENT), true);
             }
             self.reachable_count += 1;
             self.changed = true;
@@ -126,13 +126,21 @@ impl<N: Default> Graph<N> {
         let mut count = 0;
         let mut changed = false;
         let mut remembered = 0;
-        for node in self.nodes.iter_mut().filter(|n| !n.has(FREE)) {
+        for (slot, node) in self.nodes.iter_mut().enumerate() {
+            if node.has(FREE) {
+                continue;
+            }
             let reached = node.mark() == generation;
             if reached != node.is_reachable() {
                 changed = true;
                 node.set(REACHABLE, reached);
                 if let Some(tracker) = &mut self.digest {
-                    tracker.reach(&node.id, &node.payload, node.has(LENT), reached);
+                    tracker.reach(
+                        self.ids.id(slot as Slot),
+                        &node.payload,
+                        node.has(LENT),
+                        reached,
+                    );
                 }
                 if reached {
                     remembered += usize::from(node.has(FORGOTTEN));

@@ -196,6 +196,7 @@ impl Network {
 mod tests {
     use bytes::Bytes;
 
+    use crate::proto::graph::IdTable;
     use crate::sim::{sim_id, Faults, Network};
 
     /// Thirty peers in a ring, all joined and quiet.
@@ -227,12 +228,12 @@ mod tests {
     }
 
     #[test]
-    fn shared_blocks_change_nothing_but_are_kept_once_per_node() {
+    fn sharing_changes_nothing_but_keeps_blocks_and_ids_once_per_node() {
         let shared = ring();
         let apart = ring_of(
             Network::new(7, Faults::default())
                 .without_event_log()
-                .without_shared_blocks(),
+                .without_sharing(),
         );
         assert_eq!(shared.stats(), apart.stats());
         assert_eq!(shared.engine_stats(), apart.engine_stats());
@@ -248,6 +249,9 @@ mod tests {
         interner.sweep();
         assert_eq!(interner.len(), 30);
         assert!(apart.interner.is_none());
+        // And each id once: the thirty peers' own, no other.
+        assert_eq!(shared.ids.as_ref().map(IdTable::len), Some(30));
+        assert!(apart.ids.is_none());
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct Scenario {
     /// engine's.
     #[serde(default = "default_have_notices")]
     pub have_notices: bool,
+    /// Whether the engines share one copy of each id and register block
+    /// (see [`crate::sim::Network::without_sharing`]): the same packets and
+    /// views either way, less memory and CPU shared. Default true.
+    #[serde(default = "default_share_between_engines")]
+    pub share_between_engines: bool,
     /// What happens, in order.
     pub events: Vec<Step>,
 }
@@ -67,6 +72,10 @@ fn default_announce_window_ms() -> u64 {
 }
 
 fn default_have_notices() -> bool {
+    true
+}
+
+fn default_share_between_engines() -> bool {
     true
 }
 

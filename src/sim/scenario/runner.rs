@@ -204,17 +204,21 @@ impl Runner {
             duplicate: scenario.faults.duplicate,
             drop: scenario.faults.drop,
         };
+        // Scenarios measure honest networks at scale: every engine
+        // checking every other's signatures would be most of the CPU
+        // (N^2 checks) and find nothing. Engines still sign.
+        let mut net = Network::new(scenario.seed, faults)
+            .without_event_log()
+            .without_verification()
+            .with_announce_window(Duration::from_millis(scenario.announce_window_ms))
+            .with_gossip_window(Duration::from_millis(scenario.gossip_window_ms))
+            .with_max_send_bytes(scenario.max_send_bytes)
+            .with_have_notices(scenario.have_notices);
+        if !scenario.share_between_engines {
+            net = net.without_sharing();
+        }
         let mut runner = Runner {
-            // Scenarios measure honest networks at scale: every engine
-            // checking every other's signatures would be most of the CPU
-            // (N^2 checks) and find nothing. Engines still sign.
-            net: Network::new(scenario.seed, faults)
-                .without_event_log()
-                .without_verification()
-                .with_announce_window(Duration::from_millis(scenario.announce_window_ms))
-                .with_gossip_window(Duration::from_millis(scenario.gossip_window_ms))
-                .with_max_send_bytes(scenario.max_send_bytes)
-                .with_have_notices(scenario.have_notices),
+            net,
             rng,
             sampling: scenario.sampling,
             degree,
