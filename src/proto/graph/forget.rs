@@ -82,7 +82,9 @@ impl<N: Default> Graph<N> {
             debug_assert!(!node.has_edges());
             self.forgotten -= 1;
             self.nodes[slot as usize].state = FREE;
-            self.free.push(slot);
+            if self.ids.reuses_slots() {
+                self.free.push(slot);
+            }
         }
     }
 

@@ -102,19 +102,18 @@ pub struct Graph<N> {
 impl<N: Default> Graph<N> {
     /// A graph holding only the root, with an index of its own.
     pub fn new(root: PeerId, now: Duration) -> Self {
-        Graph::with_ids(root, now, Ids::own())
+        Graph::with_ids(now, Ids::own(root))
     }
 
     /// A graph holding only the root, its ids kept in `table` (shared with
     /// other graphs of the process).
     pub fn with_id_table(root: PeerId, now: Duration, table: IdTable) -> Self {
-        Graph::with_ids(root, now, Ids::shared(table))
+        Graph::with_ids(now, Ids::shared(table, root))
     }
 
-    fn with_ids(root: PeerId, now: Duration, mut ids: Ids) -> Self {
+    fn with_ids(now: Duration, ids: Ids) -> Self {
         let mut node = Node::new(now);
         node.set(REACHABLE, true);
-        ids.insert(ROOT, root);
         Graph {
             ids,
             nodes: {
@@ -539,7 +538,12 @@ impl<N: Default> Graph<N> {
 
     /// The slot of `id` if known.
     fn find(&self, id: &PeerId) -> Option<Slot> {
-        self.ids.find(id)
+        let slot = self.ids.find(id)?;
+        // Through a shared table, the slot the id would have: held or not.
+        self.nodes
+            .get(slot as usize)
+            .is_some_and(|n| !n.has(FREE))
+            .then_some(slot)
     }
 
     /// The slot of `id`, with a new unreachable node if unknown.
@@ -549,6 +553,24 @@ impl<N: Default> Graph<N> {
         }
         let node = Node::new(now);
         self.created += 1;
+        let shared = !self.ids.reuses_slots();
+        let live = self.nodes.iter().enumerate().filter(|(_, n)| !n.has(FREE));
+        if let Some(slot) = self.ids.place(id, live.map(|(s, _)| s as Slot)) {
+            while self.nodes.len() <= slot as usize {
+                self.nodes.push(Node::free());
+            }
+            self.nodes[slot as usize] = node;
+            return slot;
+        }
+        if shared {
+            // The ids just left a full table for an index of their own:
+            // the slots no id held here are free for the next ones.
+            self.free = (0..self.nodes.len())
+                .rev()
+                .filter(|&s| self.nodes[s].has(FREE))
+                .map(|s| s as Slot)
+                .collect();
+        }
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot as usize] = node;
