@@ -91,6 +91,11 @@ impl Outbox {
         }
     }
 
+    /// Whether `slot`'s entry waits, in either lane.
+    pub fn owes(&self, slot: Slot) -> bool {
+        self.express.contains(slot) || self.bulk.contains(slot)
+    }
+
     /// Strikes `slot`'s entry off, if it waits (a notice of it stays: the
     /// neighbour having the node does not tell it that we have it too).
     pub fn remove(&mut self, slot: Slot) {
@@ -286,6 +291,7 @@ mod tests {
         o.push(900);
         o.push_to(Lane::Express, 2);
         o.push_to(Lane::Bulk, 900);
+        assert!(o.owes(1) && o.owes(900) && !o.owes(4) && !o.owes(100_000));
         assert_eq!(o.peek_in(Lane::Bulk), Some(1));
         assert!(!o.lane_is_empty(Lane::Express));
         assert_eq!(drain(&mut o), vec![2, 900, 1, 3]);
@@ -307,6 +313,7 @@ mod tests {
         assert!(!o.is_empty(), "notices wait");
         assert_eq!(o.pop(), None, "a notice is not an entry");
         assert!(o.lane_is_empty(Lane::Express) && o.lane_is_empty(Lane::Bulk));
+        assert!(!o.owes(4), "a notice is owed no entry");
         o.push(4);
         o.remove(4);
         assert_eq!(o.peek_notice(), Some(4));

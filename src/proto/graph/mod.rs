@@ -206,6 +206,14 @@ impl<N: Default> Graph<N> {
         self.find(id)
     }
 
+    /// [`Graph::slot`], but only if `wanted` says yes to the slot, asked
+    /// before the node is read: a caller that keeps per-slot state of its
+    /// own (a bit per slot) settles most ids without touching the view.
+    pub fn slot_if(&self, id: &PeerId, wanted: impl FnOnce(Slot) -> bool) -> Option<Slot> {
+        let slot = self.ids.find(id).filter(|&s| wanted(s))?;
+        self.is_held(slot).then_some(slot)
+    }
+
     /// The id in `slot`, or `None` for a free slot or one past the end. The
     /// same slot may name another node later: see [`Graph::slot`].
     pub fn id_at(&self, slot: Slot) -> Option<&PeerId> {
@@ -538,12 +546,12 @@ impl<N: Default> Graph<N> {
 
     /// The slot of `id` if known.
     fn find(&self, id: &PeerId) -> Option<Slot> {
-        let slot = self.ids.find(id)?;
         // Through a shared table, the slot the id would have: held or not.
-        self.nodes
-            .get(slot as usize)
-            .is_some_and(|n| !n.has(FREE))
-            .then_some(slot)
+        self.ids.find(id).filter(|&s| self.is_held(s))
+    }
+
+    fn is_held(&self, slot: Slot) -> bool {
+        self.nodes.get(slot as usize).is_some_and(|n| !n.has(FREE))
     }
 
     /// The slot of `id`, with a new unreachable node if unknown.
@@ -870,6 +878,9 @@ mod tests {
         let two = g.slot(&id(2)).unwrap();
         assert_eq!((g.id_at(one), g.id_at(two)), (Some(&id(1)), Some(&id(2))));
         assert_eq!(g.slot(&id(9)), None);
+        assert_eq!(g.slot_if(&id(1), |s| s == one), Some(one));
+        assert_eq!(g.slot_if(&id(1), |s| s != one), None, "not wanted");
+        assert_eq!(g.slot_if(&id(9), |_| true), None, "unknown");
         assert_eq!(g.id_at(two + 1), None, "past the end");
         g.settle(t);
         assert_eq!(g.collect_garbage(t), 2);

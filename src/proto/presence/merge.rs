@@ -147,15 +147,21 @@ impl<C: DataCodec> Presence<C> {
         if notices.is_empty() {
             return;
         }
+        let Some(link) = self.links.get(&from) else {
+            return;
+        };
         let mut known = Vec::new();
         for have in notices {
             if have.id == from || have.id == self.id {
                 continue;
             }
-            if let Some(slot) = self.graph.slot(&have.id) {
-                if self.all_we_know(slot, (Some(have.edges), Some(have.data))) {
-                    known.push(slot);
-                }
+            // Most notices name nodes we owe `from` nothing of: those are
+            // settled by the outbox's bit, without reading the node.
+            let Some(slot) = self.graph.slot_if(&have.id, |s| link.outbox.owes(s)) else {
+                continue;
+            };
+            if self.all_we_know(slot, (Some(have.edges), Some(have.data))) {
+                known.push(slot);
             }
         }
         if let Some(link) = self.links.get_mut(&from) {
@@ -285,7 +291,10 @@ impl<C: DataCodec> Presence<C> {
             }
             _ => {}
         }
-        self.settle_origin(slot);
+        // Nothing changed, nothing to settle.
+        if news {
+            self.settle_origin(slot);
+        }
         news
     }
 }
