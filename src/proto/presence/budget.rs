@@ -24,9 +24,10 @@ use crate::proto::outbox::Lane;
 use crate::proto::PeerId;
 
 /// What one node costs besides its heap blocks, by the budget's measure:
-/// the graph's node (72 bytes) and its record (32), its place in the id
-/// index and its bits in the outboxes, rounded up (kept at what it was
-/// when the record was 72 bytes, so budgets did not move).
+/// the graph's node (40 bytes), its id and place in the index (about 38),
+/// its record (24) and its bits in the outboxes, rounded up (kept at what
+/// it was when node and record were 72 bytes each, so budgets did not
+/// move).
 pub const NODE_BYTES: usize = 160;
 
 /// Bytes per listed edge once a node lists more than fit inline.
