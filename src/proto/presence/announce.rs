@@ -207,8 +207,7 @@ impl<C: DataCodec> Presence<C> {
             .as_ref()
             .map(|s| s.sign_edges(stamp, &self.graph.edges(&self.id)));
         let own = self.graph.payload_mut(self.now, self.id);
-        own.set_edges_stamp(stamp);
-        own.set_edges_signature(signature);
+        own.set_edges_register(stamp, signature);
     }
 
     fn next_stamp(&mut self) -> Stamp {
@@ -242,13 +241,12 @@ impl<C: DataCodec> Presence<C> {
     fn announce_data(&mut self) {
         let stamp = self.next_stamp();
         let own = self.graph.payload_mut(self.now, self.id);
-        own.set_data_stamp(stamp);
         let data = own.data().map(Bytes::copy_from_slice);
         let signature = self
             .signer
             .as_ref()
             .map(|s| s.sign_data(stamp, data.as_deref()));
-        own.set_data_signature(signature);
+        own.set_data_register(Some(stamp), signature, data.as_deref(), true);
         self.data_announced = self.links.values().any(Link::is_up);
         if self.data_announced {
             self.queue_news_at(ROOT, None, true);

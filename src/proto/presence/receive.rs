@@ -300,37 +300,35 @@ impl<C: DataCodec> Presence<C> {
         signature: Option<Signature>,
         data: Option<Bytes>,
     ) {
-        let Some(&id) = self.graph.id_at(slot) else {
+        let (Some(node), Some(&id)) = (self.graph.node_at(slot), self.graph.id_at(slot)) else {
             return;
+        };
+        let record = &node.payload;
+        // Decoded only when it changed. Kept even when our codec cannot
+        // read it: it goes on as it came, under its signature.
+        let (valid, decoded) = match &data {
+            Some(bytes) if record.wire_data() != Some(&bytes[..]) => {
+                match self.codec.decode(bytes) {
+                    Ok(value) => (true, Some(Ok(value))),
+                    Err(error) => (false, Some(Err(error))),
+                }
+            }
+            Some(_) => (record.data().is_some(), None),
+            None => (true, None),
         };
         let Some(record) = self.graph.payload_at_mut(slot) else {
             return;
         };
-        if let Some(stamp) = stamp {
-            record.set_data_stamp(stamp);
-        }
-        record.set_data_signature(signature);
-        if record.wire_data() == data.as_deref() {
-            return;
-        }
-        let Some(bytes) = data else {
-            record.set_data(None, true);
-            return;
-        };
         // Copied: a slice would keep the whole packet (a view of thousands
-        // of entries) alive while this data is current. Kept even when our
-        // codec cannot read it: it goes on as it came, under its signature.
-        match self.codec.decode(&bytes) {
-            Ok(value) => {
-                record.set_data(Some(&bytes), true);
-                if self.peer_events {
-                    self.event(Event::PeerData { id, data: value });
-                }
+        // of entries) alive while this data is current. One new block for
+        // the whole register.
+        record.set_data_register(stamp, signature, data.as_deref(), valid);
+        match decoded {
+            Some(Ok(value)) if self.peer_events => {
+                self.event(Event::PeerData { id, data: value });
             }
-            Err(error) => {
-                record.set_data(Some(&bytes), false);
-                self.event(Event::BadPeerData { id, error });
-            }
+            Some(Err(error)) => self.event(Event::BadPeerData { id, error }),
+            _ => {}
         }
     }
 
@@ -345,8 +343,7 @@ impl<C: DataCodec> Presence<C> {
         let Some(record) = self.graph.payload_at_mut(slot) else {
             return;
         };
-        record.set_edges_stamp(stamp);
-        record.set_edges_signature(signature);
+        record.set_edges_register(stamp, signature);
         self.replace_edges(slot, edges);
     }
 

@@ -151,6 +151,37 @@ impl Record {
         self.put(self.relaid(parts));
     }
 
+    /// Sets the edge register's stamp and signature at once: one new block
+    /// instead of one per part (a block is never changed in place).
+    pub fn set_edges_register(&mut self, stamp: Stamp, signature: Option<Signature>) {
+        let parts = Parts {
+            edges_stamp: Some(stamp),
+            edges_signature: signature,
+            ..self.parts()
+        };
+        self.put(self.relaid(parts));
+    }
+
+    /// Sets the data register at once: its stamp (kept when `None`), its
+    /// signature, and its data (`valid`: our codec decodes it).
+    pub fn set_data_register(
+        &mut self,
+        stamp: Option<Stamp>,
+        signature: Option<Signature>,
+        data: Option<&[u8]>,
+        valid: bool,
+    ) {
+        let now = self.parts();
+        let parts = Parts {
+            data_stamp: stamp.or(now.data_stamp),
+            data_signature: signature,
+            data,
+            valid,
+            ..now
+        };
+        self.put(self.relaid(parts));
+    }
+
     /// Whether we hold a register its origin signed: from then on the
     /// origin counts as one that signs.
     pub fn is_signed(&self) -> bool {
@@ -478,6 +509,39 @@ mod tests {
         assert!(
             !r.bytes.spilled(),
             "an unsigned record gives its heap block back"
+        );
+    }
+
+    #[test]
+    fn a_register_is_set_whole_in_one_block() {
+        let s = |version| Stamp {
+            incarnation: 1,
+            version,
+        };
+        let mut r = Record::default();
+        r.set_edges_register(s(1), Some([1; 64]));
+        r.set_data_register(Some(s(2)), Some([2; 64]), Some(b"bad"), false);
+        assert_eq!(
+            (r.edges_stamp(), r.edges_signature()),
+            (Some(s(1)), Some([1; 64]))
+        );
+        assert_eq!(
+            (r.data_stamp(), r.data_signature()),
+            (Some(s(2)), Some([2; 64]))
+        );
+        assert_eq!((r.data(), r.wire_data()), (None, Some(&b"bad"[..])));
+        let before = r.bytes.as_slice().as_ptr();
+        // The same again changes nothing, not even the block.
+        r.set_data_register(None, Some([2; 64]), Some(b"bad"), false);
+        assert_eq!(r.bytes.as_slice().as_ptr(), before);
+        // No stamp given keeps the one held; the rest is replaced.
+        r.set_data_register(None, None, Some(b"ok"), true);
+        assert_eq!((r.data_stamp(), r.data_signature()), (Some(s(2)), None));
+        assert_eq!(r.data(), Some(&b"ok"[..]));
+        assert_eq!(
+            r.edges_signature(),
+            Some([1; 64]),
+            "the other register stays"
         );
     }
 
