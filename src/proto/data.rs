@@ -25,6 +25,14 @@ pub trait DataCodec: Clone {
     /// Decodes bytes a remote peer advertised. Must not panic on any input:
     /// the bytes come from the network.
     fn decode(&self, bytes: &[u8]) -> Result<Self::Value, DataError>;
+
+    /// Whether [`DataCodec::decode`] would accept `bytes`, for when nobody
+    /// wants the value (no one listens for events): a codec that can tell
+    /// without building the value may say so more cheaply. Same rules as
+    /// `decode`.
+    fn check(&self, bytes: &[u8]) -> Result<(), DataError> {
+        self.decode(bytes).map(drop)
+    }
 }
 
 /// JSON peer data, byte-compatible with the original's default encoding
@@ -87,6 +95,11 @@ impl DataCodec for Raw {
     fn decode(&self, bytes: &[u8]) -> Result<Bytes, DataError> {
         Ok(Bytes::copy_from_slice(bytes))
     }
+
+    /// Any bytes are raw data: nothing to copy to find out.
+    fn check(&self, _: &[u8]) -> Result<(), DataError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -114,6 +127,9 @@ mod tests {
         let codec = Json::<serde_json::Value>::new();
         assert!(codec.decode(b"{not json").is_err());
         assert!(codec.decode(&[0xff, 0xfe]).is_err());
+        // `check` says what `decode` says, without the value.
+        assert!(codec.check(b"{not json").is_err());
+        assert!(codec.check(br#"{"a":1}"#).is_ok());
     }
 
     #[test]
@@ -134,5 +150,6 @@ mod tests {
         let bytes = Bytes::from_static(&[0, 1, 255]);
         assert_eq!(Raw.encode(&bytes).unwrap(), vec![0, 1, 255]);
         assert_eq!(Raw.decode(&[9]).unwrap(), Bytes::from_static(&[9]));
+        assert!(Raw.check(&[0xff]).is_ok());
     }
 }

@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use super::*;
 
 impl<N: Default> Graph<N> {
@@ -61,7 +63,10 @@ impl<N: Default> Graph<N> {
 
     /// Marks everything newly reachable through `start` (incremental case).
     pub(super) fn reach_from(&mut self, start: Slot) {
-        let mut stack = vec![start];
+        // Most walks reach one node or a few (a join reaches each node once,
+        // as its edge arrives): no heap block for those.
+        let mut stack: SmallVec<[Slot; 16]> = SmallVec::new();
+        stack.push(start);
         while let Some(slot) = stack.pop() {
             if self.node(slot).is_reachable() {
                 continue;

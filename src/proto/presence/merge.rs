@@ -245,10 +245,24 @@ impl<C: DataCodec> Presence<C> {
         let (has_data, same_data) = (ours.is_some(), ours == entry.data.as_deref());
         let ours_placeholder = ours == Some(PLACEHOLDER);
         let mut news = false;
+        let edges_taken = entry
+            .edges_stamp
+            .filter(|_| edges_news && edges_ok)
+            .map(|stamp| (stamp, entry.edges_signature));
+        let data_taken = entry.data_stamp.filter(|_| data_news && data_ok);
+        let before = edges_taken.and_then(|_| self.edges_before(slot));
+        let mut data = entry.data;
+        // The registers that are news go into the record at once: a signed
+        // origin's entry is usually news in both, one new block for both.
+        let judged = if edges_taken.is_some() || data_taken.is_some() {
+            let data_register = data_taken.map(|s| (Some(s), entry.data_signature, data.take()));
+            self.take_registers(slot, edges_taken, data_register)
+        } else {
+            None
+        };
         match entry.edges_stamp {
-            Some(stamp) if edges_news && edges_ok => {
-                let before = self.edges_before(slot);
-                self.take_edges(slot, stamp, entry.edges_signature, entry.connected_to);
+            Some(_) if edges_taken.is_some() => {
+                self.replace_edges(slot, entry.connected_to);
                 if let Some(before) = before {
                     self.edges_to_javascript(Some(from), slot, before);
                 }
@@ -270,8 +284,8 @@ impl<C: DataCodec> Presence<C> {
             _ => {}
         }
         match entry.data_stamp {
-            Some(stamp) if data_news && data_ok => {
-                self.apply_data(slot, Some(stamp), entry.data_signature, entry.data);
+            Some(_) if data_taken.is_some() => {
+                self.tell_data(slot, judged);
                 self.data_to_javascript(None, Some(from), slot);
                 news = true;
             }
@@ -281,11 +295,11 @@ impl<C: DataCodec> Presence<C> {
             // merges it as "no keys").
             None if data_stamp.is_none()
                 && !signs
-                && entry.data.is_some()
+                && data.is_some()
                 && !same_data
                 && (!has_data || ours_placeholder || own) =>
             {
-                self.apply_data(slot, None, None, entry.data);
+                self.apply_data(slot, None, None, data);
                 self.tunnel_news(slot);
                 news = true;
             }

@@ -9,12 +9,18 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::javascript::TUNNEL;
+use super::record::DataRegister;
 use super::{Event, Presence};
-use crate::proto::data::DataCodec;
+use crate::proto::data::{DataCodec, DataError};
 use crate::proto::graph::{EdgeDiff, Slot, Standing, ROOT};
 use crate::proto::sign::{self, Claim};
 use crate::proto::wire::{DecodeError, FloodPacket, Kind, Message, Signature, Stamp};
 use crate::proto::PeerId;
+
+/// What our codec made of a node's new data, to tell listeners: the value
+/// (when someone listens) or why it does not decode; `None` for nothing to
+/// tell.
+pub(super) type Judged<V> = Option<Result<V, DataError>>;
 
 /// Whether a stamped register that came in is news next to the one we
 /// hold: a signed register beats an unsigned one whatever their stamps;
@@ -293,6 +299,8 @@ impl<C: DataCodec> Presence<C> {
 
     // ----- applying ------------------------------------------------------
 
+    /// Takes a data register (stamp, signature, data) for the node in
+    /// `slot` and tells whoever listens.
     pub(super) fn apply_data(
         &mut self,
         slot: Slot,
@@ -300,36 +308,8 @@ impl<C: DataCodec> Presence<C> {
         signature: Option<Signature>,
         data: Option<Bytes>,
     ) {
-        let (Some(node), Some(&id)) = (self.graph.node_at(slot), self.graph.id_at(slot)) else {
-            return;
-        };
-        let record = &node.payload;
-        // Decoded only when it changed. Kept even when our codec cannot
-        // read it: it goes on as it came, under its signature.
-        let (valid, decoded) = match &data {
-            Some(bytes) if record.wire_data() != Some(&bytes[..]) => {
-                match self.codec.decode(bytes) {
-                    Ok(value) => (true, Some(Ok(value))),
-                    Err(error) => (false, Some(Err(error))),
-                }
-            }
-            Some(_) => (record.data().is_some(), None),
-            None => (true, None),
-        };
-        let Some(record) = self.graph.payload_at_mut(slot) else {
-            return;
-        };
-        // Copied: a slice would keep the whole packet (a view of thousands
-        // of entries) alive while this data is current. One new block for
-        // the whole register.
-        record.set_data_register(stamp, signature, data.as_deref(), valid);
-        match decoded {
-            Some(Ok(value)) if self.peer_events => {
-                self.event(Event::PeerData { id, data: value });
-            }
-            Some(Err(error)) => self.event(Event::BadPeerData { id, error }),
-            _ => {}
-        }
+        let judged = self.take_registers(slot, None, Some((stamp, signature, data)));
+        self.tell_data(slot, judged);
     }
 
     /// Takes a stamped edge list (signed or not) for the node in `slot`.
@@ -340,11 +320,64 @@ impl<C: DataCodec> Presence<C> {
         signature: Option<Signature>,
         edges: Vec<PeerId>,
     ) {
-        let Some(record) = self.graph.payload_at_mut(slot) else {
+        self.take_registers(slot, Some((stamp, signature)), None);
+        self.replace_edges(slot, edges);
+    }
+
+    /// Lays the registers given out in the record of the node in `slot`,
+    /// both in one new block (the edge list itself is the caller's to
+    /// replace), and says what our codec made of new data: the value when
+    /// someone listens, the error when it does not decode, `None` when
+    /// there is nothing to tell (for [`Presence::tell_data`]).
+    pub(super) fn take_registers(
+        &mut self,
+        slot: Slot,
+        edges: Option<(Stamp, Option<Signature>)>,
+        data: Option<(Option<Stamp>, Option<Signature>, Option<Bytes>)>,
+    ) -> Judged<C::Value> {
+        let node = self.graph.node_at(slot)?;
+        let record = &node.payload;
+        // Decoded only when it changed. Kept even when our codec cannot
+        // read it: it goes on as it came, under its signature.
+        let (valid, judged) = match data.as_ref().and_then(|(_, _, d)| d.as_ref()) {
+            Some(bytes) if record.wire_data() != Some(&bytes[..]) => {
+                // The value only for whoever listens; an error for all.
+                let decoded = if self.peer_events {
+                    self.codec.decode(bytes).map(Some)
+                } else {
+                    self.codec.check(bytes).map(|()| None)
+                };
+                match decoded {
+                    Ok(value) => (true, value.map(Ok)),
+                    Err(error) => (false, Some(Err(error))),
+                }
+            }
+            Some(_) => (record.data().is_some(), None),
+            None => (true, None),
+        };
+        let record = self.graph.payload_at_mut(slot)?;
+        // Copied: a slice would keep the whole packet (a view of thousands
+        // of entries) alive while this data is current.
+        let data = data.as_ref().map(|(stamp, signature, data)| DataRegister {
+            stamp: *stamp,
+            signature: *signature,
+            data: data.as_deref(),
+            valid,
+        });
+        record.set_registers(edges, data);
+        judged
+    }
+
+    /// Tells listeners what [`Presence::take_registers`] found of the node
+    /// in `slot`'s new data.
+    pub(super) fn tell_data(&mut self, slot: Slot, judged: Judged<C::Value>) {
+        let (Some(judged), Some(&id)) = (judged, self.graph.id_at(slot)) else {
             return;
         };
-        record.set_edges_register(stamp, signature);
-        self.replace_edges(slot, edges);
+        match judged {
+            Ok(data) => self.event(Event::PeerData { id, data }),
+            Err(error) => self.event(Event::BadPeerData { id, error }),
+        }
     }
 
     /// After a register of the node in `slot` changed: once it signs, what

@@ -63,6 +63,16 @@ pub(super) struct Record {
     via: u16,
 }
 
+/// A data register to set ([`Record::set_registers`]).
+pub(super) struct DataRegister<'a> {
+    /// Its stamp; `None` keeps the one held.
+    pub stamp: Option<Stamp>,
+    pub signature: Option<Signature>,
+    pub data: Option<&'a [u8]>,
+    /// Our codec decodes `data`.
+    pub valid: bool,
+}
+
 /// A record's registers, read out of its block or about to be laid out.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Parts<'a> {
@@ -154,12 +164,7 @@ impl Record {
     /// Sets the edge register's stamp and signature at once: one new block
     /// instead of one per part (a block is never changed in place).
     pub fn set_edges_register(&mut self, stamp: Stamp, signature: Option<Signature>) {
-        let parts = Parts {
-            edges_stamp: Some(stamp),
-            edges_signature: signature,
-            ..self.parts()
-        };
-        self.put(self.relaid(parts));
+        self.set_registers(Some((stamp, signature)), None);
     }
 
     /// Sets the data register at once: its stamp (kept when `None`), its
@@ -171,14 +176,36 @@ impl Record {
         data: Option<&[u8]>,
         valid: bool,
     ) {
-        let now = self.parts();
-        let parts = Parts {
-            data_stamp: stamp.or(now.data_stamp),
-            data_signature: signature,
-            data,
-            valid,
-            ..now
-        };
+        self.set_registers(
+            None,
+            Some(DataRegister {
+                stamp,
+                signature,
+                data,
+                valid,
+            }),
+        );
+    }
+
+    /// Sets the registers given (the edge register's stamp and signature,
+    /// the data register) in one new block: an entry that is news in both
+    /// costs one allocation, not two.
+    pub fn set_registers(
+        &mut self,
+        edges: Option<(Stamp, Option<Signature>)>,
+        data: Option<DataRegister<'_>>,
+    ) {
+        let mut parts = self.parts();
+        if let Some((stamp, signature)) = edges {
+            parts.edges_stamp = Some(stamp);
+            parts.edges_signature = signature;
+        }
+        if let Some(d) = data {
+            parts.data_stamp = d.stamp.or(parts.data_stamp);
+            parts.data_signature = d.signature;
+            parts.data = d.data;
+            parts.valid = d.valid;
+        }
         self.put(self.relaid(parts));
     }
 
