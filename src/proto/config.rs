@@ -137,13 +137,11 @@ pub struct Config<C: DataCodec = Json> {
     /// A table the engine keeps its view's ids in, for simulators running
     /// many engines in one process: every engine given the same
     /// [`IdTable`] stores each id once between them and finds it through
-    /// one index that stays in the cache, instead of one index each. The
-    /// engine is the same with or without it, but an id's slot becomes its
-    /// number in the table instead of its place in the order the view
-    /// learnt it, and an outbox is taken in slot order: the same news goes
-    /// out in another order (a 1,000-peer join sends 0.9 % fewer packets).
-    /// Should the table fill up, the engine goes on with an index of its
-    /// own. Default `None`.
+    /// one index that stays in the cache, instead of one index each. What
+    /// the engine does and sends is the same with or without it (a view's
+    /// slots stay in the order it learnt the ids, which is the order its
+    /// outboxes are taken in). Should the table fill up, the engine goes on
+    /// with an index of its own. Default `None`.
     pub shared_ids: Option<IdTable>,
 }
 

@@ -201,9 +201,8 @@ impl Network {
 
     /// Engines started from now on keep their own copy of every register
     /// block and their own index of ids ([`Config::interner`] and
-    /// [`Config::shared_ids`] unset), as separate processes would: they do
-    /// the same, only memory and CPU differ, and the order in which each
-    /// takes its outboxes (see [`Config::shared_ids`]).
+    /// [`Config::shared_ids`] unset), as separate processes would: what
+    /// they do and send is the same, only memory and CPU differ.
     pub fn without_sharing(mut self) -> Self {
         self.interner = None;
         self.ids = None;

@@ -82,9 +82,7 @@ impl<N: Default> Graph<N> {
             debug_assert!(!node.has_edges());
             self.forgotten -= 1;
             self.nodes[slot as usize].state = FREE;
-            if self.ids.reuses_slots() {
-                self.free.push(slot);
-            }
+            self.free.push(slot);
         }
     }
 

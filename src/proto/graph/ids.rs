@@ -7,8 +7,8 @@
 //! index per view, and every look-up misses the cache three times (the
 //! index's control bytes, its slot, the node to compare ids with) because
 //! the engines take turns and each one's view has gone cold. Shared, each
-//! id is stored once, the one index stays warm, and a view keeps nothing
-//! per node: an id's number in the table is its slot in every view.
+//! id is stored once, the one index stays warm, and a view keeps only two
+//! 4-byte numbers per node.
 
 use std::fmt;
 use std::hash::BuildHasher;
@@ -28,6 +28,9 @@ const BLOCK: usize = 1024;
 /// The default [`IdTable::new`] bound: a thousand times more ids than a
 /// simulation of ten thousand peers has.
 pub const DEFAULT_ID_TABLE_CAPACITY: usize = 1 << 24;
+
+/// Marks a number no node of this view holds in [`Ids::Shared`]'s slots.
+const NO_SLOT: Slot = Slot::MAX;
 
 /// One block of a table: each id is written once and then only read, so
 /// views read it without the table's lock.
@@ -171,58 +174,53 @@ pub(super) enum Ids {
         /// every node's table.
         hasher: RandomState,
     },
-    /// Through a table shared with other graphs: an id's slot is its
-    /// number there, but for the root's and 0's, which trade places (the
-    /// root is always slot 0). Nothing per node is kept here, and the
-    /// table's one index stays warm. Every graph then spans the numbers of
-    /// all the ids it ever held, which in a simulation is about all of them.
+    /// Through a table shared with other graphs: each slot's number there,
+    /// and each number's slot here ([`NO_SLOT`] for none).
     Shared {
         table: IdTable,
         /// The table's blocks this graph has been handed, enough for every
-        /// number it placed.
+        /// number in `numbers`.
         blocks: Vec<Block>,
-        /// The root's number.
-        root: u32,
-        /// Ids held.
+        numbers: Segments<u32>,
+        slots: Vec<Slot>,
         len: usize,
     },
 }
 
 impl Ids {
-    /// An index of the graph's own, holding `root` in slot 0.
-    pub fn own(root: PeerId) -> Self {
-        let mut ids = Ids::Own {
+    /// An index of the graph's own.
+    pub fn own() -> Self {
+        Ids::Own {
             ids: Segments::default(),
             index: HashTable::new(),
             hasher: RandomState::default(),
-        };
-        ids.insert(super::ROOT, root);
-        ids
-    }
-
-    /// Ids through `table`, holding `root` in slot 0; an index of the
-    /// graph's own if the table is full.
-    pub fn shared(table: IdTable, root: PeerId) -> Self {
-        match table.number(root, 0) {
-            Some((number, blocks)) => Ids::Shared {
-                table,
-                blocks,
-                root: number,
-                len: 1,
-            },
-            None => Ids::own(root),
         }
     }
 
-    /// The slot of `id`, if it may hold it: with an index of its own, only
-    /// a slot holding it; through a table, the slot it would have, which
-    /// the graph checks.
+    /// Ids through `table`.
+    pub fn shared(table: IdTable) -> Self {
+        Ids::Shared {
+            table,
+            blocks: Vec::new(),
+            numbers: Segments::default(),
+            slots: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// The slot of `id`, if the graph holds it.
     pub fn find(&self, id: &PeerId) -> Option<Slot> {
         match self {
             Ids::Own { ids, index, hasher } => index
                 .find(hasher.hash_one(id), |&s| ids[s as usize] == *id)
                 .copied(),
-            Ids::Shared { table, root, .. } => Some(swap(table.find(id)?, *root)),
+            Ids::Shared { table, slots, .. } => {
+                let number = table.find(id)?;
+                slots
+                    .get(number as usize)
+                    .copied()
+                    .filter(|&s| s != NO_SLOT)
+            }
         }
     }
 
@@ -230,69 +228,45 @@ impl Ids {
     pub fn id(&self, slot: Slot) -> &PeerId {
         match self {
             Ids::Own { ids, .. } => &ids[slot as usize],
-            Ids::Shared { blocks, root, .. } => id_in(blocks, swap(slot, *root)),
+            Ids::Shared {
+                blocks, numbers, ..
+            } => id_in(blocks, numbers[slot as usize]),
         }
     }
 
-    /// The slot new node `id` must have, if the ids decide it (through a
-    /// table); `None` when the graph picks one and then calls
-    /// [`Ids::insert`]. A table that is full turns this into an index of
-    /// the graph's own, for the ids in `live` (each slot's id) and those
-    /// to come.
-    pub fn place(&mut self, id: PeerId, live: impl Iterator<Item = Slot>) -> Option<Slot> {
-        let Ids::Shared {
+    /// Gives `id`, which the graph does not hold, the new or freed `slot`
+    /// (at most one past the last).
+    pub fn insert(&mut self, slot: Slot, id: PeerId) {
+        if let Ids::Shared {
             table,
             blocks,
-            root,
+            numbers,
+            slots,
             len,
         } = self
-        else {
-            return None;
-        };
-        match table.number(id, blocks.len()) {
-            Some((number, fresh)) => {
-                blocks.extend(fresh);
-                *len += 1;
-                Some(swap(number, *root))
-            }
-            None => {
-                let mut own = Ids::Own {
-                    ids: Segments::default(),
-                    index: HashTable::new(),
-                    hasher: RandomState::default(),
-                };
-                for slot in live {
-                    own.insert(slot, *id_in(blocks, swap(slot, *root)));
+        {
+            match table.number(id, blocks.len()) {
+                Some((number, fresh)) => {
+                    blocks.extend(fresh);
+                    put(numbers, slot, number);
+                    let at = number as usize;
+                    if slots.len() <= at {
+                        slots.resize(at + 1, NO_SLOT);
+                    }
+                    slots[at] = slot;
+                    *len += 1;
+                    return;
                 }
-                *self = own;
-                None
+                // A full table: this graph keeps its own ids from now on.
+                None => self.go_own(),
             }
         }
-    }
-
-    /// Gives `id`, which the graph does not hold, `slot` (free, or at most
-    /// one past the last); only for an index of the graph's own.
-    pub fn insert(&mut self, slot: Slot, id: PeerId) {
         if let Ids::Own { ids, index, hasher } = self {
-            // Slots between (free, held by no id here) get a filler id
-            // that the index never names.
-            while ids.len() < slot as usize {
-                ids.push(PeerId::from_bytes([0; 32]));
-            }
-            match ids.get_mut(slot as usize) {
-                Some(place) => *place = id,
-                None => ids.push(id),
-            }
+            put(ids, slot, id);
             index.insert_unique(hasher.hash_one(id), slot, |&s| {
                 hasher.hash_one(ids[s as usize])
             });
         }
-    }
-
-    /// Whether a freed slot may go to another id (not through a table,
-    /// where each id has its own).
-    pub fn reuses_slots(&self) -> bool {
-        matches!(self, Ids::Own { .. })
     }
 
     /// `slot` no longer holds a node.
@@ -304,7 +278,18 @@ impl Ids {
                     entry.remove();
                 }
             }
-            Ids::Shared { len, .. } => *len -= 1,
+            Ids::Shared {
+                numbers,
+                slots,
+                len,
+                ..
+            } => {
+                let at = numbers[slot as usize] as usize;
+                if slots.get(at) == Some(&slot) {
+                    slots[at] = NO_SLOT;
+                    *len -= 1;
+                }
+            }
         }
     }
 
@@ -319,24 +304,59 @@ impl Ids {
     /// Drops what slots from `len` on held (they hold no node) and gives
     /// back spare capacity.
     pub fn shrink_to(&mut self, len: usize) {
-        if let Ids::Own { ids, index, hasher } = self {
-            while ids.len() > len {
-                ids.pop();
+        match self {
+            Ids::Own { ids, index, hasher } => {
+                while ids.len() > len {
+                    ids.pop();
+                }
+                index.shrink_to_fit(|&s| hasher.hash_one(ids[s as usize]));
             }
-            index.shrink_to_fit(|&s| hasher.hash_one(ids[s as usize]));
+            Ids::Shared { numbers, slots, .. } => {
+                while numbers.len() > len {
+                    numbers.pop();
+                }
+                while slots.last() == Some(&NO_SLOT) {
+                    slots.pop();
+                }
+                slots.shrink_to_fit();
+            }
         }
+    }
+
+    /// Turns a shared graph into one with its own index, holding the same
+    /// ids in the same slots.
+    fn go_own(&mut self) {
+        let Ids::Shared {
+            blocks,
+            numbers,
+            slots,
+            ..
+        } = self
+        else {
+            return;
+        };
+        let mut own = Ids::own();
+        if let Ids::Own { ids, index, hasher } = &mut own {
+            for (slot, &number) in numbers.iter().enumerate() {
+                let id = *id_in(blocks, number);
+                ids.push(id);
+                let live = slots.get(number as usize) == Some(&(slot as Slot));
+                if live {
+                    index.insert_unique(hasher.hash_one(id), slot as Slot, |&s| {
+                        hasher.hash_one(ids[s as usize])
+                    });
+                }
+            }
+        }
+        *self = own;
     }
 }
 
-/// A number's slot, and a slot's number: the root's number and 0 trade
-/// places.
-fn swap(n: u32, root: u32) -> u32 {
-    if n == root {
-        0
-    } else if n == 0 {
-        root
-    } else {
-        n
+/// Writes `value` at `slot` of `list`, one past the end included.
+fn put<T>(list: &mut Segments<T>, slot: Slot, value: T) {
+    match list.get_mut(slot as usize) {
+        Some(place) => *place = value,
+        None => list.push(value),
     }
 }
 
@@ -382,43 +402,38 @@ mod tests {
     }
 
     #[test]
-    fn through_a_table_a_slot_is_the_number_but_the_root_is_always_slot_0() {
+    fn graphs_sharing_a_table_find_only_their_own_ids() {
         let table = IdTable::default();
-        assert_eq!(table.number(id(99), 0).unwrap().0, 0, "someone else's");
-        let (mut a, mut b) = (
-            Ids::shared(table.clone(), id(10)),
-            Ids::shared(table.clone(), id(11)),
-        );
-        assert_eq!((a.id(0), b.id(0)), (&id(10), &id(11)));
-        // 11 is number 2 (slot 2 in a); 10 is number 1, b's 0 is 99.
-        assert_eq!(a.place(id(11), std::iter::empty()), Some(2));
-        assert_eq!(b.place(id(10), std::iter::empty()), Some(1));
-        assert_eq!(b.place(id(99), std::iter::empty()), Some(2));
-        assert_eq!((a.id(2), b.id(1), b.id(2)), (&id(11), &id(10), &id(99)));
-        assert_eq!((a.find(&id(11)), b.find(&id(10))), (Some(2), Some(1)));
-        // Not in the table at all.
-        assert_eq!(a.find(&id(12)), None);
-        assert_eq!((a.len(), b.len()), (2, 3));
-        a.remove(2);
-        assert_eq!(a.len(), 1);
-        assert!(!a.reuses_slots(), "each id keeps its own slot");
+        let (mut a, mut b) = (Ids::shared(table.clone()), Ids::shared(table.clone()));
+        a.insert(0, id(10));
+        a.insert(1, id(11));
+        b.insert(0, id(11));
+        b.insert(1, id(12));
+        assert_eq!((a.find(&id(11)), b.find(&id(11))), (Some(1), Some(0)));
+        assert_eq!((a.find(&id(12)), b.find(&id(10))), (None, None));
+        assert_eq!((a.id(1), b.id(1)), (&id(11), &id(12)));
+        a.remove(1);
+        assert_eq!((a.find(&id(11)), a.len()), (None, 1));
+        // A freed slot reused for another id.
+        a.insert(1, id(12));
+        assert_eq!((a.find(&id(12)), a.id(1)), (Some(1), &id(12)));
+        assert_eq!(b.find(&id(11)), Some(0), "untouched by a");
         assert_eq!(table.len(), 3);
     }
 
     #[test]
     fn a_graph_whose_table_fills_up_keeps_its_ids_in_an_index_of_its_own() {
         let table = IdTable::new(3);
-        let mut ids = Ids::shared(table.clone(), id(0));
-        assert_eq!(ids.place(id(1), std::iter::empty()), Some(1));
-        assert_eq!(ids.place(id(2), std::iter::empty()), Some(2));
+        let mut ids = Ids::shared(table.clone());
+        for n in 0..3 {
+            ids.insert(n, id(n));
+        }
         ids.remove(1);
-        // Full: the graph's slots 0 and 2 still hold their ids.
-        assert_eq!(ids.place(id(3), [0, 2].into_iter()), None);
-        assert!(ids.reuses_slots());
-        ids.insert(1, id(3));
+        ids.insert(3, id(3));
+        assert!(matches!(ids, Ids::Own { .. }));
         assert_eq!(ids.len(), 3);
-        for (n, slot) in [(0, 0), (2, 2), (3, 1)] {
-            assert_eq!((ids.find(&id(n)), ids.id(slot)), (Some(slot), &id(n)));
+        for n in [0, 2, 3] {
+            assert_eq!((ids.find(&id(n)), ids.id(n)), (Some(n), &id(n)));
         }
         assert_eq!(
             ids.find(&id(1)),
@@ -426,8 +441,5 @@ mod tests {
             "removed before the change stays removed"
         );
         assert_eq!(table.len(), 3);
-        // A table full from the start: an index of the graph's own at once.
-        let own = Ids::shared(table, id(7));
-        assert_eq!((own.find(&id(7)), own.reuses_slots()), (Some(0), true));
     }
 }

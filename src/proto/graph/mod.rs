@@ -102,18 +102,19 @@ pub struct Graph<N> {
 impl<N: Default> Graph<N> {
     /// A graph holding only the root, with an index of its own.
     pub fn new(root: PeerId, now: Duration) -> Self {
-        Graph::with_ids(now, Ids::own(root))
+        Graph::with_ids(root, now, Ids::own())
     }
 
     /// A graph holding only the root, its ids kept in `table` (shared with
     /// other graphs of the process).
     pub fn with_id_table(root: PeerId, now: Duration, table: IdTable) -> Self {
-        Graph::with_ids(now, Ids::shared(table, root))
+        Graph::with_ids(root, now, Ids::shared(table))
     }
 
-    fn with_ids(now: Duration, ids: Ids) -> Self {
+    fn with_ids(root: PeerId, now: Duration, mut ids: Ids) -> Self {
         let mut node = Node::new(now);
         node.set(REACHABLE, true);
+        ids.insert(ROOT, root);
         Graph {
             ids,
             nodes: {
@@ -210,8 +211,7 @@ impl<N: Default> Graph<N> {
     /// before the node is read: a caller that keeps per-slot state of its
     /// own (a bit per slot) settles most ids without touching the view.
     pub fn slot_if(&self, id: &PeerId, wanted: impl FnOnce(Slot) -> bool) -> Option<Slot> {
-        let slot = self.ids.find(id).filter(|&s| wanted(s))?;
-        self.is_held(slot).then_some(slot)
+        self.ids.find(id).filter(|&s| wanted(s))
     }
 
     /// The id in `slot`, or `None` for a free slot or one past the end. The
@@ -546,12 +546,7 @@ impl<N: Default> Graph<N> {
 
     /// The slot of `id` if known.
     fn find(&self, id: &PeerId) -> Option<Slot> {
-        // Through a shared table, the slot the id would have: held or not.
-        self.ids.find(id).filter(|&s| self.is_held(s))
-    }
-
-    fn is_held(&self, slot: Slot) -> bool {
-        self.nodes.get(slot as usize).is_some_and(|n| !n.has(FREE))
+        self.ids.find(id)
     }
 
     /// The slot of `id`, with a new unreachable node if unknown.
@@ -561,24 +556,6 @@ impl<N: Default> Graph<N> {
         }
         let node = Node::new(now);
         self.created += 1;
-        let shared = !self.ids.reuses_slots();
-        let live = self.nodes.iter().enumerate().filter(|(_, n)| !n.has(FREE));
-        if let Some(slot) = self.ids.place(id, live.map(|(s, _)| s as Slot)) {
-            while self.nodes.len() <= slot as usize {
-                self.nodes.push(Node::free());
-            }
-            self.nodes[slot as usize] = node;
-            return slot;
-        }
-        if shared {
-            // The ids just left a full table for an index of their own:
-            // the slots no id held here are free for the next ones.
-            self.free = (0..self.nodes.len())
-                .rev()
-                .filter(|&s| self.nodes[s].has(FREE))
-                .map(|s| s as Slot)
-                .collect();
-        }
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot as usize] = node;
@@ -606,8 +583,7 @@ impl<N: Default> Graph<N> {
         node
     }
 
-    /// The nodes, free slots skipped, in slot order.
-    /// Every node with its slot.
+    /// The nodes with their slots, free slots skipped, in slot order.
     fn live(&self) -> impl Iterator<Item = (Slot, &Node<N>)> {
         self.nodes
             .iter()

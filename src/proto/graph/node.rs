@@ -171,13 +171,6 @@ impl<N: Default> Node<N> {
             payload: N::default(),
         }
     }
-
-    /// A slot holding no node (one a shared id table skipped over).
-    pub(super) fn free() -> Self {
-        let mut node = Node::new(Duration::ZERO);
-        node.state = FREE;
-        node
-    }
 }
 
 /// A time as nanoseconds since zero. u64 nanoseconds last 584 years, far

@@ -55,9 +55,8 @@ pub struct Scenario {
     #[serde(default = "default_have_notices")]
     pub have_notices: bool,
     /// Whether the engines share one copy of each id and register block
-    /// (see [`crate::sim::Network::without_sharing`]): the same views either
-    /// way and nearly the same packets (outboxes are taken in another
-    /// order), less memory and CPU shared. Default true.
+    /// (see [`crate::sim::Network::without_sharing`]): the same packets and
+    /// views either way, less memory and CPU shared. Default true.
     #[serde(default = "default_share_between_engines")]
     pub share_between_engines: bool,
     /// What happens, in order.
