@@ -38,7 +38,7 @@ mod receive;
 mod record;
 mod relay;
 use budget::{Budget, Share};
-use record::Record;
+use record::{DataRegister, Record};
 
 pub use interface::{Destination, EngineStats, Event, Input, Output, SetDataError};
 
@@ -163,14 +163,22 @@ impl<C: DataCodec> Presence<C> {
                 version: 1,
             },
         );
-        let own = graph.payload_mut(now, config.id);
-        own.set_edges_stamp(edges_stamp);
-        own.set_data_stamp(data_stamp);
-        own.set_data(Some(&bytes), true);
-        if let Some(signer) = &config.signer {
-            own.set_edges_signature(Some(signer.sign_edges(edges_stamp, &[])));
-            own.set_data_signature(Some(signer.sign_data(data_stamp, Some(&bytes))));
-        }
+        let signatures = config.signer.as_ref().map(|signer| {
+            (
+                signer.sign_edges(edges_stamp, &[]),
+                signer.sign_data(data_stamp, Some(&bytes)),
+            )
+        });
+        // Both registers in one block, as any change of them is laid out.
+        graph.payload_mut(now, config.id).set_registers(
+            Some((edges_stamp, signatures.map(|s| s.0))),
+            Some(DataRegister {
+                stamp: Some(data_stamp),
+                signature: signatures.map(|s| s.1),
+                data: Some(&bytes),
+                valid: true,
+            }),
+        );
         Ok(Presence {
             id: config.id,
             flood: Flood::new(config.id, incarnation, config.ttl, config.dedupe_capacity),

@@ -91,6 +91,7 @@ impl Record {
         self.stamp_at(EDGES_STAMPED, 0)
     }
 
+    #[cfg(test)]
     pub fn set_edges_stamp(&mut self, stamp: Stamp) {
         let parts = Parts {
             edges_stamp: Some(stamp),
@@ -104,6 +105,7 @@ impl Record {
         self.stamp_at(DATA_STAMPED, self.width(EDGES_STAMPED, STAMP))
     }
 
+    #[cfg(test)]
     pub fn set_data_stamp(&mut self, stamp: Stamp) {
         let parts = Parts {
             data_stamp: Some(stamp),
@@ -145,6 +147,7 @@ impl Record {
         self.signature_at(DATA_SIGNED, at)
     }
 
+    #[cfg(test)]
     pub fn set_edges_signature(&mut self, signature: Option<Signature>) {
         let parts = Parts {
             edges_signature: signature,
@@ -153,6 +156,7 @@ impl Record {
         self.put(self.relaid(parts));
     }
 
+    #[cfg(test)]
     pub fn set_data_signature(&mut self, signature: Option<Signature>) {
         let parts = Parts {
             data_signature: signature,
