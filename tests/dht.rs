@@ -8,34 +8,26 @@
 //! Built only with the `dht` feature (default on).
 #![cfg(feature = "dht")]
 
-use std::collections::{BTreeMap, BTreeSet};
+mod peers;
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{mpsc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use hyper_presence::net::Identity;
+use peers::{js_dir, Lines};
 use serde_json::{json, Value};
-
-const PATIENCE: Duration = Duration::from_secs(40);
 
 /// The tests start a dozen processes each on a 2-core machine: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/js")
-}
-
 fn have_js() -> bool {
-    let ok = js_dir().join("node_modules/hyperswarm").exists()
-        && js_dir().join("node_modules/@hyperswarm/testnet").exists();
-    if !ok {
-        eprintln!(
-            "skipped: run `npm ci --prefix interop/js` for the testnet and the JavaScript peer"
-        );
-    }
-    ok
+    peers::have_js(
+        &["hyperswarm", "@hyperswarm/testnet"],
+        "the testnet and the JavaScript peer",
+    )
 }
 
 /// A local HyperDHT testnet of three JavaScript nodes.
@@ -97,22 +89,11 @@ struct Spec {
     dht_port: u16,
 }
 
-#[derive(Debug, Default)]
-struct View {
-    online: BTreeSet<String>,
-    data: BTreeMap<String, Value>,
-    ever: BTreeSet<String>,
-}
-
 struct Peer {
     spec: Spec,
     child: Child,
     stdin: ChildStdin,
-    id: String,
 }
-
-/// What arrives from the peers' output: (slot, life, JSON line).
-type Line = (usize, u64, Value);
 
 struct Net {
     testnet: Testnet,
@@ -121,12 +102,7 @@ struct Net {
     writer: [u8; 32],
     key: String,
     peers: Vec<Peer>,
-    views: Vec<View>,
-    lives: Vec<u64>,
-    tx: mpsc::Sender<Line>,
-    rx: mpsc::Receiver<Line>,
-    /// Lines a Rust peer wrote to stderr, by slot.
-    logs: Vec<Vec<String>>,
+    lines: Lines,
 }
 
 impl Net {
@@ -134,7 +110,6 @@ impl Net {
         let dir = std::env::temp_dir().join(format!("hp-dht-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let (tx, rx) = mpsc::channel();
         let writer = [0xAB; 32];
         Net {
             testnet: Testnet::start(),
@@ -142,23 +117,12 @@ impl Net {
             writer,
             key: Identity::from_seed(writer).id().to_hex(),
             peers: Vec::new(),
-            views: Vec::new(),
-            lives: Vec::new(),
-            tx,
-            rx,
-            logs: Vec::new(),
+            lines: Lines::default(),
         }
     }
 
     fn start(&mut self, spec: Spec, slot: Option<usize>) -> usize {
         let index = slot.unwrap_or(self.peers.len());
-        if slot.is_none() {
-            self.lives.push(0);
-            self.views.push(View::default());
-            self.logs.push(Vec::new());
-        }
-        self.lives[index] += 1;
-        let life = self.lives[index];
         let mut cmd = match spec.kind {
             Kind::Rust => {
                 let identity = self.dir.join(format!("peer{index}.key"));
@@ -191,57 +155,12 @@ impl Net {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("peer starts");
         let stdin = child.stdin.take().unwrap();
-        let forward = |reader: Box<dyn std::io::Read + Send>, tx: mpsc::Sender<Line>, err: bool| {
-            std::thread::spawn(move || {
-                for line in BufReader::new(reader).lines() {
-                    let Ok(line) = line else { break };
-                    let value = if err {
-                        json!({"event": "stderr", "line": line})
-                    } else {
-                        match serde_json::from_str::<Value>(&line) {
-                            Ok(v) => v,
-                            Err(_) => continue,
-                        }
-                    };
-                    if tx.send((index, life, value)).is_err() {
-                        break;
-                    }
-                }
-            });
-        };
-        forward(
-            Box::new(child.stdout.take().unwrap()),
-            self.tx.clone(),
-            false,
-        );
-        forward(
-            Box::new(child.stderr.take().unwrap()),
-            self.tx.clone(),
-            true,
-        );
-        let deadline = Instant::now() + PATIENCE;
-        let ready = loop {
-            let (i, l, value) = self
-                .rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("peer reports ready");
-            if i == index && l == life && value["event"] == "ready" {
-                break value;
-            }
-            self.apply(i, l, value);
-        };
-        let id = ready["id"].as_str().unwrap().to_owned();
-        let peer = Peer {
-            spec,
-            child,
-            stdin,
-            id,
-        };
-        let ever = std::mem::take(&mut self.views[index].ever);
-        self.views[index] = View {
-            ever,
-            ..View::default()
-        };
+        let label = format!("{:?}", spec.kind);
+        let (index, life) = self
+            .lines
+            .attach(slot, &mut child, label, spec.data.clone());
+        self.lines.ready(index, life);
+        let peer = Peer { spec, child, stdin };
         if slot.is_some() {
             self.peers[index] = peer;
         } else {
@@ -250,114 +169,16 @@ impl Net {
         index
     }
 
-    fn apply(&mut self, index: usize, life: u64, value: Value) {
-        if life != self.lives[index] {
-            return;
-        }
-        let ids = |v: &Value| -> BTreeSet<String> {
-            v.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let view = &mut self.views[index];
-        match value["event"].as_str() {
-            Some("online") => {
-                let list = if value.get("peers").is_some() {
-                    ids(&value["peers"])
-                } else {
-                    ids(&value["online"])
-                };
-                view.ever.extend(list.iter().cloned());
-                view.online = list;
-            }
-            Some("snapshot") => {
-                let list = ids(&value["online"]);
-                view.ever.extend(list.iter().cloned());
-                view.online = list;
-                if let Some(data) = value["data"].as_object() {
-                    view.data = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    /// Waits, line by line, until `done` holds for the views; in a quiet
+    /// spell the JavaScript peers are asked for their whole view.
+    fn until(&mut self, what: &str, done: impl Fn(&Lines) -> bool) {
+        let peers = &mut self.peers;
+        self.lines
+            .until(what, done, Duration::from_millis(500), || {
+                for peer in peers.iter_mut().filter(|p| p.spec.kind == Kind::Js) {
+                    let _ = writeln!(peer.stdin, "snapshot").and_then(|()| peer.stdin.flush());
                 }
-            }
-            Some("peer-data") | Some("data") => {
-                if let Some(id) = value["id"].as_str() {
-                    view.data.insert(id.to_owned(), value["data"].clone());
-                }
-            }
-            Some("stderr") => {
-                if let Some(line) = value["line"].as_str() {
-                    self.logs[index].push(line.to_owned());
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn until(&mut self, what: &str, done: impl Fn(&Net) -> bool) {
-        let deadline = Instant::now() + PATIENCE;
-        while !done(self) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                panic!("{what}: not within {PATIENCE:?}; {}", self.explain());
-            }
-            match self.rx.recv_timeout(left.min(Duration::from_millis(500))) {
-                Ok((i, l, value)) => self.apply(i, l, value),
-                Err(_) => self.ask_snapshots(),
-            }
-        }
-    }
-
-    /// Every peer in `members` sees exactly `members` online, each with
-    /// its data.
-    fn agree(&self, members: &[usize]) -> bool {
-        let want: BTreeSet<String> = members.iter().map(|&i| self.peers[i].id.clone()).collect();
-        members.iter().all(|&i| {
-            let view = &self.views[i];
-            view.online == want
-                && members.iter().all(|&j| {
-                    j == i || view.data.get(&self.peers[j].id) == Some(&self.peers[j].spec.data)
-                })
-        })
-    }
-
-    fn explain(&self) -> String {
-        let mut out = String::new();
-        for (i, view) in self.views.iter().enumerate() {
-            let online: Vec<&str> = view.online.iter().map(|id| &id[..8]).collect();
-            out += &format!(
-                "\npeer {i} {} ({:?}) online {online:?}",
-                &self.peers[i].id[..8],
-                self.peers[i].spec.kind
-            );
-            for line in self.logs[i].iter().rev().take(8).rev() {
-                out += &format!("\n    {line}");
-            }
-        }
-        out
-    }
-
-    fn ask_snapshots(&mut self) {
-        for peer in &mut self.peers {
-            if peer.spec.kind == Kind::Js {
-                let _ = writeln!(peer.stdin, "snapshot").and_then(|()| peer.stdin.flush());
-            }
-        }
-    }
-
-    /// No view ever listed an id that is not one of the peers'.
-    fn assert_no_ghosts(&self) {
-        let real: BTreeSet<String> = self.peers.iter().map(|p| p.id.clone()).collect();
-        for (i, view) in self.views.iter().enumerate() {
-            let ghosts: Vec<&String> = view.ever.difference(&real).collect();
-            assert!(
-                ghosts.is_empty(),
-                "peer {i} ({:?}) listed ids of nobody: {ghosts:?}",
-                self.peers[i].spec.kind
-            );
-        }
+            });
     }
 
     fn kill(&mut self, index: usize) {
@@ -367,9 +188,9 @@ impl Net {
 
     fn restart(&mut self, index: usize) {
         let spec = self.peers[index].spec.clone();
-        let id = self.peers[index].id.clone();
+        let id = self.lines.ids[index].clone();
         self.start(spec, Some(index));
-        assert_eq!(self.peers[index].id, id, "a restarted peer keeps its id");
+        assert_eq!(self.lines.ids[index], id, "a restarted peer keeps its id");
     }
 }
 
@@ -423,7 +244,7 @@ fn javascript_and_rust_peers_meet_by_topic_alone_and_survive_restarts() {
     net.until("a killed JavaScript peer is gone", |n| n.agree(&rust));
     net.restart(js);
     net.until("a restarted JavaScript peer is back", |n| n.agree(&all));
-    net.assert_no_ghosts();
+    net.lines.assert_no_ghosts();
 }
 
 #[test]
@@ -437,7 +258,7 @@ fn rust_peers_meet_by_dht_alone() {
         .map(|n| net.start(spec(Kind::Rust, n), None))
         .collect();
     net.until("three Rust peers meet", |n| n.agree(&all));
-    net.assert_no_ghosts();
+    net.lines.assert_no_ghosts();
 }
 
 /// A UDP port that was free a moment ago.
@@ -466,7 +287,7 @@ fn a_dht_request_that_panics_the_crate_leaves_the_node_online() {
     );
     let b = net.start(spec(Kind::Rust, 2), None);
     net.until("two Rust peers meet", |n| n.agree(&[a, b]));
-    let panicked = |n: &Net| n.logs[a].iter().any(|l| l.contains("dht task panicked"));
+    let panicked = |n: &Lines| n.logs[a].iter().any(|l| l.contains("dht task panicked"));
     // IMMUTABLE_GET (9): hyperdht 0.1.1 has `todo!()` for it.
     for _ in 0..10 {
         let status = Command::new("node")
@@ -479,10 +300,8 @@ fn a_dht_request_that_panics_the_crate_leaves_the_node_online() {
             .status()
             .unwrap();
         assert!(status.success());
-        while let Ok((i, l, v)) = net.rx.try_recv() {
-            net.apply(i, l, v);
-        }
-        if panicked(&net) {
+        net.lines.drain();
+        if panicked(&net.lines) {
             break;
         }
     }
@@ -495,9 +314,9 @@ fn a_dht_request_that_panics_the_crate_leaves_the_node_online() {
                 >= 2
     });
     assert!(
-        net.agree(&[a, b]),
+        net.lines.agree(&[a, b]),
         "the node stayed online to its peer: {}",
-        net.explain()
+        net.lines.explain()
     );
     assert!(
         net.peers[a].child.try_wait().unwrap().is_none(),
@@ -506,5 +325,5 @@ fn a_dht_request_that_panics_the_crate_leaves_the_node_online() {
     // The restarted DHT still finds and is found.
     let c = net.start(spec(Kind::Rust, 3), None);
     net.until("a newcomer meets both", |n| n.agree(&[a, b, c]));
-    net.assert_no_ghosts();
+    net.lines.assert_no_ghosts();
 }

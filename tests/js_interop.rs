@@ -5,28 +5,19 @@
 //! key. Skipped, with a line saying so, when `interop/js/node_modules` is
 //! missing (`npm ci --prefix interop/js` installs it; CI does).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod peers;
 
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use peers::{js_dir, Lines};
 use serde_json::{json, Value};
 
-const PATIENCE: Duration = Duration::from_secs(40);
-
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/js")
-}
-
 fn have_js() -> bool {
-    let ok = js_dir().join("node_modules/hypercore10").exists()
-        && js_dir().join("node_modules/hypercore11").exists();
-    if !ok {
-        eprintln!("skipped: run `npm ci --prefix interop/js` for the JavaScript peers");
-    }
-    ok
+    peers::have_js(&["hypercore10", "hypercore11"], "the JavaScript peers")
 }
 
 /// Which implementation a peer runs.
@@ -50,33 +41,19 @@ struct Spec {
     data: Value,
 }
 
-/// What one peer believes, from its JSON lines.
-#[derive(Debug, Default, Clone)]
-struct View {
-    online: BTreeSet<String>,
-    data: BTreeMap<String, Value>,
-    /// Every id that ever appeared in this peer's online lists.
-    ever: BTreeSet<String>,
-}
-
 struct Peer {
     spec: Spec,
     child: Child,
     stdin: ChildStdin,
-    id: String,
     key: String,
 }
 
-/// A set of peer processes whose output lines arrive on one channel.
+/// A set of peer processes and what each believes.
 struct Net {
     dir: PathBuf,
     key: Option<String>,
     peers: Vec<Peer>,
-    views: Vec<View>,
-    tx: mpsc::Sender<(usize, u64, Value)>,
-    rx: mpsc::Receiver<(usize, u64, Value)>,
-    /// Lives of each peer slot, so lines of a killed life are ignored.
-    lives: Vec<u64>,
+    lines: Lines,
 }
 
 impl Net {
@@ -84,15 +61,11 @@ impl Net {
         let dir = std::env::temp_dir().join(format!("hp-js-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let (tx, rx) = mpsc::channel();
         Net {
             dir,
             key: None,
             peers: Vec::new(),
-            views: Vec::new(),
-            tx,
-            rx,
-            lives: Vec::new(),
+            lines: Lines::default(),
         }
     }
 
@@ -100,12 +73,6 @@ impl Net {
     /// for its ready line.
     fn start(&mut self, spec: Spec, slot: Option<usize>) -> usize {
         let index = slot.unwrap_or(self.peers.len());
-        if slot.is_none() {
-            self.lives.push(0);
-            self.views.push(View::default());
-        }
-        self.lives[index] += 1;
-        let life = self.lives[index];
         let mut cmd = match spec.kind {
             Kind::Rust => {
                 let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper-presence"));
@@ -150,31 +117,11 @@ impl Net {
             .stderr(Stdio::null());
         let mut child = cmd.spawn().expect("peer starts");
         let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let tx = self.tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                    if tx.send((index, life, value)).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        // The ready line.
-        let deadline = Instant::now() + PATIENCE;
-        let ready = loop {
-            let (i, l, value) = self
-                .rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("peer reports ready");
-            if i == index && l == life && value["event"] == "ready" {
-                break value;
-            }
-            self.apply(i, l, value);
-        };
-        let id = ready["id"].as_str().unwrap().to_owned();
+        let label = format!("{:?}", spec.kind);
+        let (index, life) = self
+            .lines
+            .attach(slot, &mut child, label, spec.data.clone());
+        let ready = self.lines.ready(index, life);
         let key = ready["key"].as_str().map(str::to_owned);
         let port = match spec.kind {
             Kind::Rust => ready["listen"][0]
@@ -195,14 +142,7 @@ impl Net {
             spec,
             child,
             stdin,
-            id,
             key: key.unwrap_or_default(),
-        };
-        // A new life starts with an empty view; what it ever saw is kept.
-        let ever = std::mem::take(&mut self.views[index].ever);
-        self.views[index] = View {
-            ever,
-            ..View::default()
         };
         if slot.is_some() {
             self.peers[index] = peer;
@@ -212,106 +152,19 @@ impl Net {
         index
     }
 
-    fn apply(&mut self, index: usize, life: u64, value: Value) {
-        if life != self.lives[index] {
-            return;
-        }
-        let view = &mut self.views[index];
-        let ids = |v: &Value| -> BTreeSet<String> {
-            v.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        match value["event"].as_str() {
-            // Rust: {"event":"online","peers":[..]}; JavaScript: "online":[..].
-            Some("online") => {
-                let list = if value.get("peers").is_some() {
-                    ids(&value["peers"])
-                } else {
-                    ids(&value["online"])
-                };
-                view.ever.extend(list.iter().cloned());
-                view.online = list;
-            }
-            // JavaScript peers emit no event for data they take from a
-            // view answer: their snapshot is the whole truth.
-            Some("snapshot") => {
-                let list = ids(&value["online"]);
-                view.ever.extend(list.iter().cloned());
-                view.online = list;
-                if let Some(data) = value["data"].as_object() {
-                    view.data = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    /// Waits, line by line, until `done` holds for the views; in a quiet
+    /// spell the JavaScript peers are asked for their whole view.
+    fn until(&mut self, what: &str, done: impl Fn(&Lines) -> bool) {
+        let peers = &mut self.peers;
+        self.lines
+            .until(what, done, Duration::from_millis(300), || {
+                for peer in peers.iter_mut() {
+                    if matches!(peer.spec.kind, Kind::Js(_)) {
+                        // A killed peer's pipe is closed: nothing to ask.
+                        let _ = writeln!(peer.stdin, "snapshot").and_then(|()| peer.stdin.flush());
+                    }
                 }
-            }
-            Some("peer-data") | Some("data") => {
-                if let Some(id) = value["id"].as_str() {
-                    view.data.insert(id.to_owned(), value["data"].clone());
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Waits, line by line, until `done` holds for the views.
-    fn until(&mut self, what: &str, done: impl Fn(&Net) -> bool) {
-        let deadline = Instant::now() + PATIENCE;
-        while !done(self) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                panic!("{what}: not within {PATIENCE:?}; {}", self.explain());
-            }
-            match self.rx.recv_timeout(left.min(Duration::from_millis(300))) {
-                Ok((i, l, value)) => self.apply(i, l, value),
-                // A quiet spell: ask the JavaScript peers for their whole view.
-                Err(_) => self.ask_snapshots(),
-            }
-        }
-    }
-
-    /// Whether every live peer in `members` sees exactly `members` online,
-    /// each with its current data.
-    fn agree(&self, members: &[usize]) -> bool {
-        let want: BTreeSet<String> = members.iter().map(|&i| self.peers[i].id.clone()).collect();
-        members.iter().all(|&i| {
-            let view = &self.views[i];
-            view.online == want
-                && members.iter().all(|&j| {
-                    j == i || view.data.get(&self.peers[j].id) == Some(&self.peers[j].spec.data)
-                })
-        })
-    }
-
-    /// What is wrong in each view, against each live peer's current data.
-    fn explain(&self) -> String {
-        let mut out = String::new();
-        for (i, view) in self.views.iter().enumerate() {
-            let short = |id: &String| id[..8].to_string();
-            let online: Vec<String> = view.online.iter().map(short).collect();
-            out += &format!(
-                "\npeer {i} ({:?}) online {online:?}",
-                self.peers[i].spec.kind
-            );
-            for (j, peer) in self.peers.iter().enumerate() {
-                let seen = view.data.get(&peer.id);
-                if j != i && seen != Some(&peer.spec.data) {
-                    out += &format!("\n  sees {j}'s data {seen:?}, want {}", peer.spec.data);
-                }
-            }
-        }
-        out
-    }
-
-    fn ask_snapshots(&mut self) {
-        for peer in &mut self.peers {
-            if matches!(peer.spec.kind, Kind::Js(_)) {
-                // A killed peer's pipe is closed: nothing to ask.
-                let _ = writeln!(peer.stdin, "snapshot").and_then(|()| peer.stdin.flush());
-            }
-        }
+            });
     }
 
     /// Changes one key of a peer's data. Keys are changed, never removed:
@@ -321,12 +174,9 @@ impl Net {
     fn change(&mut self, index: usize, key: &str, value: Value) {
         let mut data = self.peers[index].spec.data.clone();
         data[key] = value;
-        self.set_data(index, data);
-    }
-
-    fn set_data(&mut self, index: usize, data: Value) {
         writeln!(self.peers[index].stdin, "{data}").unwrap();
         self.peers[index].stdin.flush().unwrap();
+        self.lines.data[index] = data.clone();
         self.peers[index].spec.data = data;
     }
 
@@ -337,9 +187,9 @@ impl Net {
 
     fn restart(&mut self, index: usize) {
         let spec = self.peers[index].spec.clone();
-        let id = self.peers[index].id.clone();
+        let id = self.lines.ids[index].clone();
         self.start(spec, Some(index));
-        assert_eq!(self.peers[index].id, id, "a restarted peer keeps its id");
+        assert_eq!(self.lines.ids[index], id, "a restarted peer keeps its id");
     }
 }
 
@@ -496,16 +346,14 @@ fn ring_of_six(version: u8) {
     net.restart(5);
     net.until("the ring agrees again", |n| n.agree(&all));
 
-    let six: BTreeSet<String> = net.peers.iter().map(|p| p.id.clone()).collect();
-    for (i, view) in net.views.iter().enumerate() {
-        assert!(view.ever.is_subset(&six), "peer {i} saw {:?}", view.ever);
-    }
-    for (i, stranger) in strangers.peers.iter().enumerate() {
-        assert!(!six.contains(&stranger.id));
+    net.lines.assert_no_ghosts();
+    let six: BTreeSet<String> = net.lines.ids.iter().cloned().collect();
+    for (i, stranger) in strangers.lines.ids.iter().enumerate() {
+        assert!(!six.contains(stranger));
         assert!(
-            strangers.views[i].ever.is_disjoint(&six),
+            strangers.lines.views[i].ever.is_disjoint(&six),
             "stranger {i} saw the ring: {:?}",
-            strangers.views[i].ever
+            strangers.lines.views[i].ever
         );
     }
     assert_eq!(strangers.peers[sr].spec.kind, Kind::Rust);
