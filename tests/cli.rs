@@ -366,3 +366,28 @@ fn rust_log_writes_to_stderr_and_never_into_json_output() {
     );
     assert!(seen.len() >= 2);
 }
+
+/// `sim` starts itself again with glibc's huge-page tunable, unless
+/// `GLIBC_TUNABLES` is set (empty: without); its summary says which.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn sim_asks_glibc_for_huge_pages_unless_told_otherwise() {
+    let huge_pages = |tunables: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper-presence"));
+        cmd.args(["sim", "--peers", "8", "--json"]);
+        match tunables {
+            Some(value) => cmd.env("GLIBC_TUNABLES", value),
+            None => cmd.env_remove("GLIBC_TUNABLES"),
+        };
+        let out = cmd.output().expect("the binary runs");
+        assert!(out.status.success(), "{out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let summary: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(summary["correct"], true, "{summary}");
+        summary["huge_pages"].clone()
+    };
+    assert_eq!(huge_pages(None), true);
+    assert_eq!(huge_pages(Some("")), false);
+    assert_eq!(huge_pages(Some("glibc.malloc.hugetlb=1")), true);
+}

@@ -3,6 +3,7 @@
 
 mod decode;
 mod demo;
+mod huge_pages;
 mod join;
 mod sim;
 

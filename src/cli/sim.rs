@@ -13,6 +13,8 @@ use hyper_presence::sim::scenario::{
     self, Action, EventReport, FaultSpec, Progress, Report, Scenario, Shape, Step, Topology,
 };
 
+use super::huge_pages;
+
 /// Arguments of `sim`.
 #[derive(Debug, Args)]
 pub struct SimArgs {
@@ -281,6 +283,7 @@ fn megabytes(bytes: u64) -> String {
 }
 
 pub fn run(args: SimArgs) -> Result<ExitCode, String> {
+    huge_pages::restart_with_huge_pages();
     let mut scenario = match &args.scenario {
         Some(path) => Scenario::load(path).map_err(|e| e.to_string())?,
         None => from_flags(&args),
@@ -392,6 +395,7 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
             "notices_received": notices,
             "notices_per_learning": ratio(notices, learned),
             "check_s": checking,
+            "huge_pages": huge_pages::in_effect(),
             "correct": ok,
         });
         out(&summary.to_string());
