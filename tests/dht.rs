@@ -11,7 +11,6 @@
 mod peers;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -91,33 +90,28 @@ struct Spec {
 
 struct Peer {
     spec: Spec,
-    child: Child,
     stdin: ChildStdin,
 }
 
 struct Net {
+    /// First, so that the peers stop before the testnet under them.
+    lines: Lines,
     testnet: Testnet,
-    dir: PathBuf,
     /// The writer seed of the core: its public key is the topic key.
     writer: [u8; 32],
     key: String,
     peers: Vec<Peer>,
-    lines: Lines,
 }
 
 impl Net {
     fn new(name: &str) -> Net {
-        let dir = std::env::temp_dir().join(format!("hp-dht-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
         let writer = [0xAB; 32];
         Net {
             testnet: Testnet::start(),
-            dir,
             writer,
             key: Identity::from_seed(writer).id().to_hex(),
             peers: Vec::new(),
-            lines: Lines::default(),
+            lines: Lines::new(&format!("dht-{name}")),
         }
     }
 
@@ -125,7 +119,7 @@ impl Net {
         let index = slot.unwrap_or(self.peers.len());
         let mut cmd = match spec.kind {
             Kind::Rust => {
-                let identity = self.dir.join(format!("peer{index}.key"));
+                let identity = self.lines.dir.join(format!("peer{index}.key"));
                 std::fs::write(&identity, hex::encode(spec.seed)).unwrap();
                 let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper-presence"));
                 cmd.env("RUST_LOG", "hyper_presence=info")
@@ -156,11 +150,9 @@ impl Net {
         let mut child = cmd.spawn().expect("peer starts");
         let stdin = child.stdin.take().unwrap();
         let label = format!("{:?}", spec.kind);
-        let (index, life) = self
-            .lines
-            .attach(slot, &mut child, label, spec.data.clone());
+        let (index, life) = self.lines.attach(slot, child, label, spec.data.clone());
         self.lines.ready(index, life);
-        let peer = Peer { spec, child, stdin };
+        let peer = Peer { spec, stdin };
         if slot.is_some() {
             self.peers[index] = peer;
         } else {
@@ -182,8 +174,7 @@ impl Net {
     }
 
     fn kill(&mut self, index: usize) {
-        let _ = self.peers[index].child.kill();
-        let _ = self.peers[index].child.wait();
+        self.lines.kill(index);
     }
 
     fn restart(&mut self, index: usize) {
@@ -191,16 +182,6 @@ impl Net {
         let id = self.lines.ids[index].clone();
         self.start(spec, Some(index));
         assert_eq!(self.lines.ids[index], id, "a restarted peer keeps its id");
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for peer in &mut self.peers {
-            let _ = peer.child.kill();
-            let _ = peer.child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -319,7 +300,7 @@ fn a_dht_request_that_panics_the_crate_leaves_the_node_online() {
         net.lines.explain()
     );
     assert!(
-        net.peers[a].child.try_wait().unwrap().is_none(),
+        net.lines.children[a].try_wait().unwrap().is_none(),
         "the process lives"
     );
     // The restarted DHT still finds and is found.

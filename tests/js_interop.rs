@@ -9,8 +9,7 @@ mod peers;
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use peers::{js_dir, Lines};
@@ -43,14 +42,12 @@ struct Spec {
 
 struct Peer {
     spec: Spec,
-    child: Child,
     stdin: ChildStdin,
     key: String,
 }
 
 /// A set of peer processes and what each believes.
 struct Net {
-    dir: PathBuf,
     key: Option<String>,
     peers: Vec<Peer>,
     lines: Lines,
@@ -58,14 +55,10 @@ struct Net {
 
 impl Net {
     fn new(name: &str) -> Net {
-        let dir = std::env::temp_dir().join(format!("hp-js-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
         Net {
-            dir,
             key: None,
             peers: Vec::new(),
-            lines: Lines::default(),
+            lines: Lines::new(&format!("js-{name}")),
         }
     }
 
@@ -76,7 +69,7 @@ impl Net {
         let mut cmd = match spec.kind {
             Kind::Rust => {
                 let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper-presence"));
-                let identity = self.dir.join(format!("peer{index}.key"));
+                let identity = self.lines.dir.join(format!("peer{index}.key"));
                 if !identity.exists() {
                     std::fs::write(&identity, hex::encode(spec.seed)).unwrap();
                 }
@@ -118,9 +111,7 @@ impl Net {
         let mut child = cmd.spawn().expect("peer starts");
         let stdin = child.stdin.take().unwrap();
         let label = format!("{:?}", spec.kind);
-        let (index, life) = self
-            .lines
-            .attach(slot, &mut child, label, spec.data.clone());
+        let (index, life) = self.lines.attach(slot, child, label, spec.data.clone());
         let ready = self.lines.ready(index, life);
         let key = ready["key"].as_str().map(str::to_owned);
         let port = match spec.kind {
@@ -140,7 +131,6 @@ impl Net {
         let spec = Spec { port, ..spec };
         let peer = Peer {
             spec,
-            child,
             stdin,
             key: key.unwrap_or_default(),
         };
@@ -181,8 +171,7 @@ impl Net {
     }
 
     fn kill(&mut self, index: usize) {
-        let _ = self.peers[index].child.kill();
-        let _ = self.peers[index].child.wait();
+        self.lines.kill(index);
     }
 
     fn restart(&mut self, index: usize) {
@@ -190,16 +179,6 @@ impl Net {
         let id = self.lines.ids[index].clone();
         self.start(spec, Some(index));
         assert_eq!(self.lines.ids[index], id, "a restarted peer keeps its id");
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for peer in &mut self.peers {
-            let _ = peer.child.kill();
-            let _ = peer.child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -92,6 +92,8 @@ type Line = (usize, u64, Value);
 /// (its id and its current data). A slot keeps its place across kills and
 /// restarts; lines of an earlier life are ignored.
 pub struct Lines {
+    /// A scratch directory for the peers' files, removed with the lines.
+    pub dir: PathBuf,
     pub views: Vec<View>,
     /// Lines a peer wrote to stderr (when it was started with them piped).
     pub logs: Vec<Vec<String>>,
@@ -101,35 +103,42 @@ pub struct Lines {
     pub data: Vec<Value>,
     /// What kind of peer each slot is, for messages.
     pub labels: Vec<String>,
+    /// Each slot's process in its current life.
+    pub children: Vec<Child>,
     lives: Vec<u64>,
     tx: mpsc::Sender<Line>,
     rx: mpsc::Receiver<Line>,
 }
 
-impl Default for Lines {
-    fn default() -> Self {
+impl Lines {
+    /// No peers yet, and an empty scratch directory named for `name`.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("hp-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
         let (tx, rx) = mpsc::channel();
         Lines {
+            dir,
             views: Vec::new(),
             logs: Vec::new(),
             ids: Vec::new(),
             data: Vec::new(),
             labels: Vec::new(),
+            children: Vec::new(),
             lives: Vec::new(),
             tx,
             rx,
         }
     }
-}
 
-impl Lines {
-    /// A new life for `slot` (a new slot at the end when `None`): its
-    /// index, life, and the child's stdout and stderr (when piped) read
-    /// into the channel. `data` is what the peer starts with.
+    /// A new life for `slot` (a new slot at the end when `None`) in
+    /// `child`, which the slot now owns (killed with it): its index, life,
+    /// and the child's stdout and stderr (when piped) read into the
+    /// channel. `data` is what the peer starts with.
     pub fn attach(
         &mut self,
         slot: Option<usize>,
-        child: &mut Child,
+        mut child: Child,
         label: String,
         data: Value,
     ) -> (usize, u64) {
@@ -170,7 +179,19 @@ impl Lines {
         if let Some(err) = child.stderr.take() {
             forward(Box::new(err), self.tx.clone(), true);
         }
+        if slot.is_none() {
+            self.children.push(child);
+        } else {
+            self.kill(index);
+            self.children[index] = child;
+        }
         (index, life)
+    }
+
+    /// Kills the process of `index` (SIGKILL) and waits for it.
+    pub fn kill(&mut self, index: usize) {
+        let _ = self.children[index].kill();
+        let _ = self.children[index].wait();
     }
 
     /// Waits for the ready line of `index` in `life` (taking in the other
@@ -289,5 +310,14 @@ impl Lines {
                 self.labels[i]
             );
         }
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        for index in 0..self.children.len() {
+            self.kill(index);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
