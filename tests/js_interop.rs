@@ -162,20 +162,22 @@ impl Net {
     /// removed key lives on at JavaScript peers (all-JavaScript networks
     /// too), and at our peers that learn the value only from their views.
     fn change(&mut self, index: usize, key: &str, value: Value) {
-        let mut data = self.peers[index].spec.data.clone();
+        let data = &mut self.lines.data[index];
         data[key] = value;
         writeln!(self.peers[index].stdin, "{data}").unwrap();
         self.peers[index].stdin.flush().unwrap();
-        self.lines.data[index] = data.clone();
-        self.peers[index].spec.data = data;
     }
 
     fn kill(&mut self, index: usize) {
         self.lines.kill(index);
     }
 
+    /// Starts the peer of `index` again, with its current data.
     fn restart(&mut self, index: usize) {
-        let spec = self.peers[index].spec.clone();
+        let spec = Spec {
+            data: self.lines.data[index].clone(),
+            ..self.peers[index].spec.clone()
+        };
         let id = self.lines.ids[index].clone();
         self.start(spec, Some(index));
         assert_eq!(self.lines.ids[index], id, "a restarted peer keeps its id");
