@@ -198,7 +198,13 @@ impl<C: DataCodec> Presence<C> {
             .filter(|(_, l)| !l.outbox.is_empty() && which(l))
             .map(|(p, _)| *p)
             .collect();
-        let mut encoded = EncodedEntries::default();
+        // Each link takes about a budget's worth; an unpaced flush starts
+        // from a packet's worth and grows.
+        let room = peers
+            .len()
+            .saturating_mul(budget.min(split))
+            .saturating_add(split);
+        let mut encoded = EncodedEntries::with_capacity(room.min(1 << 20));
         let mut edges = Vec::new();
         let mut packets = Vec::new();
         // Sized for a full packet at once instead of growing to it by

@@ -23,6 +23,15 @@ pub struct EncodedEntries {
 }
 
 impl EncodedEntries {
+    /// An empty set with room for `bytes` of entries, so that a round that
+    /// encodes about that much never grows (and copies) its buffer.
+    pub fn with_capacity(bytes: usize) -> Self {
+        EncodedEntries {
+            bytes: Vec::with_capacity(bytes),
+            at: HashMap::default(),
+        }
+    }
+
     /// Forgets every entry, keeping the memory.
     pub fn clear(&mut self) {
         self.bytes.clear();
@@ -53,6 +62,21 @@ impl EncodedEntries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_round_within_the_room_asked_for_never_grows_the_buffer() {
+        let mut cache = EncodedEntries::with_capacity(1000);
+        let room = cache.bytes.capacity();
+        assert!(room >= 1000);
+        for key in 0..10 {
+            cache.get_or_encode(key, |out| {
+                out.extend_from_slice(&[key as u8; 100]);
+                true
+            });
+        }
+        assert_eq!(cache.bytes.len(), 1000);
+        assert_eq!(cache.bytes.capacity(), room);
+    }
 
     #[test]
     fn each_key_is_encoded_once_per_round_and_again_after_a_clear() {

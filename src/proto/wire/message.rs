@@ -34,6 +34,9 @@ mod field {
 
 /// Bytes of a map key: the id as 64 hex digits.
 const KEY_LEN: usize = 2 * PeerId::LEN;
+/// The fewest bytes a bootstrap entry takes that has its key: the key field
+/// (tag, length, 64 digits) inside the entry's own tag and length.
+const MIN_ENTRY_LEN: usize = 2 + 2 + KEY_LEN;
 
 /// What a presence message says (the original's `type` enum, field 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -332,6 +335,16 @@ impl Message {
                             what: "bootstrap entries",
                             limit: limits.max_bootstrap_entries,
                         });
+                    }
+                    if message.bootstrap.capacity() == 0 {
+                        // Room for as many entries as the rest could hold
+                        // (an entry has at least its key), so the list of
+                        // 270-byte entries is not grown and copied by
+                        // doubling: cheap, as untouched capacity is.
+                        let most = r.remaining() / MIN_ENTRY_LEN + 1;
+                        message
+                            .bootstrap
+                            .reserve_exact(most.min(limits.max_bootstrap_entries));
                     }
                     message
                         .bootstrap
@@ -912,6 +925,45 @@ mod tests {
 
         let big = Bytes::from(vec![0u8; 1001]);
         assert_eq!(Message::decode(&big, &limits), too_large("message", 1000));
+    }
+
+    /// The entry list is sized once from the bytes left, so it is never
+    /// grown by copying, and never larger than those bytes can fill (nor
+    /// than the limit allows): a sender cannot make us reserve more than a
+    /// few times its packet.
+    #[test]
+    fn the_entry_list_is_sized_once_by_the_bytes_it_is_read_from() {
+        let mut m = Message::new(Kind::BootstrapResponse);
+        for n in 0..40u8 {
+            m.bootstrap
+                .push((PeerId::from_bytes([n; 32]), StateEntry::default()));
+        }
+        let bytes = m.encode();
+        let got = Message::decode(&bytes, &Limits::default()).unwrap();
+        assert_eq!(got.bootstrap.len(), 40);
+        // Entries of a key and an empty value (70 bytes) are near the
+        // smallest there are (68, without the value): room for all, and
+        // little more.
+        assert_eq!(got.bootstrap.capacity(), (40 * 70 - 1) / MIN_ENTRY_LEN + 1);
+
+        let limits = Limits {
+            max_bootstrap_entries: 50,
+            ..Limits::default()
+        };
+        // One entry, then 10,000 bytes of an unknown field (field 15): room
+        // for the entries those bytes could have been, up to the limit.
+        let mut m = Message::new(Kind::BootstrapResponse);
+        m.bootstrap
+            .push((PeerId::from_bytes([1; 32]), StateEntry::default()));
+        let mut raw = m.encode().to_vec();
+        raw.extend_from_slice(&[0x7a, 0x90, 0x4e]);
+        raw.extend_from_slice(&[0u8; 10_000]);
+        let got = Message::decode(&Bytes::from(raw.clone()), &limits).unwrap();
+        assert_eq!(got.bootstrap.len(), 1);
+        assert_eq!(got.bootstrap.capacity(), 50);
+        let roomy = Limits::default();
+        let got = Message::decode(&Bytes::from(raw), &roomy).unwrap();
+        assert_eq!(got.bootstrap.capacity(), (67 + 10_003) / MIN_ENTRY_LEN + 1);
     }
 
     /// Signatures ride after every original field (and after our stamps),

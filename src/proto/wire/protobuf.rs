@@ -41,6 +41,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Bytes not yet read.
+    pub fn remaining(&self) -> usize {
+        self.end.saturating_sub(self.pos)
+    }
+
     /// True when every byte has been read.
     pub fn is_empty(&self) -> bool {
         self.pos >= self.end
