@@ -433,7 +433,7 @@ impl<C: DataCodec> Presence<C> {
         };
         if !self.peer_events {
             // Nobody listens: no ids collected, no events built.
-            self.graph.set_edges_with(self.now, slot, &edges, |_, _| {});
+            self.graph.set_edges_with(self.now, slot, &edges, None);
             return;
         }
         let EdgeDiff { added, removed } = self.graph.set_edges_at(self.now, slot, edges);
