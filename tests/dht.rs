@@ -242,15 +242,6 @@ fn rust_peers_meet_by_dht_alone() {
     net.lines.assert_no_ghosts();
 }
 
-/// A UDP port that was free a moment ago.
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_dht_request_that_panics_the_crate_leaves_the_node_online() {
     if !have_js() {
@@ -258,7 +249,7 @@ fn a_dht_request_that_panics_the_crate_leaves_the_node_online() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let mut net = Net::new("panic");
-    let port = free_udp_port();
+    let port = peers::reserved_port();
     let a = net.start(
         Spec {
             dht_port: port,

@@ -184,15 +184,6 @@ impl Net {
     }
 }
 
-/// A port that was free a moment ago (loopback only).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn seed(n: u8) -> [u8; 32] {
     let mut s = [0u8; 32];
     s[31] = n;
@@ -287,7 +278,7 @@ fn ring_of_six(version: u8) {
     let kinds = [js, Kind::Rust, js, Kind::Rust, js, Kind::Rust];
     // Ports chosen up front, so that the first can dial the last: both
     // sides redial until the other is up.
-    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..6).map(|_| peers::reserved_port()).collect();
     let mut all = Vec::new();
     for (n, kind) in kinds.iter().enumerate() {
         let mut s = spec(*kind, 20 + n as u8, vec![ports[(n + 5) % 6]]);
@@ -349,4 +340,19 @@ fn a_ring_of_six_alternating_peers_survives_kills_on_hypercore_10() {
 #[test]
 fn a_ring_of_six_alternating_peers_survives_kills_on_hypercore_11() {
     ring_of_six(11);
+}
+
+#[test]
+fn reserved_ports_are_distinct_and_never_ones_the_kernel_hands_out() {
+    let ports: Vec<u16> = (0..20).map(|_| peers::reserved_port()).collect();
+    let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+    assert_eq!(distinct.len(), ports.len());
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    assert!(
+        ports.iter().all(|&p| (20_000..ephemeral).contains(&p)),
+        "{ports:?}"
+    );
 }

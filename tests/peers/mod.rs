@@ -33,6 +33,32 @@ pub fn have_js(needed: &[&str], what: &str) -> bool {
     ok
 }
 
+/// A loopback port, free for both TCP and UDP when chosen, for a peer that
+/// must listen where others were told to dial before it started.
+///
+/// Taken below Linux's ephemeral range (32768 and up by default): a port
+/// the kernel handed out for `bind(0)` and then freed could be handed out
+/// again, or taken as the local end of any outgoing connection, before the
+/// peer binds it. The kernel never picks these on its own, and this
+/// process never gives the same one twice.
+pub fn reserved_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Apart per process, so that test binaries run one after another (or
+    // at once, by hand) start from different places.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = (std::process::id() % 100) as u16 * 100;
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(offset < 10_000, "no free port below the ephemeral range");
+        let port = 20_000 + (start + offset) % 10_000;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
+}
+
 /// What one peer believes, from its JSON lines.
 #[derive(Debug, Default, Clone)]
 pub struct View {
