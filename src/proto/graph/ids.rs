@@ -102,6 +102,18 @@ impl IdTable {
         Some((number, fresh))
     }
 
+    /// The number of each of `ids` the table has, in order, under one
+    /// lock: taking the lock is a full barrier, which would keep the reads
+    /// that follow each look-up from overlapping the next.
+    fn find_each<'a>(&self, ids: impl Iterator<Item = &'a PeerId>, mut each: impl FnMut(u32)) {
+        let table = self.lock();
+        for id in ids {
+            if let Some(number) = table.find(id) {
+                each(number);
+            }
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Table> {
         // A panic elsewhere cannot leave the table half-written: every
         // change is complete before the guard goes.
@@ -221,6 +233,25 @@ impl Ids {
                     .copied()
                     .filter(|&s| s != NO_SLOT)
             }
+        }
+    }
+
+    /// Tells `each` the slot of every one of `ids` the graph holds, in
+    /// order (those it does not hold are skipped).
+    pub fn find_each<'a>(&self, ids: impl Iterator<Item = &'a PeerId>, mut each: impl FnMut(Slot)) {
+        match self {
+            Ids::Own { .. } => {
+                for id in ids {
+                    if let Some(slot) = self.find(id) {
+                        each(slot);
+                    }
+                }
+            }
+            Ids::Shared { table, slots, .. } => table.find_each(ids, |number| {
+                if let Some(&slot) = slots.get(number as usize).filter(|&&s| s != NO_SLOT) {
+                    each(slot);
+                }
+            }),
         }
     }
 
@@ -399,6 +430,29 @@ mod tests {
         assert_eq!(table.len(), BLOCK + 3);
         // A caller holding the first block is handed only the second.
         assert_eq!(table.number(id(1), 1).unwrap().1.len(), 1);
+    }
+
+    #[test]
+    fn find_each_gives_the_slots_of_held_ids_in_order_own_or_shared() {
+        let table = IdTable::default();
+        let other = {
+            let mut o = Ids::shared(table.clone());
+            o.insert(0, id(9));
+            o
+        };
+        for mut ids in [Ids::own(), Ids::shared(table.clone())] {
+            ids.insert(0, id(1));
+            ids.insert(1, id(2));
+            ids.insert(2, id(3));
+            ids.remove(1);
+            let mut seen = Vec::new();
+            // 2 was removed; 9 is only in another graph of the same table;
+            // 4 is nowhere.
+            let asked = [id(3), id(2), id(9), id(4), id(1), id(3)];
+            ids.find_each(asked.iter(), |slot| seen.push(slot));
+            assert_eq!(seen, [2, 0, 2]);
+        }
+        assert_eq!(other.find(&id(9)), Some(0));
     }
 
     #[test]
