@@ -91,6 +91,11 @@ impl Outbox {
         }
     }
 
+    /// Whether no entry waits, in either lane (notices may).
+    pub fn owes_nothing(&self) -> bool {
+        self.express.is_empty() && self.bulk.is_empty()
+    }
+
     /// Whether `slot`'s entry waits, in either lane.
     pub fn owes(&self, slot: Slot) -> bool {
         self.express.contains(slot) || self.bulk.contains(slot)
@@ -313,9 +318,15 @@ mod tests {
         assert!(!o.is_empty(), "notices wait");
         assert_eq!(o.pop(), None, "a notice is not an entry");
         assert!(o.lane_is_empty(Lane::Express) && o.lane_is_empty(Lane::Bulk));
+        assert!(o.owes_nothing());
         assert!(!o.owes(4), "a notice is owed no entry");
         o.push(4);
+        assert!(!o.owes_nothing());
         o.remove(4);
+        assert!(o.owes_nothing());
+        o.push_to(Lane::Bulk, 7);
+        assert!(!o.owes_nothing(), "bulk is owed too");
+        o.remove(7);
         assert_eq!(o.peek_notice(), Some(4));
         o.unnotify(4);
         assert_eq!(o.pop_notice(), Some(9));

@@ -11,7 +11,6 @@ use super::record::Record;
 use super::{Event, Presence};
 use crate::proto::data::DataCodec;
 use crate::proto::graph::{Slot, ROOT};
-use crate::proto::outbox::Lane;
 use crate::proto::sign::{self, Claim};
 use crate::proto::wire::{Have, Stamp, StateEntry};
 use crate::proto::PeerId;
@@ -152,8 +151,8 @@ impl<C: DataCodec> Presence<C> {
         let Some(link) = self.links.get(&from) else {
             return;
         };
-        if link.outbox.lane_is_empty(Lane::Express) && link.outbox.lane_is_empty(Lane::Bulk) {
-            // Nothing owed, so nothing to strike off.
+        if link.outbox.owes_nothing() {
+            // Nothing to strike off.
             return;
         }
         let mut known = Vec::new();
