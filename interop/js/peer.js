@@ -27,7 +27,7 @@
  *   {"event":"data","id":HEX,"data":{...}}      on every peer-data
  *   {"event":"connection","remote":HEX}         a TCP link finished its handshake
  *   {"event":"disconnection","remote":HEX}      that link closed
- *   {"event":"snapshot","online":[...],"data":{HEX:data,...}}
+ *   {"event":"snapshot","online":[...],"data":{HEX:data,...},"edges":[[HEX,HEX]...]}
  * stdin, one command per line: a JSON object = setData(object); `snapshot`;
  * `exit`. EOF on stdin, SIGTERM and SIGINT exit too (code 0).
  * Errors and diagnostics go to stderr.
@@ -297,7 +297,9 @@ async function main () {
         const value = presence.getPeerData(id)
         data[id] = value === undefined ? null : value
       }
-      return emit({ event: 'snapshot', online, data })
+      // Every edge the graph holds, for explaining a wrong view.
+      const edges = presence.graph.edges().map(([from, to]) => [hex(from), hex(to)])
+      return emit({ event: 'snapshot', online, data, edges })
     }
     let value
     try {

@@ -5,7 +5,7 @@
 //! `tests/dht.rs` through a DHT testnet).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::mpsc;
@@ -118,7 +118,9 @@ type Line = (usize, u64, Value);
 /// (its id and its current data). A slot keeps its place across kills and
 /// restarts; lines of an earlier life are ignored.
 pub struct Lines {
-    /// A scratch directory for the peers' files, removed with the lines.
+    /// A scratch directory for the peers' files, removed with the lines
+    /// unless the test fails: then it keeps every line each peer wrote
+    /// (`slot<i>-life<l>.log`), and the failure says where.
     pub dir: PathBuf,
     pub views: Vec<View>,
     /// Lines a peer wrote to stderr (when it was started with them piped).
@@ -181,10 +183,24 @@ impl Lines {
         self.labels[index] = label;
         self.data[index] = data;
         let life = self.lives[index];
+        let log_path = self.dir.join(format!("slot{index}-life{life}.log"));
         let forward = |reader: Box<dyn Read + Send>, tx: mpsc::Sender<Line>, err: bool| {
+            // Both streams append to one file: whole lines, each with its stream.
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .ok();
             std::thread::spawn(move || {
                 for line in BufReader::new(reader).lines() {
                     let Ok(line) = line else { break };
+                    if let Some(file) = log.as_mut() {
+                        let stream = if err { "err" } else { "out" };
+                        let ms = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis());
+                        let _ = writeln!(file, "{ms} {stream} {line}");
+                    }
                     let value = if err {
                         json!({"event": "stderr", "line": line})
                     } else {
@@ -344,6 +360,10 @@ impl Drop for Lines {
         for index in 0..self.children.len() {
             self.kill(index);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::thread::panicking() {
+            eprintln!("the peers' lines are kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
