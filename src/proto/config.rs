@@ -78,6 +78,16 @@ pub struct Config<C: DataCodec = Json> {
     /// for about as many bytes, half again as many packets and up to a
     /// fifth more engine CPU (docs/PERFORMANCE.md). Default true.
     pub have_notices: bool,
+    /// How long a hole in the view may last while we have JavaScript
+    /// neighbours before we ask them for their views again: a node that
+    /// peers we reach list but that has said nothing we hold (so it cannot
+    /// count as online). The original drops a restarted peer's first
+    /// packets as duplicates of its previous life and never passes views
+    /// on, so the peer's own word can miss us for good; the view of a
+    /// JavaScript neighbour that has it fills the hole. Asked again at
+    /// doubling intervals up to 64 times this while holes stay; a new hole
+    /// is asked about at once. Zero never asks. Default 2 s.
+    pub repair_after: Duration,
     /// Most nodes the view may hold, online or kept while unreachable. A
     /// message that would take the view past it makes room as for
     /// [`Config::max_view_bytes`] (each direct peer's share is this count
@@ -189,6 +199,7 @@ impl<C: DataCodec> Config<C> {
             announce_window: Duration::ZERO,
             gossip_window: Duration::from_millis(10),
             have_notices: true,
+            repair_after: Duration::from_secs(2),
             max_known_peers: 100_000,
             max_view_bytes: DEFAULT_MAX_VIEW_BYTES,
             dedupe_capacity: NonZeroUsize::MIN.saturating_add(4095),

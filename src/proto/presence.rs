@@ -37,6 +37,7 @@ mod merge;
 mod receive;
 mod record;
 mod relay;
+mod repair;
 use budget::{Budget, Share};
 use record::{DataRegister, Record};
 
@@ -69,6 +70,10 @@ struct Link {
     outbox: Outbox,
     /// Its share of the view's budget and of our pacing.
     share: Share,
+    /// A JavaScript peer on a new link whose own entry we have not yet
+    /// seen in a view of its: that entry goes on even when it is no news
+    /// to us (see `Presence::pass_on_relinked`).
+    own_entry_due: bool,
 }
 
 impl Link {
@@ -120,6 +125,10 @@ pub struct Presence<C: DataCodec = Json> {
     for_javascript: Vec<javascript::ForJavascript>,
     /// Nodes whose entries go in a tunnel at the end of the input.
     tunnel: Outbox,
+    /// See [`Config::repair_after`].
+    repair_after: Duration,
+    /// Looking for holes in the view and asking JavaScript peers to fill them.
+    repair: repair::Repair,
     online_dirty: bool,
     last_online_event: Option<Duration>,
     next_sweep: Option<Duration>,
@@ -208,6 +217,8 @@ impl<C: DataCodec> Presence<C> {
             peer_events: true,
             for_javascript: Vec::new(),
             tunnel: Outbox::default(),
+            repair_after: config.repair_after,
+            repair: repair::Repair::default(),
             online_dirty: false,
             last_online_event: None,
             next_sweep: None,
@@ -363,10 +374,17 @@ impl<C: DataCodec> Presence<C> {
         let lost = self.links.values().filter_map(|l| l.lost_at).min();
         let online = self.online_dirty.then(|| self.online_due());
         let announce = self.pending_edges.map(|(_, _, due)| due);
-        [lost, self.next_sweep, online, announce, self.flush_due]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            lost,
+            self.next_sweep,
+            online,
+            announce,
+            self.flush_due,
+            self.repair.due,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next queued output, if any.
@@ -395,7 +413,8 @@ impl<C: DataCodec> Presence<C> {
     }
 
     /// Fires the timers due by `now`: lost links, our batched edge
-    /// announcement, forgetting unreachable nodes, a debounced `Online` event.
+    /// announcement, forgetting unreachable nodes, looking for holes in the
+    /// view, a debounced `Online` event.
     pub fn tick(&mut self, now: Duration) {
         self.advance_to(now);
         self.expire_links();
@@ -416,6 +435,8 @@ impl<C: DataCodec> Presence<C> {
             }
         }
         self.finish();
+        // After the settle in `finish`: holes are exact only then.
+        self.repair_holes();
     }
 
     // ----- output --------------------------------------------------------
@@ -448,6 +469,7 @@ impl<C: DataCodec> Presence<C> {
         if self.graph.settle(self.now) {
             self.online_dirty = true;
         }
+        self.watch_holes();
         if self.online_dirty && self.online_due() <= self.now {
             self.online_dirty = false;
             self.last_online_event = Some(self.now);

@@ -344,6 +344,17 @@ impl<N: Default> Graph<N> {
         self.unreachable_count() - self.forgotten
     }
 
+    /// The nodes reached nodes list but that have said nothing of
+    /// themselves ([`Standing::Silent`]), in no particular order: holes in
+    /// the view, which only news of those nodes fills. Exact only after
+    /// [`Graph::settle`].
+    pub fn silent_listed(&self) -> impl Iterator<Item = Slot> + '_ {
+        self.waiting
+            .keys()
+            .copied()
+            .filter(|&slot| self.node(slot).standing() == Standing::Silent)
+    }
+
     /// The reached nodes' ids, in no particular order.
     pub fn reachable(&self) -> impl Iterator<Item = &PeerId> {
         self.live()

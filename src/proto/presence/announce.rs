@@ -43,14 +43,20 @@ impl<C: DataCodec> Presence<C> {
             // On every new link, even one back within the grace: packets may
             // have been lost while it was down, and the other side may come
             // from a network we have never been part of.
-            let mut request = Message::new(Kind::BootstrapRequest);
-            request.features = Message::BATCHES;
-            if self.have_notices {
-                request.features |= Message::HAVE;
-            }
-            self.send(Destination::Peer(peer), request.encode(), true);
+            self.request_view(peer);
         }
         self.finish();
+    }
+
+    /// Asks `peer` for its whole view, saying what we take instead of the
+    /// original's packets.
+    pub(super) fn request_view(&mut self, peer: PeerId) {
+        let mut request = Message::new(Kind::BootstrapRequest);
+        request.features = Message::BATCHES;
+        if self.have_notices {
+            request.features |= Message::HAVE;
+        }
+        self.send(Destination::Peer(peer), request.encode(), true);
     }
 
     /// A connection to `peer` closed. When it was the last one, the peer is

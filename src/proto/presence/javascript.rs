@@ -37,6 +37,14 @@ pub(super) const TUNNEL: u64 = 6;
 /// data; neither do we, and we take better data over it.
 pub(super) const PLACEHOLDER: &[u8] = b"{}";
 
+/// A node's edge list before a change, for what JavaScript peers get of
+/// the change.
+pub(super) struct EdgesBefore {
+    edges: Vec<PeerId>,
+    /// It was a list without a stamp, taken from a JavaScript view.
+    from_view: bool,
+}
+
 /// A flood packet waiting for the end of the input, so that what one input
 /// made goes out in the order a JavaScript peer needs (see
 /// [`Presence::send_to_javascript`]).
@@ -201,9 +209,18 @@ impl<C: DataCodec> Presence<C> {
 
     /// The edge list of the node in `slot` before a change, when
     /// JavaScript peers will need the difference; `None` without any.
-    pub(super) fn edges_before(&self, slot: Slot) -> Option<Vec<PeerId>> {
-        self.has_javascript_peers()
-            .then(|| self.graph.edges_at(slot))
+    pub(super) fn edges_before(&self, slot: Slot) -> Option<EdgesBefore> {
+        self.has_javascript_peers().then(|| {
+            let edges = self.graph.edges_at(slot);
+            let stamped = self
+                .graph
+                .node_at(slot)
+                .is_some_and(|n| n.payload.edges_stamp().is_some());
+            EdgesBefore {
+                from_view: !stamped && !edges.is_empty(),
+                edges,
+            }
+        })
     }
 
     /// The edge register of the node in `slot` went from `before` to what
@@ -211,13 +228,18 @@ impl<C: DataCodec> Presence<C> {
     /// each edge added and a DISCONNECTED for each removed, under the new
     /// stamp, as its origin's own flood of one change would be, whether we
     /// heard of it by flood or in a batch (which may carry several changes
-    /// at once).
+    /// at once). A new register with the same list as one a JavaScript
+    /// view gave us goes in a tunnel.
     pub(super) fn edges_to_javascript(
         &mut self,
         except: Option<PeerId>,
         slot: Slot,
-        before: Vec<PeerId>,
+        before: EdgesBefore,
     ) {
+        let EdgesBefore {
+            edges: before,
+            from_view,
+        } = before;
         let Some(stamp) = self
             .graph
             .node_at(slot)
@@ -232,6 +254,13 @@ impl<C: DataCodec> Presence<C> {
             .map(|x| (Kind::Connected, *x))
             .chain(removed.map(|x| (Kind::Disconnected, *x)))
             .collect();
+        if changes.is_empty() && from_view {
+            // News to us in its stamp or signature alone: we held the same
+            // list from a JavaScript view, which carries neither. Our peers
+            // behind JavaScript peers may hold an older signed list, which
+            // no view can replace: they get the register in a tunnel.
+            self.tunnel_news(slot);
+        }
         for (kind, id) in changes {
             self.edge_to_javascript(None, except, slot, stamp, kind, id, &after);
         }
@@ -340,6 +369,23 @@ impl<C: DataCodec> Presence<C> {
         }
     }
 
+    /// We answered a JavaScript peer's first request on a new link: once
+    /// our view is on its way, we ask for its view again. Its answer to
+    /// our first request left before it merged ours, and it sends its
+    /// answers to every neighbour: this one shows our part of the network
+    /// to its other neighbours, and theirs to us. Those of our peers that
+    /// hold a node signed answer its unsigned copy with their signed entry
+    /// in a tunnel (see `correct_unsigned`), which is how registers that
+    /// changed on one side while the two were apart reach our peers on the
+    /// other: a view through the original carries no stamps, and our peers
+    /// that hold an older signed register ignore it.
+    pub(super) fn ask_again(&mut self, peer: PeerId) {
+        // What this input made for JavaScript peers, in `finish`'s order.
+        self.send_to_javascript();
+        self.flush_javascript();
+        self.request_view(peer);
+    }
+
     /// Our links and data to `peer`, in new flood packets.
     fn announce_self_to(&mut self, peer: PeerId) {
         let Some(own) = self.graph.get(&self.id) else {
@@ -379,6 +425,30 @@ impl<C: DataCodec> Presence<C> {
         if self.has_javascript_peers() {
             self.tunnel.push(slot);
         }
+    }
+
+    /// JavaScript peer `from`, on a new link, showed its own entry (in the
+    /// node in `slot`) for the first time since: unless that was news to
+    /// us (and so went on already), it goes to our other JavaScript
+    /// neighbours as a view and to our peers behind them in a tunnel. A
+    /// new link is often a restart, and the original drops a restarted
+    /// peer's first packets as duplicates of its previous life: the
+    /// JavaScript peers that dropped its node while it was away would keep
+    /// `{}` for it, and our peers that joined meanwhile would never hear
+    /// its own word, while to us, who kept it, its word is no news.
+    pub(super) fn pass_on_relinked(&mut self, from: PeerId, slot: Slot, news: bool) {
+        let Some(link) = self.links.get_mut(&from) else {
+            return;
+        };
+        if !std::mem::take(&mut link.own_entry_due) || news {
+            return;
+        }
+        for (peer, link) in &mut self.links {
+            if *peer != from && link.is_up() && !link.batches {
+                link.outbox.push(slot);
+            }
+        }
+        self.tunnel_news(slot);
     }
 
     /// JavaScript peer `from` showed `{}` for the node in `slot`, of which

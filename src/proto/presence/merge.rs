@@ -110,13 +110,17 @@ impl<C: DataCodec> Presence<C> {
                 }
                 let slot = self.graph.intern(self.now, id);
                 let own = from_javascript && id == from;
-                if self.merge_entry(from, slot, entry, own, (edges_ok, data_ok)) {
+                let news = self.merge_entry(from, slot, entry, own, (edges_ok, data_ok));
+                if news {
                     self.entries_news += 1;
                     // Passed on as a relay of its flood would be; when the
                     // flood copies come they are no longer news and go no
                     // further, so each neighbour hears of each register
                     // once, by one route or the other.
                     self.queue_news_at(slot, Some(from), false);
+                }
+                if own {
+                    self.pass_on_relinked(from, slot, news);
                 }
                 slot
             };

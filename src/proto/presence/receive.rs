@@ -97,14 +97,23 @@ impl<C: DataCodec> Presence<C> {
         match message.kind {
             Kind::BootstrapRequest => {
                 let batches = message.features & Message::BATCHES != 0;
+                // Every link starts out taking batches: the first request
+                // in the original's words is a JavaScript peer's first.
+                let mut first_from_javascript = false;
                 if let Some(link) = self.links.get_mut(&from) {
                     let was = std::mem::replace(&mut link.batches, batches);
                     link.notices = batches && message.features & Message::HAVE != 0;
-                    if was && !batches {
-                        self.announce_to_javascript_peer(from);
-                    }
+                    first_from_javascript = was && !batches;
+                    link.own_entry_due |= first_from_javascript;
+                }
+                if first_from_javascript {
+                    self.announce_to_javascript_peer(from);
+                    self.start_repair();
                 }
                 self.answer_bootstrap(from);
+                if first_from_javascript {
+                    self.ask_again(from);
+                }
             }
             Kind::BootstrapResponse => {
                 // A batch of nothing but notices is not a view.

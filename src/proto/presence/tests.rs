@@ -11,6 +11,7 @@ use crate::proto::wire::{FloodPacket, Message, StateEntry};
 use crate::proto::{Config, Json};
 
 mod notices;
+mod relinks;
 
 fn id(n: u8) -> PeerId {
     PeerId::from_bytes([n; 32])

@@ -1,0 +1,175 @@
+//! What JavaScript links need after a restart or a partition: holes in the
+//! view asked about, a second request once our view is on its way, a
+//! register news only by its stamp tunnelled, a relinked peer's own entry
+//! passed on.
+
+use super::*;
+
+/// A view entry with a stamped edge list (version 1) and data.
+fn entry_at_v1(edges: Vec<PeerId>) -> StateEntry {
+    StateEntry {
+        connected_to: edges,
+        data: Some(Bytes::from_static(b"{}")),
+        edges_stamp: Some(at(1, 1)),
+        data_stamp: Some(at(1, 1)),
+        edges_signature: None,
+        data_signature: None,
+    }
+}
+
+/// Engine 1 of [`mixed`] (2 JavaScript, 3 ours, no window) holding a hole:
+/// 3 lists 8, which lists 9, of which we know nothing else.
+fn with_hole() -> Presence<Json> {
+    let mut p = mixed(Duration::ZERO);
+    let mut view = Message::new(Kind::BootstrapResponse);
+    view.bootstrap
+        .push((id(3), entry_at_v1(vec![id(1), id(8)])));
+    view.bootstrap
+        .push((id(8), entry_at_v1(vec![id(3), id(9)])));
+    p.receive(ms(20), id(3), packet(id(3), 2, &view));
+    assert!(p.is_online(&id(8)) && !p.is_online(&id(9)));
+    outputs(&mut p);
+    p
+}
+
+/// Drives `p` by its own timer until `until`: when each request went, and
+/// to whom.
+fn requests_until(p: &mut Presence<Json>, until: Duration) -> Vec<(Duration, Destination)> {
+    let mut asks = Vec::new();
+    while let Some(due) = p.poll_timeout().filter(|t| *t <= until) {
+        p.tick(due);
+        for (to, _, m) in sent(&outputs(p)) {
+            if m.kind == Kind::BootstrapRequest {
+                asks.push((due, to));
+            }
+        }
+    }
+    asks
+}
+
+#[test]
+fn a_hole_is_asked_about_at_javascript_peers_at_doubling_intervals() {
+    let mut p = with_hole();
+    let asks = requests_until(&mut p, ms(70_000));
+    let at_ms: Vec<u128> = asks.iter().map(|(t, _)| t.as_millis()).collect();
+    // A period (2 s) after the hole appeared, then 1, 2, 4, 8, 16, 32 periods on.
+    assert_eq!(at_ms, vec![2_020, 4_020, 8_020, 16_020, 32_020, 64_020]);
+    assert!(
+        asks.iter().all(|(_, to)| *to == Destination::Peer(id(2))),
+        "only the JavaScript peer is asked: {asks:?}"
+    );
+    // The view that fills it: no more asks, no more wake-ups for it.
+    let view = unstamped_view(&[(9, vec![id(8)], br#"{"n":9}"#)]);
+    p.receive(ms(70_000), id(2), packet(id(2), 50, &view));
+    assert!(p.is_online(&id(9)));
+    assert!(requests_until(&mut p, ms(400_000)).is_empty());
+    assert_eq!(p.poll_timeout(), None);
+}
+
+#[test]
+fn a_new_hole_is_asked_about_without_waiting_out_the_old_ones_backoff() {
+    let mut p = with_hole();
+    assert_eq!(requests_until(&mut p, ms(8_020)).len(), 3);
+    // 8 now also lists 10: other holes, asked about at the next look.
+    let mut view = Message::new(Kind::BootstrapResponse);
+    let mut entry = entry_at_v1(vec![id(3), id(9), id(10)]);
+    entry.edges_stamp = Some(at(1, 2));
+    view.bootstrap.push((id(8), entry));
+    p.receive(ms(9_000), id(3), packet(id(3), 3, &view));
+    let asks = requests_until(&mut p, ms(16_000));
+    let at_ms: Vec<u128> = asks.iter().map(|(t, _)| t.as_millis()).collect();
+    assert_eq!(at_ms, vec![10_020, 12_020], "not 16,020");
+}
+
+#[test]
+fn without_javascript_peers_holes_are_left_to_our_peers() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(3));
+    p.receive(ms(0), id(3), packet(id(3), 1, &request(Message::BATCHES)));
+    let mut view = Message::new(Kind::BootstrapResponse);
+    view.bootstrap
+        .push((id(3), entry_at_v1(vec![id(1), id(8)])));
+    view.bootstrap
+        .push((id(8), entry_at_v1(vec![id(3), id(9)])));
+    p.receive(ms(20), id(3), packet(id(3), 2, &view));
+    outputs(&mut p);
+    assert!(requests_until(&mut p, ms(100_000)).is_empty());
+}
+
+#[test]
+fn a_javascript_peers_first_request_is_answered_then_asked_again_once() {
+    let mut p = engine(1);
+    p.peer_connected(ms(0), id(2));
+    outputs(&mut p);
+    p.receive(ms(1), id(2), packet(id(2), 1, &request(0)));
+    let kinds: Vec<Kind> = sent(&outputs(&mut p))
+        .into_iter()
+        .map(|s| s.2.kind)
+        .collect();
+    let view = kinds.iter().position(|k| *k == Kind::BootstrapResponse);
+    let again = kinds.iter().position(|k| *k == Kind::BootstrapRequest);
+    assert!(
+        matches!((view, again), (Some(v), Some(a)) if v < a),
+        "our view, then our request: {kinds:?}"
+    );
+    // Its later requests (one for each link it opens) are only answered.
+    p.receive(ms(2), id(2), packet(id(2), 2, &request(0)));
+    assert!(sent_of_kind(&mut p, Kind::BootstrapRequest).is_empty());
+}
+
+#[test]
+fn a_register_new_only_by_its_stamp_over_a_javascript_views_list_is_tunnelled() {
+    let mut p = mixed(Duration::ZERO);
+    // A JavaScript view shows 8 with list [3], without a stamp.
+    p.receive(
+        ms(10),
+        id(2),
+        packet(id(2), 5, &unstamped_view(&[(8, vec![id(3)], b"{}")])),
+    );
+    outputs(&mut p);
+    // Then 8's own register comes: the same list, stamped.
+    let register = stamped(Kind::Connected, 1, Some(id(3)), vec![id(3)]);
+    p.receive(ms(11), id(3), flooded(id(8), &register));
+    let out = sent(&outputs(&mut p));
+    let tunnel = out
+        .iter()
+        .find(|s| s.0 == Destination::Peer(id(2)) && s.2.kind == Kind::Other(6))
+        .expect("a tunnel to the JavaScript peer");
+    let (who, entry) = &tunnel.2.bootstrap[0];
+    assert_eq!((*who, entry.edges_stamp), (id(8), Some(at(1, 1))));
+    // A newer register with the same list over a stamped one is no
+    // business of the peers behind: nothing goes in a tunnel.
+    let newer = stamped(Kind::Connected, 2, Some(id(3)), vec![id(3)]);
+    p.receive(ms(12), id(3), flooded(id(8), &newer));
+    let out = sent(&outputs(&mut p));
+    assert!(out.iter().all(|s| s.2.kind != Kind::Other(6)), "{out:?}");
+}
+
+#[test]
+fn a_relinked_javascript_peers_own_entry_goes_on_though_no_news() {
+    let mut p = linked_to(&[2, 4]);
+    let own = || unstamped_view(&[(2, vec![id(1)], br#"{"two":2}"#)]);
+    p.receive(ms(10), id(2), packet(id(2), 2, &own()));
+    outputs(&mut p);
+    // 2 comes back (a restart, say) and shows the same entry.
+    p.peer_disconnected(ms(20), id(2));
+    p.peer_connected(ms(30), id(2));
+    p.receive(ms(31), id(2), packet(id(2), 1, &request(0)));
+    outputs(&mut p);
+    p.receive(ms(32), id(2), packet(id(2), 3, &own()));
+    let out = sent(&outputs(&mut p));
+    let to_4: Vec<&Kind> = out
+        .iter()
+        .filter(|s| s.0 == Destination::Peer(id(4)))
+        .filter(|s| s.2.bootstrap.iter().any(|(who, _)| *who == id(2)))
+        .map(|s| &s.2.kind)
+        .collect();
+    assert_eq!(to_4, vec![&Kind::BootstrapResponse, &Kind::Other(6)]);
+    // Once per link: its next view is news to nobody.
+    p.receive(ms(40), id(2), packet(id(2), 4, &own()));
+    let out = sent(&outputs(&mut p));
+    assert!(
+        out.iter().all(|s| s.0 != Destination::Peer(id(4))),
+        "{out:?}"
+    );
+}
