@@ -84,9 +84,9 @@ pub struct Config<C: DataCodec = Json> {
     /// count as online). The original drops a restarted peer's first
     /// packets as duplicates of its previous life and never passes views
     /// on, so the peer's own word can miss us for good; the view of a
-    /// JavaScript neighbour that has it fills the hole. Asked again at
-    /// doubling intervals up to 64 times this while holes stay; a new hole
-    /// is asked about at once. Zero never asks. Default 2 s.
+    /// JavaScript neighbour that has it fills the hole. The same holes are
+    /// asked about again at doubling intervals up to 64 times this; new
+    /// ones after this long. Zero never asks. Default 2 s.
     pub repair_after: Duration,
     /// Most nodes the view may hold, online or kept while unreachable. A
     /// message that would take the view past it makes room as for

@@ -6,12 +6,12 @@
 //! registers passes them on as news. Behind JavaScript peers it may not. The
 //! original relays a restarted peer's first packets only if its duplicate
 //! cache has forgotten the previous life's numbers, and it never passes a
-//! view on; our peers next to the restarted one may already hold exactly
-//! what it says (its data unchanged, say), so to them it is no news and no
-//! tunnel carries it. A peer of ours that joined behind JavaScript peers
-//! while that one was away then learns its links from others' edge lists
-//! but never its own word. A JavaScript neighbour's view (which it sends
-//! when anyone asks) is the one place left that has it.
+//! view on. Our peers next to a relinked JavaScript peer pass its own entry
+//! on in a tunnel (`pass_on_relinked`), but a tunnel reaches only who is
+//! linked when it passes: a peer of ours that joins behind JavaScript peers
+//! just after learns the relinked peer's links from others' edge lists but
+//! never its own word. A JavaScript neighbour's view (which it sends when
+//! anyone asks) is then the one place left that has it.
 //!
 //! Asking costs a JavaScript neighbour a whole view to each of its
 //! neighbours, and some holes never fill (the original keeps edges to long
@@ -91,8 +91,8 @@ impl<C: DataCodec> Presence<C> {
         }
         let next_ask = self.now + self.repair_after.saturating_mul(backoff);
         self.repair.asked = Some((holes, next_ask, (backoff * 2).min(MAX_BACKOFF)));
-        // Looked at again after a period, to ask again only if these holes
-        // stay; new ones are asked about at once.
+        // Looked at again after a period: these holes, if they stay, are
+        // asked about again when the wait is over; new ones at once.
         self.repair.due = Some(self.now + self.repair_after);
     }
 
