@@ -17,16 +17,21 @@ fn entry_at_v1(edges: Vec<PeerId>) -> StateEntry {
     }
 }
 
-/// Engine 1 of [`mixed`] (2 JavaScript, 3 ours, no window) holding a hole:
-/// 3 lists 8, which lists 9, of which we know nothing else.
-fn with_hole() -> Presence<Json> {
-    let mut p = mixed(Duration::ZERO);
+/// 3's view: 3 lists us and 8, 8 lists 3 and 9, of which it says nothing.
+fn hole_view() -> Message {
     let mut view = Message::new(Kind::BootstrapResponse);
     view.bootstrap
         .push((id(3), entry_at_v1(vec![id(1), id(8)])));
     view.bootstrap
         .push((id(8), entry_at_v1(vec![id(3), id(9)])));
-    p.receive(ms(20), id(3), packet(id(3), 2, &view));
+    view
+}
+
+/// Engine 1 of [`mixed`] (2 JavaScript, 3 ours, no window) holding a hole:
+/// 3 lists 8, which lists 9, of which we know nothing else.
+fn with_hole() -> Presence<Json> {
+    let mut p = mixed(Duration::ZERO);
+    p.receive(ms(20), id(3), packet(id(3), 2, &hole_view()));
     assert!(p.is_online(&id(8)) && !p.is_online(&id(9)));
     outputs(&mut p);
     p
@@ -86,12 +91,7 @@ fn without_javascript_peers_holes_are_left_to_our_peers() {
     let mut p = engine(1);
     p.peer_connected(ms(0), id(3));
     p.receive(ms(0), id(3), packet(id(3), 1, &request(Message::BATCHES)));
-    let mut view = Message::new(Kind::BootstrapResponse);
-    view.bootstrap
-        .push((id(3), entry_at_v1(vec![id(1), id(8)])));
-    view.bootstrap
-        .push((id(8), entry_at_v1(vec![id(3), id(9)])));
-    p.receive(ms(20), id(3), packet(id(3), 2, &view));
+    p.receive(ms(20), id(3), packet(id(3), 2, &hole_view()));
     outputs(&mut p);
     assert!(requests_until(&mut p, ms(100_000)).is_empty());
 }
