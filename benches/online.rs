@@ -217,7 +217,7 @@ fn view_packets(ids: &[PeerId], adjacency: &[BTreeSet<usize>], receiver: PeerId)
             }
             let incarnation = 1_700_000_000_000 + i as u64;
             let entry = StateEntry {
-                connected_to,
+                connected_to: connected_to.into(),
                 data: Some(Bytes::from(format!(r#"{{"name":"peer-{i:05}","on":1}}"#))),
                 edges_stamp: Some(Stamp {
                     incarnation,

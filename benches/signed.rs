@@ -109,7 +109,7 @@ fn view_packets(signers: &[Signer], receiver: PeerId) -> Vec<Bytes> {
             let entry = StateEntry {
                 edges_signature: Some(signers[i].sign_edges(stamp(i, 3), &edges)),
                 data_signature: Some(signers[i].sign_data(stamp(i, 4), Some(&d))),
-                connected_to: edges,
+                connected_to: edges.into(),
                 data: Some(d),
                 edges_stamp: Some(stamp(i, 3)),
                 data_stamp: Some(stamp(i, 4)),

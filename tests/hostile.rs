@@ -132,7 +132,7 @@ fn a_forged_max_stamp_for_another_peer_is_never_taken() {
                 view(vec![(
                     victim,
                     StateEntry {
-                        connected_to: vec![hostile],
+                        connected_to: vec![hostile].into(),
                         data: Some(Bytes::from_static(evil)),
                         edges_stamp: Some(MAX),
                         data_stamp: Some(MAX),
@@ -215,7 +215,7 @@ fn a_forged_disconnect_for_a_relay_does_not_cut_its_neighbour_off() {
     let replay = edges(
         Kind::Connected,
         old.edges_stamp,
-        old.connected_to.clone(),
+        old.connected_to.to_vec(),
         old.edges_signature,
     );
     net.inject(hostile, honest[0], flood(relay, number + 1, &replay));
@@ -247,7 +247,7 @@ fn invented_ids_behind_one_sided_edges_stay_offline() {
     let invented: Vec<PeerId> = (0..20u8)
         .map(|n| PeerId::from_bytes([n.wrapping_add(0x80); 32]))
         .collect();
-    let mut list = own.connected_to.clone();
+    let mut list = own.connected_to.to_vec();
     list.extend(&invented);
     list.extend(&honest[1..]); // honest peers it is not linked to
     let stamp = Stamp {
@@ -274,7 +274,7 @@ fn invented_ids_behind_one_sided_edges_stay_offline() {
     // An invented id with a key of its own that lists the hostile peer
     // back is a peer like any other.
     let sybil = Signer::from_seed([0x42; 32]);
-    let mut list = own.connected_to.clone();
+    let mut list = own.connected_to.to_vec();
     list.push(sybil.id());
     let stamp = Stamp {
         version: stamp.version + 1,
@@ -430,7 +430,7 @@ fn run(seed: u64, n: usize, k: usize, attacks: Vec<Attack>) -> Result<(), TestCa
                         entry.data_stamp = Some(stamp);
                         entry.data_signature = signature;
                     } else {
-                        entry.connected_to = list;
+                        entry.connected_to = list.into();
                         entry.edges_stamp = Some(stamp);
                         entry.edges_signature = signature;
                     }
@@ -567,7 +567,7 @@ fn junk(ids: &[PeerId], hostile: PeerId, links: usize, size: usize) -> Vec<(Peer
             let mut list = vec![hostile];
             list.extend((1..=links).map(|k| ids[(i + k) % ids.len()]));
             let entry = StateEntry {
-                connected_to: list,
+                connected_to: list.into(),
                 data: Some(Bytes::from(vec![b'x'; size])),
                 edges_stamp: Some(stamp),
                 data_stamp: Some(stamp),

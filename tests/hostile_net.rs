@@ -351,7 +351,7 @@ fn invented(n: u32) -> PeerId {
 
 fn entry(connected_to: Vec<PeerId>, n: u32) -> StateEntry {
     StateEntry {
-        connected_to,
+        connected_to: connected_to.into(),
         data: Some(Bytes::from(format!("{{\"n\":{n}}}"))),
         ..StateEntry::default()
     }

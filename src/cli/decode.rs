@@ -48,7 +48,7 @@ fn message_json(bytes: &Bytes, limits: &Limits) -> Result<Value, String> {
         .iter()
         .map(|(id, e)| {
             let entry = json!({
-                "connectedTo": e.connected_to,
+                "connectedTo": &e.connected_to[..],
                 "data": e.data.as_deref().map(text),
                 "edgesStamp": e.edges_stamp.map(stamp),
                 "dataStamp": e.data_stamp.map(stamp),

@@ -366,11 +366,11 @@ impl<N: Default> Graph<N> {
     /// what changed. Self loops and duplicates in `edges` are dropped.
     pub fn set_edges(&mut self, now: Duration, from: PeerId, edges: Vec<PeerId>) -> EdgeDiff {
         let source = self.slot_of(from, now);
-        self.set_edges_at(now, source, edges)
+        self.set_edges_at(now, source, &edges)
     }
 
     /// [`Graph::set_edges`] for the node in `source`, a live slot.
-    pub fn set_edges_at(&mut self, now: Duration, source: Slot, edges: Vec<PeerId>) -> EdgeDiff {
+    pub fn set_edges_at(&mut self, now: Duration, source: Slot, edges: &[PeerId]) -> EdgeDiff {
         let mut diff = EdgeDiff::default();
         let mut seen = |to, added| {
             if added {
@@ -379,7 +379,7 @@ impl<N: Default> Graph<N> {
                 diff.removed.push(to);
             }
         };
-        self.set_edges_with(now, source, &edges, Some(&mut seen));
+        self.set_edges_with(now, source, edges, Some(&mut seen));
         diff.added.sort_unstable();
         diff.removed.sort_unstable();
         diff

@@ -360,7 +360,7 @@ impl<C: DataCodec> Presence<C> {
             if let Some(record) = self.graph.payload_at_mut(slot) {
                 *record = Record::default();
             }
-            self.graph.set_edges_at(self.now, slot, Vec::new());
+            self.graph.set_edges_at(self.now, slot, &[]);
             self.graph.set_standing(slot, Standing::Silent);
             for link in self.links.values_mut() {
                 link.outbox.remove(slot);
@@ -495,14 +495,14 @@ mod tests {
         m.bootstrap.push((
             from,
             StateEntry {
-                connected_to: own,
+                connected_to: own.into(),
                 edges_stamp: Some(stamp),
                 ..StateEntry::default()
             },
         ));
         m.bootstrap.extend(ids.iter().map(|n| {
             let entry = StateEntry {
-                connected_to: vec![from],
+                connected_to: vec![from].into(),
                 data: Some(Bytes::from(format!("\"{}\"", "x".repeat(size)))),
                 edges_stamp: Some(stamp),
                 data_stamp: Some(stamp),

@@ -98,7 +98,7 @@ impl<C: DataCodec> Presence<C> {
             let slot = if id == self.id {
                 let edges = entry
                     .edges_stamp
-                    .map(|s| (s, entry.connected_to, entry.edges_signature));
+                    .map(|s| (s, entry.connected_to.into_vec(), entry.edges_signature));
                 let data = entry
                     .data_stamp
                     .map(|s| (s, entry.data, entry.data_signature));
@@ -271,7 +271,7 @@ impl<C: DataCodec> Presence<C> {
         };
         match entry.edges_stamp {
             Some(_) if edges_taken.is_some() => {
-                self.replace_edges(slot, entry.connected_to);
+                self.replace_edges(slot, &entry.connected_to);
                 if let Some(before) = before {
                     self.edges_to_javascript(Some(from), slot, before);
                 }
@@ -285,7 +285,7 @@ impl<C: DataCodec> Presence<C> {
                 edges.sort_unstable();
                 edges.dedup();
                 if edges.len() != before {
-                    self.replace_edges(slot, edges);
+                    self.replace_edges(slot, &edges);
                     self.tunnel_news(slot);
                     news = true;
                 }

@@ -237,7 +237,7 @@ impl<C: DataCodec> Presence<C> {
             // the origin has none we could use.
             self.apply_data(slot, Some(stamp), message.signature, message.data.clone());
         } else {
-            self.take_edges(slot, stamp, message.signature, message.edges.clone());
+            self.take_edges(slot, stamp, message.signature, &message.edges);
         }
         self.settle_origin(slot);
         self.relay_stamped_to_javascript(from, packet, &message);
@@ -293,12 +293,12 @@ impl<C: DataCodec> Presence<C> {
             (Kind::Connected, Some(id)) if record.edges_stamp().is_none() => {
                 let mut edges = self.graph.edges_at(slot);
                 edges.push(id);
-                self.replace_edges(slot, edges);
+                self.replace_edges(slot, &edges);
             }
             (Kind::Disconnected, Some(id)) if record.edges_stamp().is_none() => {
                 let mut edges = self.graph.edges_at(slot);
                 edges.retain(|e| *e != id);
-                self.replace_edges(slot, edges);
+                self.replace_edges(slot, &edges);
             }
             _ => {}
         }
@@ -327,7 +327,7 @@ impl<C: DataCodec> Presence<C> {
         slot: Slot,
         stamp: Stamp,
         signature: Option<Signature>,
-        edges: Vec<PeerId>,
+        edges: &[PeerId],
     ) {
         self.take_registers(slot, Some((stamp, signature)), None);
         self.replace_edges(slot, edges);
@@ -410,7 +410,7 @@ impl<C: DataCodec> Presence<C> {
                 if let Some(record) = self.graph.payload_at_mut(slot) {
                     record.clear_edges_register();
                 }
-                self.replace_edges(slot, Vec::new());
+                self.replace_edges(slot, &[]);
             }
             if stale_data {
                 if let Some(record) = self.graph.payload_at_mut(slot) {
@@ -436,13 +436,13 @@ impl<C: DataCodec> Presence<C> {
         self.graph.set_standing(slot, standing);
     }
 
-    pub(super) fn replace_edges(&mut self, slot: Slot, edges: Vec<PeerId>) {
+    pub(super) fn replace_edges(&mut self, slot: Slot, edges: &[PeerId]) {
         let Some(&origin) = self.graph.id_at(slot) else {
             return;
         };
         if !self.peer_events {
             // Nobody listens: no ids collected, no events built.
-            self.graph.set_edges_with(self.now, slot, &edges, None);
+            self.graph.set_edges_with(self.now, slot, edges, None);
             return;
         }
         let EdgeDiff { added, removed } = self.graph.set_edges_at(self.now, slot, edges);

@@ -56,7 +56,7 @@ impl<C: DataCodec> Presence<C> {
         Some((
             id,
             StateEntry {
-                connected_to: graph.edges_at(slot),
+                connected_to: graph.edges_at(slot).into(),
                 // As it came, decodable or not: the signature covers it.
                 data: r.wire_data().map(Bytes::copy_from_slice),
                 edges_stamp: r.edges_stamp(),

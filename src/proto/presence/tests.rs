@@ -143,7 +143,7 @@ fn connecting_asks_for_a_view_and_sends_our_entry() {
     assert_eq!((msg.kind, pkt.ttl), (Kind::BootstrapResponse, 0));
     let (who, entry) = &msg.bootstrap[0];
     assert_eq!(*who, id(1));
-    assert_eq!(entry.connected_to, vec![id(2)]);
+    assert_eq!(entry.connected_to.to_vec(), vec![id(2)]);
     assert_eq!(entry.data.as_deref(), Some(&b"{}"[..]));
     assert_eq!(entry.edges_stamp.unwrap().incarnation, 100);
     assert!(entry.data_stamp.is_some());
@@ -312,7 +312,7 @@ fn a_bootstrap_request_is_answered_to_the_asker_alone() {
     assert_eq!((msg.kind, pkt.ttl), (Kind::BootstrapResponse, 0));
     let (key, entry) = &msg.bootstrap[0];
     assert_eq!(*key, id(1));
-    assert_eq!(entry.connected_to, vec![id(2), id(3)]);
+    assert_eq!(entry.connected_to.to_vec(), vec![id(2), id(3)]);
     assert_eq!(entry.data.as_deref(), Some(&b"{}"[..]));
     assert!(entry.edges_stamp.is_some() && entry.data_stamp.is_some());
 }
@@ -326,7 +326,7 @@ fn the_first_view_makes_us_bootstrapped_once() {
         StateEntry {
             edges_signature: None,
             data_signature: None,
-            connected_to: vec![id(1), id(3)],
+            connected_to: vec![id(1), id(3)].into(),
             data: Some(Bytes::from_static(b"{\"n\":2}")),
             edges_stamp: Some(Stamp {
                 incarnation: 1,
@@ -365,7 +365,7 @@ fn view_news_is_passed_on_to_other_neighbours_only() {
         StateEntry {
             edges_signature: None,
             data_signature: None,
-            connected_to: vec![id(2)],
+            connected_to: vec![id(2)].into(),
             data: None,
             edges_stamp: Some(Stamp {
                 incarnation: 1,
@@ -577,7 +577,7 @@ fn large_views_are_split_into_packets_that_fit() {
             StateEntry {
                 edges_signature: None,
                 data_signature: None,
-                connected_to: vec![id(n + 1)],
+                connected_to: vec![id(n + 1)].into(),
                 data: Some(Bytes::from_static(b"{\"pad\":\"................\"}")),
                 edges_stamp: Some(Stamp {
                     incarnation: 1,
@@ -715,7 +715,7 @@ fn links_opened_within_the_announce_window_go_out_as_one_announcement() {
         .find(|(i, _)| *i == id(1))
         .unwrap()
         .1;
-    assert_eq!(own.connected_to, vec![id(2), id(3)]);
+    assert_eq!(own.connected_to.to_vec(), vec![id(2), id(3)]);
     assert_eq!(p.poll_timeout(), Some(ms(5)));
     p.tick(ms(5));
     let connected = sent_of_kind(&mut p, Kind::Connected);
@@ -739,7 +739,7 @@ fn news_pushed_from_a_view_is_not_relayed_again_when_its_flood_comes() {
         StateEntry {
             edges_signature: None,
             data_signature: None,
-            connected_to: vec![id(2)],
+            connected_to: vec![id(2)].into(),
             data: None,
             edges_stamp: Some(stamp),
             data_stamp: None,
@@ -843,7 +843,7 @@ fn stamped_view(id_: PeerId, edges: Vec<PeerId>, edges_v: u64, data_v: u64) -> M
         StateEntry {
             edges_signature: None,
             data_signature: None,
-            connected_to: edges,
+            connected_to: edges.into(),
             data: Some(Bytes::from_static(b"{}")),
             edges_stamp: Some(stamp(edges_v)),
             data_stamp: Some(stamp(data_v)),
@@ -966,7 +966,7 @@ fn our_own_news_is_flooded_to_javascript_peers_and_batched_to_ours() {
     let (who, entry) = &batch[0].2.bootstrap[0];
     assert_eq!(*who, id(1));
     assert_eq!(entry.data.as_deref(), Some(&b"{\"v\":2}"[..]));
-    assert_eq!(entry.connected_to, vec![id(2), id(3)]);
+    assert_eq!(entry.connected_to.to_vec(), vec![id(2), id(3)]);
 }
 
 /// With a window, a neighbour gets at most one packet per window: a large
@@ -1049,7 +1049,7 @@ fn unstamped_view(entries: &[(u8, Vec<PeerId>, &'static [u8])]) -> Message {
         view.bootstrap.push((
             id(*n),
             StateEntry {
-                connected_to: edges.clone(),
+                connected_to: edges.clone().into(),
                 data: Some(Bytes::from_static(data)),
                 edges_stamp: None,
                 data_stamp: None,
@@ -1146,7 +1146,7 @@ fn a_javascript_origins_packet_follows_what_waits_for_our_peers() {
         (Destination::Peer(id(3)), Kind::BootstrapResponse)
     );
     assert_eq!(
-        out[0].2.bootstrap[0].1.connected_to,
+        out[0].2.bootstrap[0].1.connected_to.to_vec(),
         vec![id(2), id(3), id(4)]
     );
     // Then the rest of what waited (4's own outbox), then the relay.
@@ -1383,7 +1383,7 @@ fn signed_entry(key: &crate::proto::Signer, edges: Vec<PeerId>, data: &'static [
     StateEntry {
         edges_signature: Some(key.sign_edges(edges_stamp, &edges)),
         data_signature: Some(key.sign_data(data_stamp, Some(data))),
-        connected_to: edges,
+        connected_to: edges.into(),
         data: Some(Bytes::from_static(data)),
         edges_stamp: Some(edges_stamp),
         data_stamp: Some(data_stamp),
@@ -1443,7 +1443,7 @@ fn a_javascript_view_without_signatures_is_followed_by_a_tunnel() {
     js_view.bootstrap.push((
         origin,
         StateEntry {
-            connected_to: vec![id(3)],
+            connected_to: vec![id(3)].into(),
             data: Some(Bytes::from_static(b"\"x\"")),
             edges_stamp: None,
             data_stamp: None,

@@ -1,6 +1,7 @@
 //! The presence message and the State entry of a bootstrap response.
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::protobuf::{self as pb, Reader, LEN, VARINT};
 use super::{DecodeError, Have, Limits};
@@ -99,12 +100,17 @@ pub struct Stamp {
 /// `crate::proto::sign` for what exactly is signed).
 pub type Signature = [u8; 64];
 
+/// An entry's edge list. Most peers keep about four links, so a list
+/// decoded from the wire fits inline: no heap block per entry of a view
+/// (two of them, taken and freed, per node learnt in a join).
+pub type EdgeIds = SmallVec<[PeerId; 4]>;
+
 /// One node of a bootstrap response (the original's `State`): a peer's
 /// outgoing edges and data, plus our stamps saying how new each part is.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StateEntry {
     /// Field 0 (repeated bytes): peers this node is connected to.
-    pub connected_to: Vec<PeerId>,
+    pub connected_to: EdgeIds,
     /// Field 1 (bytes): this node's encoded data, if known.
     pub data: Option<Bytes>,
     /// Field 8 (extension, embedded [`Stamp`]): how new `connected_to` is.
@@ -346,9 +352,14 @@ impl Message {
                             .bootstrap
                             .reserve_exact(most.min(limits.max_bootstrap_entries));
                     }
+                    // Decoded where it is kept: an entry is a few hundred
+                    // bytes, and returned by value it was copied at every
+                    // step out (four copies an entry).
                     message
                         .bootstrap
-                        .push(decode_entry(r.read_nested()?, limits)?);
+                        .push((PeerId::from_bytes([0; 32]), StateEntry::default()));
+                    let last = message.bootstrap.last_mut().expect("just pushed");
+                    decode_entry_into(r.read_nested()?, limits, last)?;
                 }
                 field::DATA => {
                     pb::expect_wire_type(number, wire_type, LEN)?;
@@ -478,8 +489,16 @@ impl StateEntry {
         }
     }
 
-    fn decode(mut r: Reader<'_>, limits: &Limits) -> Result<Self, DecodeError> {
+    #[cfg(test)]
+    fn decode(r: Reader<'_>, limits: &Limits) -> Result<Self, DecodeError> {
         let mut entry = StateEntry::default();
+        entry.decode_into(r, limits)?;
+        Ok(entry)
+    }
+
+    /// Decodes into `self` (a default entry), in place.
+    fn decode_into(&mut self, mut r: Reader<'_>, limits: &Limits) -> Result<(), DecodeError> {
+        let entry = self;
         while !r.is_empty() {
             let (number, wire_type) = r.read_tag()?;
             match number {
@@ -510,7 +529,7 @@ impl StateEntry {
                 _ => r.skip(wire_type)?,
             }
         }
-        Ok(entry)
+        Ok(())
     }
 }
 
@@ -520,25 +539,36 @@ fn entry_body_len(entry: StateEntryRef<'_>) -> usize {
         + pb::len_delimited_len(field::ENTRY_VALUE, entry.encoded_len())
 }
 
-fn decode_entry(mut r: Reader<'_>, limits: &Limits) -> Result<(PeerId, StateEntry), DecodeError> {
-    let mut key = None;
-    let mut value = None;
+/// Decodes a map entry into `slot`, in place.
+fn decode_entry_into(
+    mut r: Reader<'_>,
+    limits: &Limits,
+    slot: &mut (PeerId, StateEntry),
+) -> Result<(), DecodeError> {
+    let mut key = false;
     while !r.is_empty() {
         let (number, wire_type) = r.read_tag()?;
         match number {
             field::ENTRY_KEY => {
                 pb::expect_wire_type(number, wire_type, LEN)?;
-                key = Some(id_from_hex(r.read_slice()?).ok_or(DecodeError::BadKey)?);
+                slot.0 = id_from_hex(r.read_slice()?).ok_or(DecodeError::BadKey)?;
+                key = true;
             }
             field::ENTRY_VALUE => {
                 pb::expect_wire_type(number, wire_type, LEN)?;
-                value = Some(StateEntry::decode(r.read_nested()?, limits)?);
+                // A repeated value replaces the one before, as protobuf
+                // reads a repeated singular field.
+                slot.1 = StateEntry::default();
+                slot.1.decode_into(r.read_nested()?, limits)?;
             }
             _ => r.skip(wire_type)?,
         }
     }
-    let key = key.ok_or(DecodeError::Missing("bootstrap key"))?;
-    Ok((key, value.unwrap_or_default()))
+    if key {
+        Ok(())
+    } else {
+        Err(DecodeError::Missing("bootstrap key"))
+    }
 }
 
 /// Bytes an optional signature field adds to a message.
@@ -612,14 +642,17 @@ fn read_data(r: &mut Reader<'_>, limits: &Limits) -> Result<Bytes, DecodeError> 
     Ok(data)
 }
 
-fn push_id(list: &mut Vec<PeerId>, id: PeerId, limits: &Limits) -> Result<(), DecodeError> {
+fn push_id<L>(list: &mut L, id: PeerId, limits: &Limits) -> Result<(), DecodeError>
+where
+    L: Extend<PeerId> + std::ops::Deref<Target = [PeerId]>,
+{
     if list.len() >= limits.max_ids_per_entry {
         return Err(DecodeError::TooLarge {
             what: "ids per entry",
             limit: limits.max_ids_per_entry,
         });
     }
-    list.push(id);
+    list.extend(std::iter::once(id));
     Ok(())
 }
 
@@ -656,7 +689,7 @@ mod tests {
         response.bootstrap.push((
             PeerId::from_bytes([0xaa; 32]),
             StateEntry {
-                connected_to: vec![PeerId::from_bytes([0xbb; 32])],
+                connected_to: vec![PeerId::from_bytes([0xbb; 32])].into(),
                 data: Some(Bytes::from_static(br#"{"a":1}"#)),
                 edges_stamp: None,
                 data_stamp: None,
@@ -876,6 +909,36 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_entry_value_replaces_the_one_before_it() {
+        // Protobuf reads the last of a repeated singular field; entries are
+        // decoded in place, so the first value's parts must not linger.
+        let state = |edge: u8, data: Option<&[u8]>| {
+            let mut v = Vec::new();
+            pb::put_len_delimited(&mut v, field::STATE_CONNECTED_TO, &[edge; 32]);
+            if let Some(data) = data {
+                pb::put_len_delimited(&mut v, field::STATE_DATA, data);
+            }
+            v
+        };
+        let mut body = Vec::new();
+        pb::put_len_delimited(&mut body, field::ENTRY_VALUE, &state(1, Some(b"{}")));
+        pb::put_len_delimited(&mut body, field::ENTRY_KEY, "cd".repeat(32).as_bytes());
+        pb::put_len_delimited(&mut body, field::ENTRY_VALUE, &state(2, None));
+        let mut m = Vec::new();
+        pb::put_varint_field(&mut m, field::TYPE, 2);
+        pb::put_len_delimited(&mut m, field::BOOTSTRAP, &body);
+        let got = Message::decode(&Bytes::from(m), &Limits::default()).unwrap();
+        let expected = StateEntry {
+            connected_to: [PeerId::from_bytes([2; 32])].into_iter().collect(),
+            ..StateEntry::default()
+        };
+        assert_eq!(
+            got.bootstrap,
+            vec![(PeerId::from_bytes([0xcd; 32]), expected)]
+        );
+    }
+
+    #[test]
     fn every_limit_trips_with_its_own_error() {
         let limits = Limits {
             max_packet_bytes: 1000,
@@ -1044,7 +1107,7 @@ mod tests {
             .prop_map(
                 |(connected_to, data, edges_stamp, data_stamp, edges_signature, data_signature)| {
                     StateEntry {
-                        connected_to,
+                        connected_to: connected_to.into(),
                         data,
                         edges_stamp,
                         data_stamp,

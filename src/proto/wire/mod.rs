@@ -20,7 +20,7 @@ pub mod protobuf;
 
 pub use batch::EncodedEntries;
 pub use have::Have;
-pub use message::{Kind, Message, Signature, Stamp, StateEntry, StateEntryRef};
+pub use message::{EdgeIds, Kind, Message, Signature, Stamp, StateEntry, StateEntryRef};
 pub use packet::FloodPacket;
 
 /// Bounds on what a decoder accepts from the wire. Each bound exists so that a

@@ -8,7 +8,7 @@ use super::*;
 /// A view entry with a stamped edge list (version 1) and data.
 fn entry_at_v1(edges: Vec<PeerId>) -> StateEntry {
     StateEntry {
-        connected_to: edges,
+        connected_to: edges.into(),
         data: Some(Bytes::from_static(b"{}")),
         edges_stamp: Some(at(1, 1)),
         data_stamp: Some(at(1, 1)),
