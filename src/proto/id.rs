@@ -91,6 +91,10 @@ impl PeerId {
     /// The id from 64 hex digits (either case) given as bytes; `None` if
     /// they are not.
     pub fn from_hex_bytes(hex: &[u8]) -> Option<PeerId> {
+        // The decoder also takes a `0x` prefix; an id never has one.
+        if hex.len() != 64 {
+            return None;
+        }
         let mut out = [0u8; 32];
         hex::decode_to_slice(hex, &mut out).ok()?;
         Some(PeerId(out))

@@ -47,6 +47,7 @@ impl<'a> Reader<'a> {
     }
 
     /// True when every byte has been read.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.pos >= self.end
     }
@@ -89,6 +90,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a tag: (field number, wire type). Groups (3, 4) and undefined
     /// wire types are refused.
+    #[inline]
     pub fn read_tag(&mut self) -> Result<(u64, u8), DecodeError> {
         let tag = self.read_varint()?;
         let wire_type = (tag & 7) as u8;
@@ -100,12 +102,14 @@ impl<'a> Reader<'a> {
 
     /// Reads a length-delimited field's contents as a slice of the input
     /// that can outlive the reader.
+    #[inline]
     pub fn read_len_delimited(&mut self) -> Result<Bytes, DecodeError> {
         let (start, end) = self.read_len()?;
         Ok(self.buf.slice(start..end))
     }
 
     /// Reads a length-delimited field's contents as a borrowed slice.
+    #[inline]
     pub fn read_slice(&mut self) -> Result<&'a [u8], DecodeError> {
         let (start, end) = self.read_len()?;
         let buf: &'a [u8] = self.buf;
@@ -121,6 +125,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a length-delimited field as a nested message.
+    #[inline]
     pub fn read_nested(&mut self) -> Result<Reader<'a>, DecodeError> {
         let (start, end) = self.read_len()?;
         Ok(Reader {
@@ -132,6 +137,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a length prefix, checks it against what remains and steps
     /// over the contents: their start and end.
+    #[inline]
     fn read_len(&mut self) -> Result<(usize, usize), DecodeError> {
         let len = self.read_varint()?;
         let remaining = self.end - self.pos;
@@ -165,6 +171,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Checks that a known field came with its schema's wire type.
+#[inline]
 pub fn expect_wire_type(field: u64, got: u8, expected: u8) -> Result<(), DecodeError> {
     if got == expected {
         Ok(())
