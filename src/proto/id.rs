@@ -63,6 +63,7 @@ impl PeerId {
     }
 
     /// Takes an id from a byte slice, refusing any length but 32.
+    #[inline]
     pub fn from_slice(bytes: &[u8]) -> Result<Self, PeerIdError> {
         <[u8; 32]>::try_from(bytes)
             .map(PeerId)

@@ -417,6 +417,7 @@ impl Stamp {
         pb::put_varint_field(out, field::STAMP_VERSION, self.version);
     }
 
+    #[inline]
     fn decode(mut r: Reader<'_>) -> Result<Self, DecodeError> {
         let mut stamp = Stamp::default();
         while !r.is_empty() {
@@ -576,16 +577,19 @@ fn signature_len(number: u64, signature: &Option<Signature>) -> usize {
     signature.map_or(0, |s| pb::len_delimited_len(number, s.len()))
 }
 
+#[inline]
 fn read_signature(r: &mut Reader<'_>) -> Result<Signature, DecodeError> {
     let raw = r.read_slice()?;
     Signature::try_from(raw).map_err(|_| DecodeError::BadSignature(raw.len()))
 }
 
+#[inline]
 fn read_id(r: &mut Reader<'_>) -> Result<PeerId, DecodeError> {
     let raw = r.read_slice()?;
     PeerId::from_slice(raw).map_err(|_| DecodeError::BadId(raw.len()))
 }
 
+#[inline]
 fn read_data(r: &mut Reader<'_>, limits: &Limits) -> Result<Bytes, DecodeError> {
     let data = r.read_len_delimited()?;
     if data.len() > limits.max_data_bytes {
