@@ -24,6 +24,7 @@ use foldhash::fast::RandomState;
 use super::PeerId;
 
 mod digest;
+mod edges;
 mod forget;
 mod ids;
 mod node;
@@ -147,45 +148,6 @@ impl<N: Default> Graph<N> {
     /// What the node in `slot` said of itself (see [`Standing`]).
     pub fn standing_at(&self, slot: Slot) -> Option<Standing> {
         self.node_at(slot).map(Node::standing)
-    }
-
-    /// Sets what the node in `slot` said of itself, and what that changes
-    /// in who is reached. No-op for a free slot.
-    pub fn set_standing(&mut self, slot: Slot, standing: Standing) {
-        let Some(node) = self.node_at(slot) else {
-            return;
-        };
-        let old = node.standing();
-        if old == standing {
-            return;
-        }
-        let (reached, listed) = (node.is_reachable(), node.in_degree > 0);
-        let node = self.node_mut(slot);
-        node.set(OPEN, standing == Standing::Open);
-        node.set(MUTUAL, standing == Standing::Mutual);
-        if !self.both_ends || slot == ROOT {
-            return;
-        }
-        let loses = matches!(
-            (old, standing),
-            (Standing::Open, _) | (Standing::Mutual, Standing::Silent)
-        );
-        if reached {
-            // Edges into it that counted may not any more.
-            self.needs_traversal |= loses;
-            return;
-        }
-        match standing {
-            // Every edge into it counts now: reached if a reached node
-            // lists it. A pending traversal will find that out anyway.
-            Standing::Open => {
-                if listed && !self.needs_traversal && self.waiting.contains_key(&slot) {
-                    self.reach_from(slot);
-                }
-            }
-            Standing::Mutual => self.reach_if_vouched(slot),
-            Standing::Silent => {}
-        }
     }
 
     /// The root's id.
@@ -362,116 +324,6 @@ impl<N: Default> Graph<N> {
             .map(|(slot, _)| self.ids.id(slot))
     }
 
-    /// Replaces `from`'s outgoing edges (creating nodes as needed) and says
-    /// what changed. Self loops and duplicates in `edges` are dropped.
-    pub fn set_edges(&mut self, now: Duration, from: PeerId, edges: Vec<PeerId>) -> EdgeDiff {
-        let source = self.slot_of(from, now);
-        self.set_edges_at(now, source, &edges)
-    }
-
-    /// [`Graph::set_edges`] for the node in `source`, a live slot.
-    pub fn set_edges_at(&mut self, now: Duration, source: Slot, edges: &[PeerId]) -> EdgeDiff {
-        let mut diff = EdgeDiff::default();
-        let mut seen = |to, added| {
-            if added {
-                diff.added.push(to);
-            } else {
-                diff.removed.push(to);
-            }
-        };
-        self.set_edges_with(now, source, edges, Some(&mut seen));
-        diff.added.sort_unstable();
-        diff.removed.sort_unstable();
-        diff
-    }
-
-    /// [`Graph::set_edges_at`] that tells `seen` each target added (`true`)
-    /// or removed (`false`), in no particular order, instead of collecting
-    /// them. A caller that does not need the targets' ids (nobody listens
-    /// for them) passes `None`: the change then allocates nothing for four
-    /// edges or fewer, and reads no id (in a simulation each read is a
-    /// miss in a view gone cold since its engine's last turn).
-    pub fn set_edges_with(
-        &mut self,
-        now: Duration,
-        source: Slot,
-        edges: &[PeerId],
-        mut seen: Option<&mut dyn FnMut(PeerId, bool)>,
-    ) {
-        let mut out = Edges::new();
-        for e in edges {
-            let target = self.slot_of(*e, now);
-            if target != source {
-                out.push(target);
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        // Collecting spilled to the heap if the message listed more than 4
-        // (duplicates included), and doubling left slack: a list is kept
-        // far longer than it takes to build, so trim it, inline if it fits.
-        out.shrink_to_fit();
-        self.remember(source);
-        let node = self.node_mut(source);
-        let (added, removed) = diff_sorted(&node.out, &out);
-        if added.is_empty() && removed.is_empty() {
-            return;
-        }
-        node.out = out;
-        let from_reached = node.is_reachable();
-        for &t in &added {
-            self.node_mut(t).in_degree += 1;
-        }
-        if let Some(seen) = seen.as_mut() {
-            for &t in &added {
-                seen(*self.ids.id(t), true);
-            }
-            for &t in &removed {
-                seen(*self.ids.id(t), false);
-            }
-        }
-        if from_reached {
-            if removed.iter().any(|&t| self.node(t).is_reachable()) {
-                self.needs_traversal = true;
-            }
-            if !self.needs_traversal {
-                for &t in &added {
-                    if self.counts(source, t) {
-                        self.reach_from(t);
-                    }
-                }
-                for &t in &added {
-                    if !self.node(t).is_reachable() {
-                        self.wait(t);
-                    }
-                }
-                // None of them was reached (a traversal would be due), but
-                // one may be now, through an added edge: reaching it took
-                // it out of `waiting` already.
-                for &t in &removed {
-                    if !self.node(t).is_reachable() {
-                        self.unwait(t);
-                    }
-                }
-            }
-        }
-        if self.both_ends && source != ROOT && self.node(source).has(MUTUAL) {
-            // Its list also says which edges into it count.
-            if from_reached {
-                let lost = removed.iter().any(|&r| {
-                    let n = self.node(r);
-                    r != ROOT && n.is_reachable() && n.out.binary_search(&source).is_ok()
-                });
-                self.needs_traversal |= lost;
-            } else {
-                self.reach_if_vouched(source);
-            }
-        }
-        for &t in &removed {
-            self.release(t);
-        }
-    }
-
     /// Brings reachability up to date and says whether the reached set
     /// changed since the previous call.
     pub fn settle(&mut self, now: Duration) -> bool {
@@ -623,39 +475,6 @@ impl<N: Default> Graph<N> {
             .filter(|(_, n)| !n.has(FREE))
             .map(|(slot, n)| (slot as Slot, n))
     }
-}
-
-/// Added and removed elements between two sorted, deduplicated lists
-/// (inline for a usual list's few changes).
-fn diff_sorted(old: &[Slot], new: &[Slot]) -> (Edges, Edges) {
-    let (mut added, mut removed) = (Edges::new(), Edges::new());
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        match (old.get(i), new.get(j)) {
-            (Some(a), Some(b)) if a == b => {
-                i += 1;
-                j += 1;
-            }
-            (Some(a), Some(b)) if a < b => {
-                removed.push(*a);
-                i += 1;
-            }
-            (Some(_), Some(b)) => {
-                added.push(*b);
-                j += 1;
-            }
-            (Some(a), None) => {
-                removed.push(*a);
-                i += 1;
-            }
-            (None, Some(b)) => {
-                added.push(*b);
-                j += 1;
-            }
-            (None, None) => break,
-        }
-    }
-    (added, removed)
 }
 
 #[cfg(test)]
