@@ -27,6 +27,9 @@ pub const FIXED32: u8 = 5;
 #[derive(Debug)]
 pub struct Reader<'a> {
     buf: &'a Bytes,
+    /// `buf`'s bytes, held as a slice so that each read is one compare
+    /// with registers, not a load of the `Bytes` and a re-slice.
+    data: &'a [u8],
     pos: usize,
     end: usize,
 }
@@ -36,6 +39,7 @@ impl<'a> Reader<'a> {
     pub fn new(buf: &'a Bytes) -> Self {
         Reader {
             buf,
+            data: buf,
             pos: 0,
             end: buf.len(),
         }
@@ -57,7 +61,8 @@ impl<'a> Reader<'a> {
     pub fn read_varint(&mut self) -> Result<u64, DecodeError> {
         // Tags, lengths under 128 and small stamps are one byte: most of
         // the varints a view packet holds.
-        if let Some(&byte) = self.buf[..self.end].get(self.pos) {
+        if self.pos < self.end {
+            let byte = self.data[self.pos];
             if byte & 0x80 == 0 {
                 self.pos += 1;
                 return Ok(u64::from(byte));
@@ -71,7 +76,7 @@ impl<'a> Reader<'a> {
     fn read_long_varint(&mut self) -> Result<u64, DecodeError> {
         let mut value: u64 = 0;
         for i in 0..10 {
-            let byte = *self.buf[..self.end]
+            let byte = *self.data[..self.end]
                 .get(self.pos)
                 .ok_or(DecodeError::Truncated)?;
             self.pos += 1;
@@ -112,16 +117,14 @@ impl<'a> Reader<'a> {
     #[inline]
     pub fn read_slice(&mut self) -> Result<&'a [u8], DecodeError> {
         let (start, end) = self.read_len()?;
-        let buf: &'a [u8] = self.buf;
-        Ok(&buf[start..end])
+        Ok(&self.data[start..end])
     }
 
     /// Reads exactly `n` raw bytes (no length prefix) as a borrowed slice.
     pub fn read_bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let start = self.pos;
         self.advance(n)?;
-        let buf: &'a [u8] = self.buf;
-        Ok(&buf[start..self.pos])
+        Ok(&self.data[start..self.pos])
     }
 
     /// Reads a length-delimited field as a nested message.
@@ -130,6 +133,7 @@ impl<'a> Reader<'a> {
         let (start, end) = self.read_len()?;
         Ok(Reader {
             buf: self.buf,
+            data: self.data,
             pos: start,
             end,
         })
