@@ -500,7 +500,18 @@ impl StateEntry {
     /// Decodes into `self` (a default entry), in place.
     fn decode_into(&mut self, mut r: Reader<'_>, limits: &Limits) -> Result<(), DecodeError> {
         let entry = self;
-        while !r.is_empty() {
+        loop {
+            // An edge list as every encoder lays it out, one field per id
+            // (tag, length 32, id), four or so to an entry: read without
+            // the general loop below, which takes anything else.
+            let tag = (field::STATE_CONNECTED_TO << 3) as u8 | LEN;
+            while let Some(raw) = r.read_fixed_field(tag, PeerId::LEN as u8) {
+                let id = PeerId::from_slice(raw).expect("a 32-byte field");
+                push_id(&mut entry.connected_to, id, limits)?;
+            }
+            if r.is_empty() {
+                break;
+            }
             let (number, wire_type) = r.read_tag()?;
             match number {
                 field::STATE_CONNECTED_TO => {
@@ -871,6 +882,52 @@ mod tests {
             Err(DecodeError::Missing("bootstrap key"))
         );
         assert_eq!(decode("00031a0411111111"), Err(DecodeError::BadId(4)));
+    }
+
+    #[test]
+    fn edge_ids_between_other_fields_and_of_bad_lengths_read_as_the_schema_says() {
+        // Edge ids have a path of their own for the usual layout; ids
+        // between other fields, or of the wrong length, take the general
+        // one, with the same outcome.
+        let id = |n: u8| PeerId::from_bytes([n; 32]);
+        let mut v = Vec::new();
+        pb::put_len_delimited(&mut v, field::STATE_CONNECTED_TO, id(1).as_bytes());
+        pb::put_len_delimited(&mut v, field::STATE_DATA, b"{}");
+        pb::put_len_delimited(&mut v, field::STATE_CONNECTED_TO, id(2).as_bytes());
+        Stamp {
+            incarnation: 1,
+            version: 2,
+        }
+        .encode_field(&mut v, field::STATE_EDGES_STAMP);
+        pb::put_len_delimited(&mut v, field::STATE_CONNECTED_TO, id(3).as_bytes());
+        let got = StateEntry::decode(Reader::new(&Bytes::from(v.clone())), &Limits::default());
+        let expected = StateEntry {
+            connected_to: [id(1), id(2), id(3)].into_iter().collect(),
+            data: Some(Bytes::from_static(b"{}")),
+            edges_stamp: Some(Stamp {
+                incarnation: 1,
+                version: 2,
+            }),
+            ..StateEntry::default()
+        };
+        assert_eq!(got, Ok(expected));
+        for bad in [31, 33] {
+            let mut w = v.clone();
+            pb::put_len_delimited(&mut w, field::STATE_CONNECTED_TO, &vec![7; bad]);
+            let got = StateEntry::decode(Reader::new(&Bytes::from(w)), &Limits::default());
+            assert_eq!(got, Err(DecodeError::BadId(bad)));
+        }
+        let limits = Limits {
+            max_ids_per_entry: 2,
+            ..Limits::default()
+        };
+        assert_eq!(
+            StateEntry::decode(Reader::new(&Bytes::from(v)), &limits),
+            Err(DecodeError::TooLarge {
+                what: "ids per entry",
+                limit: 2
+            })
+        );
     }
 
     #[test]

@@ -127,6 +127,22 @@ impl<'a> Reader<'a> {
         Ok(&self.data[start..self.pos])
     }
 
+    /// The contents of the next field when it is exactly the one-byte
+    /// `tag`, then the one-byte length `len`, then `len` bytes; `None`
+    /// (nothing read) otherwise. For fields of a fixed size that come many
+    /// to a message, read without the general field loop.
+    #[inline]
+    pub fn read_fixed_field(&mut self, tag: u8, len: u8) -> Option<&'a [u8]> {
+        debug_assert!(tag < 0x80 && len < 0x80, "one-byte varints");
+        let start = self.pos + 2;
+        let end = start + usize::from(len);
+        if end > self.end || self.data[self.pos] != tag || self.data[self.pos + 1] != len {
+            return None;
+        }
+        self.pos = end;
+        Some(&self.data[start..end])
+    }
+
     /// Reads a length-delimited field as a nested message.
     #[inline]
     pub fn read_nested(&mut self) -> Result<Reader<'a>, DecodeError> {
