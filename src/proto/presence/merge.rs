@@ -77,7 +77,7 @@ impl<C: DataCodec> Presence<C> {
     pub(super) fn merge_bootstrap(
         &mut self,
         from: PeerId,
-        entries: Vec<(PeerId, StateEntry)>,
+        mut entries: Vec<(PeerId, StateEntry)>,
         tunnelled: bool,
     ) {
         if !self.bootstrapped {
@@ -91,17 +91,20 @@ impl<C: DataCodec> Presence<C> {
         // Struck off `from`'s outbox once the packet is merged, with one
         // lookup of its link instead of one per entry.
         let mut known = Vec::new();
-        for ((id, entry), (edges_ok, data_ok)) in entries.into_iter().zip(checks) {
+        // Entries are taken in place (a few hundred bytes each, moved out they
+        // were copied twice more), their parts moved out where kept.
+        for ((id, entry), (edges_ok, data_ok)) in entries.iter_mut().zip(checks) {
+            let id = *id;
             let theirs = (entry.edges_stamp, entry.data_stamp);
             let placeholder = entry.data.as_deref() == Some(PLACEHOLDER);
             let unsigned = entry.edges_signature.is_none() && entry.data_signature.is_none();
             let slot = if id == self.id {
                 let edges = entry
                     .edges_stamp
-                    .map(|s| (s, entry.connected_to.into_vec(), entry.edges_signature));
+                    .map(|s| (s, entry.connected_to.to_vec(), entry.edges_signature));
                 let data = entry
                     .data_stamp
-                    .map(|s| (s, entry.data, entry.data_signature));
+                    .map(|s| (s, entry.data.take(), entry.data_signature));
                 self.hear_of_self(from, edges, data);
                 ROOT
             } else {
@@ -239,7 +242,7 @@ impl<C: DataCodec> Presence<C> {
         &mut self,
         from: PeerId,
         slot: Slot,
-        entry: StateEntry,
+        entry: &mut StateEntry,
         own: bool,
         (edges_ok, data_ok): (bool, bool),
     ) -> bool {
@@ -247,7 +250,7 @@ impl<C: DataCodec> Presence<C> {
             return false;
         };
         let record = &node.payload;
-        let (edges_news, data_news) = news_in(Some(record), &entry);
+        let (edges_news, data_news) = news_in(Some(record), entry);
         let (edges_stamp, data_stamp) = (record.edges_stamp(), record.data_stamp());
         let signs = record.is_signed();
         let ours = record.wire_data();
@@ -260,7 +263,7 @@ impl<C: DataCodec> Presence<C> {
             .map(|stamp| (stamp, entry.edges_signature));
         let data_taken = entry.data_stamp.filter(|_| data_news && data_ok);
         let before = edges_taken.and_then(|_| self.edges_before(slot));
-        let mut data = entry.data;
+        let mut data = entry.data.take();
         // The registers that are news go into the record at once: a signed
         // origin's entry is usually news in both, one new block for both.
         let judged = if edges_taken.is_some() || data_taken.is_some() {
@@ -281,7 +284,7 @@ impl<C: DataCodec> Presence<C> {
                 // A JavaScript peer's view: no order, so only add, as the original.
                 let mut edges = self.graph.edges_at(slot);
                 let before = edges.len();
-                edges.extend(entry.connected_to);
+                edges.extend(entry.connected_to.iter().copied());
                 edges.sort_unstable();
                 edges.dedup();
                 if edges.len() != before {
