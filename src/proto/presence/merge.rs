@@ -90,7 +90,7 @@ impl<C: DataCodec> Presence<C> {
         let checks = self.check_signatures(&entries);
         // Struck off `from`'s outbox once the packet is merged, with one
         // lookup of its link instead of one per entry.
-        let mut known = Vec::new();
+        let mut known = Vec::with_capacity(entries.len());
         // Entries are taken in place (a few hundred bytes each, moved out they
         // were copied twice more), their parts moved out where kept.
         for ((id, entry), (edges_ok, data_ok)) in entries.iter_mut().zip(checks) {

@@ -375,7 +375,9 @@ impl Message {
                 }
                 field::EDGES => {
                     pb::expect_wire_type(number, wire_type, LEN)?;
-                    push_id(&mut message.edges, read_id(&mut r)?, limits)?;
+                    let id = read_id(&mut r)?;
+                    room_for_id(message.edges.len(), limits)?;
+                    message.edges.push(id);
                 }
                 field::FEATURES => {
                     pb::expect_wire_type(number, wire_type, VARINT)?;
@@ -507,7 +509,8 @@ impl StateEntry {
             let tag = (field::STATE_CONNECTED_TO << 3) as u8 | LEN;
             while let Some(raw) = r.read_fixed_field(tag, PeerId::LEN as u8) {
                 let id = PeerId::from_slice(raw).expect("a 32-byte field");
-                push_id(&mut entry.connected_to, id, limits)?;
+                room_for_id(entry.connected_to.len(), limits)?;
+                entry.connected_to.push(id);
             }
             if r.is_empty() {
                 break;
@@ -516,7 +519,9 @@ impl StateEntry {
             match number {
                 field::STATE_CONNECTED_TO => {
                     pb::expect_wire_type(number, wire_type, LEN)?;
-                    push_id(&mut entry.connected_to, read_id(&mut r)?, limits)?;
+                    let id = read_id(&mut r)?;
+                    room_for_id(entry.connected_to.len(), limits)?;
+                    entry.connected_to.push(id);
                 }
                 field::STATE_DATA => {
                     pb::expect_wire_type(number, wire_type, LEN)?;
@@ -612,17 +617,15 @@ fn read_data(r: &mut Reader<'_>, limits: &Limits) -> Result<Bytes, DecodeError> 
     Ok(data)
 }
 
-fn push_id<L>(list: &mut L, id: PeerId, limits: &Limits) -> Result<(), DecodeError>
-where
-    L: Extend<PeerId> + std::ops::Deref<Target = [PeerId]>,
-{
-    if list.len() >= limits.max_ids_per_entry {
+/// Refuses an id past `limits.max_ids_per_entry` in a list of `len`.
+#[inline]
+fn room_for_id(len: usize, limits: &Limits) -> Result<(), DecodeError> {
+    if len >= limits.max_ids_per_entry {
         return Err(DecodeError::TooLarge {
             what: "ids per entry",
             limit: limits.max_ids_per_entry,
         });
     }
-    list.extend(std::iter::once(id));
     Ok(())
 }
 
