@@ -9,10 +9,12 @@
 
 use std::fmt;
 use std::hash::BuildHasher;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
+use triomphe::ThinArc;
 
 /// The default [`Interner::new`] bound: more distinct blocks than ten
 /// thousand peers' registers, a few lives each.
@@ -38,7 +40,7 @@ pub struct Interner {
 }
 
 struct Table {
-    blocks: HashTable<Arc<[u8]>>,
+    blocks: HashTable<SharedBlock>,
     /// Seeded per table: a peer cannot choose data whose hashes collide.
     hasher: RandomState,
     capacity: usize,
@@ -69,7 +71,7 @@ impl Interner {
 
     /// The shared block with `block`'s contents: one already in the table,
     /// or `block` itself, kept for the next caller when there is room.
-    pub fn share(&self, block: &Arc<[u8]>) -> Arc<[u8]> {
+    pub fn share(&self, block: &SharedBlock) -> SharedBlock {
         let mut table = self.lock();
         let table = &mut *table;
         let hash = table.hasher.hash_one(&block[..]);
@@ -127,10 +129,71 @@ impl Table {
     fn sweep(&mut self) {
         // A count of one is the table's own reference: nobody else can take
         // another while we hold the lock, so the block is unused for good.
-        self.blocks.retain(|b| Arc::strong_count(b) > 1);
+        self.blocks.retain(|b| b.holders() > 1);
         self.refused = 0;
         self.sweeps += 1;
         self.next_sweep = (self.blocks.len() * 2).max(FIRST_SWEEP).min(self.capacity);
+    }
+}
+
+/// An immutable, reference-counted run of bytes behind a pointer of one
+/// word (its length lives in the allocation): a view keeps one per known
+/// node, so a fat `Arc<[u8]>` would cost every node of every view another
+/// 8 bytes.
+#[derive(Clone)]
+pub struct SharedBlock(ThinArc<(), u8>);
+
+impl SharedBlock {
+    /// A new block holding a copy of `bytes`.
+    pub fn new(bytes: &[u8]) -> Self {
+        SharedBlock(ThinArc::from_header_and_slice((), bytes))
+    }
+
+    /// A new block holding `pieces` one after the other. Registers (some
+    /// 200 bytes) are joined on the stack first and copied into the block
+    /// in one go: writing the block byte by byte cost more than the second
+    /// copy.
+    pub fn concat(pieces: &[&[u8]]) -> Self {
+        const ON_STACK: usize = 512;
+        let len: usize = pieces.iter().map(|p| p.len()).sum();
+        let mut stack = [0; ON_STACK];
+        let mut heap = Vec::new();
+        let joined = if len <= ON_STACK {
+            &mut stack[..len]
+        } else {
+            heap.resize(len, 0);
+            &mut heap[..]
+        };
+        let mut at = 0;
+        for p in pieces {
+            joined[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        SharedBlock::new(joined)
+    }
+
+    /// Whether `a` and `b` are the same allocation, not just equal bytes.
+    pub fn same(a: &SharedBlock, b: &SharedBlock) -> bool {
+        a.0.ptr() == b.0.ptr()
+    }
+
+    /// How many handles to the block exist.
+    pub fn holders(&self) -> usize {
+        ThinArc::strong_count(&self.0)
+    }
+}
+
+impl Deref for SharedBlock {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0.slice
+    }
+}
+
+impl fmt::Debug for SharedBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SharedBlock({} bytes)", self.len())
     }
 }
 
@@ -149,8 +212,25 @@ impl fmt::Debug for Interner {
 mod tests {
     use super::*;
 
-    fn block(bytes: &[u8]) -> Arc<[u8]> {
-        Arc::from(bytes)
+    fn block(bytes: &[u8]) -> SharedBlock {
+        SharedBlock::new(bytes)
+    }
+
+    #[test]
+    fn a_block_is_one_word_and_knows_its_holders() {
+        assert_eq!(std::mem::size_of::<Option<SharedBlock>>(), 8);
+        let a = block(b"abc");
+        let b = a.clone();
+        assert!(SharedBlock::same(&a, &b));
+        assert!(!SharedBlock::same(&a, &block(b"abc")));
+        assert_eq!((&a[..], a.holders()), (&b"abc"[..], 2));
+        drop(b);
+        assert_eq!(a.holders(), 1);
+        assert!(block(b"").is_empty());
+        let joined = SharedBlock::concat(&[b"ab", b"", b"cde"]);
+        assert_eq!((&joined[..], joined.holders()), (&b"abcde"[..], 1));
+        let long = SharedBlock::concat(&[&[1; 400], &[2; 400]]);
+        assert_eq!((long.len(), long[399], long[400]), (800, 1, 2));
     }
 
     #[test]
@@ -158,15 +238,15 @@ mod tests {
         let i = Interner::new(16);
         let a = block(b"abc");
         let shared = i.share(&a);
-        assert!(Arc::ptr_eq(&shared, &a));
+        assert!(SharedBlock::same(&shared, &a));
         let again = i.share(&block(b"abc"));
-        assert!(Arc::ptr_eq(&again, &a), "a copy gets the first block");
+        assert!(SharedBlock::same(&again, &a), "a copy gets the first block");
         let other = i.share(&block(b"abd"));
         assert_eq!(&other[..], b"abd");
-        assert!(!Arc::ptr_eq(&other, &a));
+        assert!(!SharedBlock::same(&other, &a));
         assert_eq!(i.len(), 2);
         // Another handle is the same table.
-        assert!(Arc::ptr_eq(&i.clone().share(&block(b"abc")), &a));
+        assert!(SharedBlock::same(&i.clone().share(&block(b"abc")), &a));
     }
 
     #[test]
@@ -184,8 +264,11 @@ mod tests {
         }
         let shared = i.share(&x);
         assert_eq!(&shared[..], b"x");
-        assert!(Arc::ptr_eq(&shared, &x), "x is kept beside y, not given y");
-        assert!(Arc::ptr_eq(&i.share(&block(b"x")), &x));
+        assert!(
+            SharedBlock::same(&shared, &x),
+            "x is kept beside y, not given y"
+        );
+        assert!(SharedBlock::same(&i.share(&block(b"x")), &x));
         assert_eq!(i.len(), 2);
     }
 
@@ -197,20 +280,20 @@ mod tests {
         assert_eq!(i.len(), 2);
         i.sweep();
         assert_eq!(i.len(), 1, "only the held block stays");
-        assert!(Arc::ptr_eq(&i.share(&block(b"held")), &held));
+        assert!(SharedBlock::same(&i.share(&block(b"held")), &held));
         let b = i.share(&block(b"b"));
         let c = i.share(&block(b"c"));
         assert_eq!(i.len(), 3);
         // Full, with every block held: a new one is not kept, but still
         // handed back whole.
         let d = block(b"d");
-        assert!(Arc::ptr_eq(&i.share(&d), &d));
+        assert!(SharedBlock::same(&i.share(&d), &d));
         assert_eq!(i.len(), 3);
-        assert!(!Arc::ptr_eq(&i.share(&block(b"d")), &d));
+        assert!(!SharedBlock::same(&i.share(&block(b"d")), &d));
         // Once one is let go, the next sweep makes room.
         drop(c);
         let e = i.share(&block(b"e"));
-        assert!(Arc::ptr_eq(&i.share(&block(b"e")), &e));
+        assert!(SharedBlock::same(&i.share(&block(b"e")), &e));
         assert_eq!(i.len(), 3);
         drop((b, e));
     }
@@ -237,7 +320,7 @@ mod tests {
         let _ = i.share(&block(b"x"));
         let kept = i.share(&block(b"y"));
         assert!(i.len() <= 2, "the sweep found the blocks let go");
-        assert!(Arc::ptr_eq(&i.share(&block(b"y")), &kept));
+        assert!(SharedBlock::same(&i.share(&block(b"y")), &kept));
     }
 
     #[test]

@@ -16,6 +16,6 @@ pub mod wire;
 pub use config::{Config, DEFAULT_EXTENSION, DEFAULT_MAX_SEND_BYTES, DEFAULT_MAX_VIEW_BYTES};
 pub use data::{DataCodec, DataError, Json, Raw};
 pub use id::{PeerId, PeerIdError};
-pub use interner::{Interner, DEFAULT_INTERNER_CAPACITY};
+pub use interner::{Interner, SharedBlock, DEFAULT_INTERNER_CAPACITY};
 pub use presence::{Destination, EngineStats, Event, Input, Output, Presence, SetDataError};
 pub use sign::Signer;

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use super::*;
 
 impl<N: Default> Graph<N> {
@@ -83,7 +85,7 @@ impl<N: Default> Graph<N> {
         edges: &[PeerId],
         mut seen: Option<&mut dyn FnMut(PeerId, bool)>,
     ) {
-        let mut out = Edges::new();
+        let mut out: SmallVec<[Slot; 8]> = SmallVec::new();
         for e in edges {
             let target = self.slot_of(*e, now);
             if target != source {
@@ -92,17 +94,13 @@ impl<N: Default> Graph<N> {
         }
         out.sort_unstable();
         out.dedup();
-        // Collecting spilled to the heap if the message listed more than 4
-        // (duplicates included), and doubling left slack: a list is kept
-        // far longer than it takes to build, so trim it, inline if it fits.
-        out.shrink_to_fit();
         self.remember(source);
         let node = self.node_mut(source);
         let (added, removed) = diff_sorted(&node.out, &out);
         if added.is_empty() && removed.is_empty() {
             return;
         }
-        node.out = out;
+        node.out = Edges::from_sorted(&out);
         let from_reached = node.is_reachable();
         for &t in &added {
             self.node_mut(t).in_degree += 1;
@@ -145,7 +143,7 @@ impl<N: Default> Graph<N> {
             if from_reached {
                 let lost = removed.iter().any(|&r| {
                     let n = self.node(r);
-                    r != ROOT && n.is_reachable() && n.out.binary_search(&source).is_ok()
+                    r != ROOT && n.is_reachable() && n.out.contains(source)
                 });
                 self.needs_traversal |= lost;
             } else {
@@ -160,8 +158,10 @@ impl<N: Default> Graph<N> {
 
 /// Added and removed elements between two sorted, deduplicated lists
 /// (inline for a usual list's few changes).
-fn diff_sorted(old: &[Slot], new: &[Slot]) -> (Edges, Edges) {
-    let (mut added, mut removed) = (Edges::new(), Edges::new());
+fn diff_sorted(old: &Edges, new: &[Slot]) -> (Changed, Changed) {
+    let (mut added, mut removed) = (Changed::new(), Changed::new());
+    let mut buf = [0; INLINE];
+    let old = old.as_slice(&mut buf);
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
         match (old.get(i), new.get(j)) {
@@ -190,3 +190,6 @@ fn diff_sorted(old: &[Slot], new: &[Slot]) -> (Edges, Edges) {
     }
     (added, removed)
 }
+
+/// Targets one change added or removed.
+type Changed = SmallVec<[Slot; 4]>;

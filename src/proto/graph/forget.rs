@@ -29,7 +29,7 @@ impl<N: Default> Graph<N> {
             node.set(FORGOTTEN, true);
             node.set(OPEN | MUTUAL, false);
             node.payload = N::default();
-            for t in std::mem::take(&mut node.out) {
+            for t in &std::mem::take(&mut node.out) {
                 self.release(t);
             }
         }

@@ -5,9 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use smallvec::SmallVec;
-
-use super::Slot;
+use super::edge_list::{Edges, Iter};
 use crate::proto::PeerId;
 
 /// [`Node::state`] bits: a path from the root reaches the node.
@@ -32,16 +30,12 @@ pub(super) const MARK: u32 = OPEN - 1;
 /// a word with the flags, so they wrap within reach of a long run.
 pub(super) const MAX_GENERATION: u32 = MARK;
 
-/// A node's targets. Most peers keep about 4 connections, so most lists fit
-/// inline and cost no heap block (with its allocator overhead) per node.
-pub(super) type Edges = SmallVec<[Slot; 4]>;
-
 /// One node: its outgoing edges, whether we reach it, and what the layer above
 /// keeps about it.
 ///
 /// A graph holds one per known peer in every engine, so its size decides how
-/// many engines fit in memory: 40 bytes with no payload, none of it padding
-/// (edges 24, `unreachable_since` 8, `in_degree` 4, `state` 4). The id is
+/// many engines fit in memory: 32 bytes with no payload, none of it padding
+/// (edges 16, `unreachable_since` 8, `in_degree` 4, `state` 4). The id is
 /// kept beside it, in the graph's [`Ids`](super::ids::Ids).
 pub struct Node<N> {
     /// Slots of the targets, sorted by slot, without duplicates or self loops.
@@ -72,9 +66,10 @@ impl<N> Node<N> {
         !self.out.is_empty()
     }
 
-    /// The slots the node lists (for the view's budget: who lists whom).
-    pub fn targets(&self) -> &[Slot] {
-        &self.out
+    /// The slots the node lists, in slot order (for the view's budget: who
+    /// lists whom).
+    pub fn targets(&self) -> Iter<'_> {
+        self.out.iter()
     }
 
     /// What the node said of itself (see [`Standing`]).
@@ -164,7 +159,7 @@ pub enum Standing {
 impl<N: Default> Node<N> {
     pub(super) fn new(now: Duration) -> Self {
         Node {
-            out: Edges::new(),
+            out: Edges::default(),
             in_degree: 0,
             state: 0,
             unreachable_since: nanos(now),

@@ -22,7 +22,7 @@ impl<N: Default> Graph<N> {
         }
         let target = self.node(to);
         if target.has(MUTUAL) {
-            target.out.binary_search(&from).is_ok()
+            target.out.contains(from)
         } else {
             target.has(OPEN)
         }
@@ -35,9 +35,9 @@ impl<N: Default> Graph<N> {
             return;
         }
         let node = self.node(slot);
-        let vouched = node.out.iter().any(|&s| {
+        let vouched = node.out.iter().any(|s| {
             let source = self.node(s);
-            source.is_reachable() && source.out.binary_search(&slot).is_ok()
+            source.is_reachable() && source.out.contains(slot)
         });
         if vouched {
             self.reach_from(slot);
@@ -82,8 +82,11 @@ impl<N: Default> Graph<N> {
             }
             self.reachable_count += 1;
             self.changed = true;
-            for i in 0..self.node(slot).out.len() {
-                let t = self.node(slot).out[i];
+            // A copy of the list (16 bytes, or a count on its heap block):
+            // `wait` below needs the graph mutably.
+            let out = self.node(slot).out.clone();
+            let mut buf = [0; INLINE];
+            for &t in out.as_slice(&mut buf) {
                 if self.counts(slot, t) {
                     stack.push(t);
                 } else if !self.node(t).is_reachable() {
@@ -114,7 +117,8 @@ impl<N: Default> Graph<N> {
             // Targets go on the stack, then those already marked come off
             // again: each node is pushed once, and no list is cloned.
             let start = stack.len();
-            stack.extend_from_slice(&self.node(slot).out);
+            let mut buf = [0; INLINE];
+            stack.extend_from_slice(self.node(slot).out.as_slice(&mut buf));
             let mut keep = start;
             for i in start..stack.len() {
                 let t = stack[i];
@@ -170,7 +174,7 @@ impl<N: Default> Graph<N> {
             if node.has(FREE) || !node.is_reachable() {
                 continue;
             }
-            for &t in &node.out {
+            for t in &node.out {
                 if !self.nodes[t as usize].is_reachable() {
                     *self.waiting.entry(t).or_insert(0) += 1;
                 }
@@ -211,7 +215,7 @@ mod tests {
                 if node.has(FREE) || !node.is_reachable() {
                     continue;
                 }
-                for &t in &node.out {
+                for t in &node.out {
                     debug_assert_ne!(t as usize, slot);
                     if !self.node(t).is_reachable() {
                         *want.entry(t).or_insert(0) += 1;

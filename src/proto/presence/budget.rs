@@ -329,7 +329,7 @@ impl<C: DataCodec> Presence<C> {
                 continue;
             }
             if let Some(node) = self.graph.node_at(slot) {
-                for &t in node.targets() {
+                for t in node.targets() {
                     listed[t as usize] = true;
                 }
             }

@@ -1,17 +1,7 @@
 //! What the engine keeps about each node besides its edges.
 
-use std::sync::Arc;
-
 use crate::proto::wire::{Signature, Stamp};
-use crate::proto::Interner;
-
-/// Registers this small (stamps, signatures and data together) are kept
-/// inside the record, without a heap block: an unsigned, unstamped
-/// origin's smallest data (`{}`, a short status). Seven bytes and a length
-/// fit beside the heap block's pointer, so the block is 16 bytes either
-/// way and the record 24; 22 bytes inline made it 32 for every node, and
-/// only unsigned origins (JavaScript peers) ever used it.
-const INLINE: usize = 7;
+use crate::proto::{Interner, SharedBlock};
 
 /// What the view's byte budget counts as part of the node itself of a
 /// node's signatures and data together: up to this many bytes, nothing
@@ -48,8 +38,8 @@ const SIG: usize = 64;
 /// peers holds 10^8 of them: the optional parts share one flag byte instead
 /// of an `Option` each, data is kept encoded only (decoded when asked for),
 /// and the registers are one block (edges stamp, data stamp, edges
-/// signature, data signature, then the data, each there if its flag says),
-/// inline when small. The record is 24 bytes. A heap block is
+/// signature, data signature, then the data, each there if its flag says)
+/// behind a one-word pointer. The record is 16 bytes. A block is
 /// reference-counted and never changed in place (a change lays out a new
 /// one), so that the engines of one process can share it
 /// ([`Record::share`]): theirs are the same bytes, as each node's registers
@@ -282,10 +272,10 @@ impl Record {
     /// Swaps the heap block, if any, for the interner's one of the same
     /// contents, so that identical blocks of many engines are kept once.
     pub fn share(&mut self, interner: &Interner) {
-        if let Block::Heap(block) = &self.bytes {
+        if let Some(block) = &self.bytes.0 {
             let shared = interner.share(block);
-            if !Arc::ptr_eq(&shared, block) {
-                self.bytes = Block::Heap(shared);
+            if !SharedBlock::same(&shared, block) {
+                self.bytes = Block(Some(shared));
             }
         }
     }
@@ -303,8 +293,8 @@ impl Record {
     }
 
     /// `parts` laid out as a new block and its flags, unless nothing
-    /// changed: one allocation at most, sized exactly, none when the parts
-    /// fit inline.
+    /// changed: one allocation at most, sized exactly, none when there are
+    /// no parts.
     fn relaid(&self, parts: Parts<'_>) -> Option<(Block, u8)> {
         (parts != self.parts()).then(|| parts.laid_out())
     }
@@ -388,63 +378,21 @@ impl Parts<'_> {
             }
         }
         let len: usize = pieces.iter().map(|p| p.len()).sum();
-        if len <= INLINE {
-            let mut bytes = [0; INLINE];
-            fill(&mut bytes, pieces);
-            // At most INLINE: fits the byte.
-            let len = len as u8;
-            return (Block::Inline { len, bytes }, flags);
+        if len == 0 {
+            return (Block(None), flags);
         }
-        // Zeroed at its exact size in one allocation, then filled by whole
-        // slices: collecting the pieces' bytes one by one cost a twentieth
-        // of a join.
-        let mut block: Arc<[u8]> = std::iter::repeat_n(0, len).collect();
-        if let Some(bytes) = Arc::get_mut(&mut block) {
-            fill(bytes, pieces);
-        }
-        (Block::Heap(block), flags)
+        (Block(Some(SharedBlock::concat(&pieces))), flags)
     }
 }
 
-/// Copies `pieces` one after the other to the start of `bytes`, which is
-/// long enough.
-fn fill(bytes: &mut [u8], pieces: [&[u8]; 5]) {
-    let mut at = 0;
-    for p in pieces {
-        bytes[at..at + p.len()].copy_from_slice(p);
-        at += p.len();
-    }
-}
-
-/// A record's registers: inline when small, else one heap block that is
-/// never changed in place, so that it can be shared. 16 bytes: the inline
-/// bytes sit beside the pointer, whose never-null word tells the two apart.
-#[derive(Debug)]
-enum Block {
-    Inline { len: u8, bytes: [u8; INLINE] },
-    Heap(Arc<[u8]>),
-}
-
-impl Default for Block {
-    fn default() -> Self {
-        Block::Inline {
-            len: 0,
-            bytes: [0; INLINE],
-        }
-    }
-}
+/// A record's registers: one block that is never changed in place, so
+/// that it can be shared, or none when there are none.
+#[derive(Debug, Default)]
+struct Block(Option<SharedBlock>);
 
 impl Block {
     fn as_slice(&self) -> &[u8] {
-        match self {
-            Block::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Block::Heap(block) => block,
-        }
-    }
-
-    #[cfg(test)]
-    fn spilled(&self) -> bool {
-        matches!(self, Block::Heap(_))
+        self.0.as_deref().unwrap_or_default()
     }
 }
 
@@ -455,9 +403,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_is_24_bytes() {
-        assert_eq!(std::mem::size_of::<Block>(), 16);
-        assert!(std::mem::size_of::<Record>() <= 24);
+    fn a_record_is_16_bytes_and_a_known_node_48() {
+        assert_eq!(std::mem::size_of::<Block>(), 8);
+        assert_eq!(std::mem::size_of::<Record>(), 16);
+        let node = std::mem::size_of::<crate::proto::graph::Node<Record>>();
+        assert_eq!(node, 48, "a view's node: 32, and the record");
     }
 
     #[test]
@@ -495,17 +445,19 @@ mod tests {
     }
 
     #[test]
-    fn data_of_any_size_round_trips_and_small_data_stays_inline() {
+    fn data_of_any_size_round_trips_and_empty_registers_hold_no_block() {
         let mut r = Record::default();
+        assert!(r.bytes.0.is_none());
         let big = vec![7u8; 1000];
         r.set_data(Some(&big), true);
         assert_eq!(r.data(), Some(&big[..]));
-        assert!(r.bytes.spilled());
+        assert_eq!(r.bytes.as_slice().len(), 1000);
         r.set_data(Some(b"{\"a\":1}"), true);
         assert_eq!(r.data(), Some(&b"{\"a\":1}"[..]));
-        assert!(!r.bytes.spilled());
-        r.set_data(Some(b"{\"a\":12}"), true);
-        assert!(r.bytes.spilled(), "eight bytes spill");
+        assert_eq!(r.bytes.as_slice().len(), 7, "sized exactly");
+        r.set_data(Some(b""), true);
+        assert_eq!(r.data(), Some(&b""[..]));
+        assert!(r.bytes.0.is_none(), "empty data needs no bytes");
     }
 
     #[test]
@@ -538,8 +490,8 @@ mod tests {
             (None, None, None)
         );
         assert!(
-            !r.bytes.spilled(),
-            "an unsigned record gives its heap block back"
+            r.bytes.0.is_none(),
+            "a record without registers gives its block back"
         );
     }
 
@@ -584,11 +536,8 @@ mod tests {
         r
     }
 
-    fn block_of(r: &Record) -> &Arc<[u8]> {
-        match &r.bytes {
-            Block::Heap(block) => block,
-            Block::Inline { .. } => panic!("inline"),
-        }
+    fn block_of(r: &Record) -> &SharedBlock {
+        r.bytes.0.as_ref().expect("a block")
     }
 
     #[test]
@@ -596,12 +545,12 @@ mod tests {
         let interner = Interner::new(64);
         let (mut a, mut b, mut c) = (signed(b"same"), signed(b"same"), signed(b"else"));
         let alone = a.heap_bytes();
-        assert!(!Arc::ptr_eq(block_of(&a), block_of(&b)));
+        assert!(!SharedBlock::same(block_of(&a), block_of(&b)));
         for r in [&mut a, &mut b, &mut c] {
             r.share(&interner);
         }
-        assert!(Arc::ptr_eq(block_of(&a), block_of(&b)));
-        assert!(!Arc::ptr_eq(block_of(&a), block_of(&c)));
+        assert!(SharedBlock::same(block_of(&a), block_of(&b)));
+        assert!(!SharedBlock::same(block_of(&a), block_of(&c)));
         // Sharing changes no reading, nor what the view is charged.
         assert_eq!(a.heap_bytes(), alone);
         assert_eq!(
@@ -614,17 +563,22 @@ mod tests {
         a.set_data(Some(b"new"), true);
         assert_eq!(a.data(), Some(&b"new"[..]));
         assert_eq!(b.data(), Some(&b"same"[..]));
-        assert_eq!(Arc::strong_count(block_of(&b)), 2, "b and the table");
+        assert_eq!(block_of(&b).holders(), 2, "b and the table");
         a.share(&interner);
         b.share(&interner);
         assert_eq!(b.data(), Some(&b"same"[..]));
-        // Small data stays inline and is not interned.
-        let mut small = Record::default();
+        // Small data is shared too, and a record without registers has
+        // nothing to share.
+        let (mut small, mut twin) = (Record::default(), Record::default());
         small.set_data(Some(b"tiny"), true);
-        let before = interner.len();
+        twin.set_data(Some(b"tiny"), true);
         small.share(&interner);
-        assert_eq!(interner.len(), before);
+        twin.share(&interner);
+        assert!(SharedBlock::same(block_of(&small), block_of(&twin)));
         assert_eq!(small.data(), Some(&b"tiny"[..]));
+        let before = interner.len();
+        Record::default().share(&interner);
+        assert_eq!(interner.len(), before);
     }
 
     /// What a record must read back: each register part on its own.
@@ -720,10 +674,10 @@ mod tests {
                         twin.put(twin.relaid(r.parts()));
                         r.share(&interner);
                         twin.share(&interner);
-                        if let (Block::Heap(a), Block::Heap(b)) = (&r.bytes, &twin.bytes) {
-                            prop_assert!(Arc::ptr_eq(a, b));
+                        if let (Some(a), Some(b)) = (&r.bytes.0, &twin.bytes.0) {
+                            prop_assert!(SharedBlock::same(a, b));
                         }
-                        prop_assert_eq!(r.bytes.spilled(), twin.bytes.spilled());
+                        prop_assert_eq!(r.bytes.0.is_some(), twin.bytes.0.is_some());
                     }
                 }
                 prop_assert_eq!(read(&r), m.clone());
