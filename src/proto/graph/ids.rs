@@ -89,17 +89,17 @@ impl IdTable {
         self.lock().find(id)
     }
 
-    /// The number of `id`, given now if new, and the blocks from `known`
-    /// on (those the caller does not hold yet). `None` when the table is
-    /// full.
-    fn number(&self, id: PeerId, known: usize) -> Option<(u32, Vec<Block>)> {
+    /// The number of `id`, given now if new, the blocks from `known` on
+    /// (those the caller does not hold yet), and how many ids the table
+    /// holds. `None` when the table is full.
+    fn number(&self, id: PeerId, known: usize) -> Option<(u32, Vec<Block>, usize)> {
         let mut table = self.lock();
         let number = match table.find(&id) {
             Some(n) => n,
             None => table.add(id)?,
         };
         let fresh = table.blocks.get(known..).unwrap_or_default().to_vec();
-        Some((number, fresh))
+        Some((number, fresh, table.len))
     }
 
     /// The number of each of `ids` the table has, in order, under one
@@ -277,12 +277,18 @@ impl Ids {
         } = self
         {
             match table.number(id, blocks.len()) {
-                Some((number, fresh)) => {
+                Some((number, fresh, known)) => {
                     blocks.extend(fresh);
                     put(numbers, slot, number);
                     let at = number as usize;
                     if slots.len() <= at {
-                        slots.resize(at + 1, NO_SLOT);
+                        // To the table's size, exactly: the engines of a
+                        // simulation learn the same ids, so this view will
+                        // soon number them all, and doubling would leave
+                        // up to half of 10,000 views' maps unused.
+                        let want = known.max(at + 1);
+                        slots.reserve_exact(want - slots.len());
+                        slots.resize(want, NO_SLOT);
                     }
                     slots[at] = slot;
                     *len += 1;
@@ -418,7 +424,7 @@ mod tests {
     fn a_table_numbers_each_id_once_in_the_order_first_seen_up_to_its_capacity() {
         let table = IdTable::new(BLOCK + 3);
         for n in 0..(BLOCK as u32 + 3) {
-            let (number, _) = table.number(id(n), 0).unwrap();
+            let (number, _, _) = table.number(id(n), 0).unwrap();
             assert_eq!(number, n);
         }
         // Known ids keep their number when the table is full; new ones get
@@ -430,6 +436,24 @@ mod tests {
         assert_eq!(table.len(), BLOCK + 3);
         // A caller holding the first block is handed only the second.
         assert_eq!(table.number(id(1), 1).unwrap().1.len(), 1);
+    }
+
+    #[test]
+    fn a_view_sizes_its_map_of_numbers_to_the_table_once() {
+        let table = IdTable::new(1 << 16);
+        for n in 0..1000 {
+            table.number(id(n), 0).unwrap();
+        }
+        let mut ids = Ids::shared(table.clone());
+        ids.insert(0, id(3));
+        ids.insert(1, id(999));
+        let Ids::Shared { slots, .. } = &ids else {
+            panic!("shared");
+        };
+        assert_eq!((slots.len(), slots.capacity()), (1000, 1000));
+        assert_eq!((ids.find(&id(999)), ids.find(&id(4))), (Some(1), None));
+        ids.insert(2, id(5000));
+        assert_eq!(ids.find(&id(5000)), Some(2), "a new id past the end");
     }
 
     #[test]
