@@ -380,7 +380,12 @@ impl<C: DataCodec> Presence<C> {
     /// Tells listeners what [`Presence::take_registers`] found of the node
     /// in `slot`'s new data.
     pub(super) fn tell_data(&mut self, slot: Slot, judged: Judged<C::Value>) {
-        let (Some(judged), Some(&id)) = (judged, self.graph.id_at(slot)) else {
+        // The id only once there is something to tell: in a simulation,
+        // reading it is a miss in a view gone cold.
+        let Some(judged) = judged else {
+            return;
+        };
+        let Some(&id) = self.graph.id_at(slot) else {
             return;
         };
         match judged {
@@ -437,14 +442,16 @@ impl<C: DataCodec> Presence<C> {
     }
 
     pub(super) fn replace_edges(&mut self, slot: Slot, edges: &[PeerId]) {
+        if !self.peer_events {
+            // Nobody listens: no ids read or collected, no events built.
+            if self.graph.node_at(slot).is_some() {
+                self.graph.set_edges_with(self.now, slot, edges, None);
+            }
+            return;
+        }
         let Some(&origin) = self.graph.id_at(slot) else {
             return;
         };
-        if !self.peer_events {
-            // Nobody listens: no ids collected, no events built.
-            self.graph.set_edges_with(self.now, slot, edges, None);
-            return;
-        }
         let EdgeDiff { added, removed } = self.graph.set_edges_at(self.now, slot, edges);
         for to in added {
             self.event(Event::PeerAddSeen { from: origin, to });
