@@ -868,7 +868,7 @@ mod tests {
         #[test]
         fn incremental_reachability_with_both_ends_matches_a_full_search(
             ops in prop::collection::vec(
-                (0u8..10, prop::collection::vec(0u8..10, 0..4), prop::option::of(standing())),
+                (0u8..10, prop::collection::vec(0u8..10, 0..7), prop::option::of(standing())),
                 1..80,
             )
         ) {
@@ -904,7 +904,7 @@ mod tests {
         /// maintained set equals a search from scratch.
         #[test]
         fn incremental_reachability_matches_a_full_search(
-            ops in prop::collection::vec((0u8..12, prop::collection::vec(0u8..12, 0..4)), 1..60)
+            ops in prop::collection::vec((0u8..12, prop::collection::vec(0u8..12, 0..7)), 1..60)
         ) {
             let mut g = graph();
             let mut edges: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
@@ -928,7 +928,7 @@ mod tests {
         #[test]
         fn forgetting_and_slot_reuse_keep_every_edge_meaning_the_same(
             ops in prop::collection::vec(
-                (0u8..12, prop::collection::vec(0u8..12, 0..4), any::<bool>()),
+                (0u8..12, prop::collection::vec(0u8..12, 0..7), any::<bool>()),
                 1..60,
             ),
             table in prop::option::of(0usize..16),

@@ -293,7 +293,7 @@ mod tests {
             ops in prop::collection::vec(
                 (
                     0u8..10,
-                    prop::collection::vec(0u8..10, 0..4),
+                    prop::collection::vec(0u8..10, 0..7),
                     prop::option::of(standing()),
                     any::<bool>(),
                 ),
