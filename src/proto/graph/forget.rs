@@ -28,6 +28,7 @@ impl<N: Default> Graph<N> {
             let node = self.node_mut(slot);
             node.set(FORGOTTEN, true);
             node.set(OPEN | MUTUAL, false);
+            node.set_tag(0);
             node.payload = N::default();
             for t in &std::mem::take(&mut node.out) {
                 self.release(t);

@@ -37,7 +37,7 @@ use edge_list::{Edges, INLINE};
 use ids::Ids;
 pub use ids::{IdTable, DEFAULT_ID_TABLE_CAPACITY};
 use node::{nanos, FORGOTTEN, FREE, LENT, MAX_GENERATION, MUTUAL, OPEN, REACHABLE};
-pub use node::{EdgeDiff, Node, Standing};
+pub use node::{EdgeDiff, Node, Standing, TAG_BITS};
 use segments::Segments;
 
 /// A node's place in the graph's vector.
@@ -264,6 +264,17 @@ impl<N: Default> Graph<N> {
         self.remember(slot);
         self.lend(slot);
         self.nodes.get_mut(slot as usize).map(|n| &mut n.payload)
+    }
+
+    /// Sets the layer above's tag of the node in `slot` (see [`Node::tag`]),
+    /// which is not part of its payload: nothing is lent, no digest moves.
+    /// No-op for a free slot.
+    pub fn set_tag(&mut self, slot: Slot, tag: u32) {
+        if let Some(node) = self.nodes.get_mut(slot as usize) {
+            if !node.has(FREE) {
+                node.set_tag(tag);
+            }
+        }
     }
 
     /// Every live slot, in order.
@@ -687,6 +698,35 @@ mod tests {
         assert_eq!(g.collect_garbage(Duration::from_secs(9)), 0);
         assert_eq!(g.collect_garbage(Duration::from_secs(10)), 2);
         assert_eq!(g.len(), 1);
+    }
+
+    #[test]
+    fn a_tag_outlives_traversals_and_flags_and_goes_when_the_node_is_forgotten() {
+        let mut g = graph();
+        let t = Duration::ZERO;
+        g.set_edges(t, id(0), vec![id(1)]);
+        g.set_edges(t, id(1), vec![id(2)]);
+        let (one, two) = (g.slot(&id(1)).unwrap(), g.slot(&id(2)).unwrap());
+        let top = (1 << TAG_BITS) - 1;
+        g.set_tag(one, top);
+        g.set_tag(two, 5);
+        // Enough cut-and-heal traversals to wrap the marks twice.
+        for _ in 0..2 * MAX_GENERATION + 3 {
+            g.set_edges(t, id(0), vec![]);
+            g.settle(t);
+            g.set_edges(t, id(0), vec![id(1)]);
+            g.settle(t);
+            assert!(g.is_reachable(&id(2)));
+        }
+        g.set_standing(one, Standing::Mutual);
+        let node = g.get(&id(1)).unwrap();
+        assert_eq!((node.tag(), node.standing()), (top, Standing::Mutual));
+        assert_eq!(g.get(&id(2)).unwrap().tag(), 5);
+        g.set_edges(t, id(0), vec![]);
+        g.settle(t);
+        assert_eq!(g.collect_garbage(t), 2);
+        g.set_edges(t, id(0), vec![id(1)]);
+        assert_eq!(g.get(&id(1)).unwrap().tag(), 0, "known again, untagged");
     }
 
     #[test]

@@ -23,11 +23,18 @@ pub(super) const LENT: u32 = 1 << 28;
 pub(super) const MUTUAL: u32 = 1 << 27;
 /// [`Standing::Open`]: edges into the node count.
 pub(super) const OPEN: u32 = 1 << 26;
+/// Where the layer above's tag ([`Node::tag`]) starts, below the flags.
+const TAG_SHIFT: u32 = 9;
+/// Bits of the layer above's tag.
+pub const TAG_BITS: u32 = 17;
+const TAG: u32 = ((1 << TAG_BITS) - 1) << TAG_SHIFT;
 /// The rest of the word: the traversal mark.
-pub(super) const MARK: u32 = OPEN - 1;
+pub(super) const MARK: u32 = (1 << TAG_SHIFT) - 1;
 
 /// The last traversal number before they start again from 1. Marks share
-/// a word with the flags, so they wrap within reach of a long run.
+/// a word with the flags and the tag, so they wrap every few hundred full
+/// traversals (each of which is O(N) already; clearing the marks then is
+/// one more).
 pub(super) const MAX_GENERATION: u32 = MARK;
 
 /// One node: its outgoing edges, whether we reach it, and what the layer above
@@ -43,10 +50,11 @@ pub struct Node<N> {
     /// How many nodes list this one: a slot is only reused once nothing
     /// points at it.
     pub(super) in_degree: u32,
-    /// The flags [`REACHABLE`], [`FORGOTTEN`] and [`FREE`] above the
-    /// generation of the last full traversal that reached the node ([`MARK`],
-    /// 0 for none). One word for both: a flag byte of its own would pad the
-    /// node to 80 bytes.
+    /// The flags [`REACHABLE`], [`FORGOTTEN`], [`FREE`] and the rest, the
+    /// layer above's tag, and the generation of the last full traversal
+    /// that reached the node ([`MARK`], 0 for none). One word for all: the
+    /// tag in a field of its own would pad a node with its payload from 40
+    /// bytes to 48.
     pub(super) state: u32,
     /// When the node was last found unreachable (or created unreachable), in
     /// `nanos`: half the size of a `Duration`.
@@ -70,6 +78,18 @@ impl<N> Node<N> {
     /// lists whom).
     pub fn targets(&self) -> Iter<'_> {
         self.out.iter()
+    }
+
+    /// The [`TAG_BITS`] bits the layer above keeps per node beside its
+    /// payload ([`Graph::set_tag`](super::Graph::set_tag)); 0 for a new or
+    /// forgotten node.
+    pub fn tag(&self) -> u32 {
+        (self.state & TAG) >> TAG_SHIFT
+    }
+
+    pub(super) fn set_tag(&mut self, tag: u32) {
+        debug_assert!(tag < 1 << TAG_BITS, "a tag fits its bits");
+        self.state = (self.state & !TAG) | ((tag << TAG_SHIFT) & TAG);
     }
 
     /// What the node said of itself (see [`Standing`]).
@@ -114,6 +134,7 @@ impl<N: fmt::Debug> fmt::Debug for Node<N> {
             .field("reachable", &self.has(REACHABLE))
             .field("forgotten", &self.has(FORGOTTEN))
             .field("free", &self.has(FREE))
+            .field("tag", &self.tag())
             .field("mark", &self.mark())
             .field(
                 "unreachable_since",

@@ -19,15 +19,14 @@ use std::time::Duration;
 use super::record::Record;
 use super::Presence;
 use crate::proto::data::DataCodec;
-use crate::proto::graph::{Node, Slot, Standing, ROOT};
+use crate::proto::graph::{Node, Slot, Standing, ROOT, TAG_BITS};
 use crate::proto::outbox::Lane;
 use crate::proto::PeerId;
 
 /// What one node costs besides its heap blocks, by the budget's measure:
-/// the graph's node (40 bytes), its id and place in the index (about 38),
-/// its record (24) and its bits in the outboxes, rounded up (kept at what
-/// it was when node and record were 72 bytes each, so budgets did not
-/// move).
+/// the graph's node and record (40 bytes), its id and place in the index
+/// (about 38) and its bits in the outboxes, rounded up (kept at what it was
+/// when node and record were 72 bytes each, so budgets did not move).
 pub const NODE_BYTES: usize = 160;
 
 /// Bytes per listed edge once a node lists more than fit inline.
@@ -78,6 +77,48 @@ pub(super) struct Share {
 struct Charge {
     bytes: usize,
     nodes: usize,
+}
+
+/// Who a node is charged to: the number of the direct peer whose news first
+/// brought it (0: none), and whether a second one brought news of it too.
+/// Kept in the graph's tag of the node ([`Node::tag`]), not in its record:
+/// it is this view's alone, and there it costs no byte of the node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct ChargedTo(u32);
+
+/// [`ChargedTo`]'s bit beside the peer's number.
+const VOUCHED_TWICE: u32 = 1 << 16;
+const _: () = assert!(VOUCHED_TWICE < 1 << TAG_BITS, "a charge fits the tag");
+
+impl ChargedTo {
+    /// What `node`'s tag says.
+    pub fn of<N>(node: &Node<N>) -> Self {
+        ChargedTo(node.tag())
+    }
+
+    /// The number of the direct peer the node is charged to (0: none).
+    pub fn via(self) -> u16 {
+        (self.0 & 0xffff) as u16
+    }
+
+    /// Whether news of the node came from more than one direct peer.
+    pub fn vouched_twice(self) -> bool {
+        self.0 & VOUCHED_TWICE != 0
+    }
+
+    /// News of the node came from direct peer `number`: the first one (or
+    /// the first after the one it was charged to left, `live` false) is
+    /// charged for it; another one vouches for it too.
+    pub fn vouch(self, number: u16, live: impl Fn(u16) -> bool) -> Self {
+        let via = self.via();
+        if via == number {
+            self
+        } else if via == 0 || !live(via) {
+            ChargedTo((self.0 & VOUCHED_TWICE) | u32::from(number))
+        } else {
+            ChargedTo(self.0 | VOUCHED_TWICE)
+        }
+    }
 }
 
 /// The view's accounting: the nodes' heap bytes as last counted plus the
@@ -193,7 +234,7 @@ impl<C: DataCodec> Presence<C> {
         for (_, node) in self.graph.iter() {
             let bytes = node_bytes(node);
             heap += bytes - NODE_BYTES;
-            let charge = charges.entry(node.payload.via()).or_default();
+            let charge = charges.entry(ChargedTo::of(node).via()).or_default();
             charge.bytes += bytes;
             charge.nodes += 1;
         }
@@ -269,15 +310,15 @@ impl<C: DataCodec> Presence<C> {
             let Some(node) = self.graph.node_at(slot) else {
                 continue;
             };
-            let r = &node.payload;
-            let Some(c) = class(r.via()) else {
+            let charged = ChargedTo::of(node);
+            let Some(c) = class(charged.via()) else {
                 continue;
             };
             candidates.push((
                 c,
                 node.is_reachable(),
-                r.vouched_twice(),
-                r.is_signed(),
+                charged.vouched_twice(),
+                node.payload.is_signed(),
                 std::cmp::Reverse(node_bytes(node)),
                 slot,
             ));
@@ -401,8 +442,9 @@ impl<C: DataCodec> Presence<C> {
         }
         let links = &self.links;
         let live = |n: u16| links.values().any(|l| l.share.number == n);
-        if let Some(record) = self.graph.payload_at_mut(slot) {
-            record.vouch(number, live);
+        if let Some(node) = self.graph.node_at(slot) {
+            let charged = ChargedTo::of(node).vouch(number, live);
+            self.graph.set_tag(slot, charged.0);
         }
     }
 
@@ -470,6 +512,19 @@ mod tests {
     use crate::proto::presence::Event;
     use crate::proto::wire::{FloodPacket, Kind, Message, Stamp, StateEntry};
     use crate::proto::{Config, Json};
+
+    #[test]
+    fn the_first_live_voucher_is_charged_and_a_second_one_counted() {
+        let c = ChargedTo::default().vouch(3, |_| true);
+        assert_eq!((c.via(), c.vouched_twice()), (3, false));
+        assert!(!c.vouch(3, |_| true).vouched_twice());
+        let c = c.vouch(5, |_| true);
+        assert_eq!((c.via(), c.vouched_twice()), (3, true));
+        // Once peer 3 is gone, the next one to bring news is charged; the
+        // second vouch still counts.
+        let c = c.vouch(u16::MAX, |n| n != 3);
+        assert_eq!((c.via(), c.vouched_twice()), (u16::MAX, true));
+    }
 
     fn id(n: u16) -> PeerId {
         let mut bytes = [0x5a; 32];

@@ -17,12 +17,6 @@ const HAS_DATA: u8 = 4;
 const DATA_INVALID: u8 = 8;
 const EDGES_SIGNED: u8 = 16;
 const DATA_SIGNED: u8 = 32;
-/// News of the node came from a second direct peer besides [`Record::via`]:
-/// more than one neighbour vouches for it.
-const VOUCHED_TWICE: u8 = 64;
-/// The flags that say which parts the block holds.
-const PARTS: u8 =
-    EDGES_STAMPED | DATA_STAMPED | HAS_DATA | DATA_INVALID | EDGES_SIGNED | DATA_SIGNED;
 
 /// Bytes of one stamp in the block (incarnation, version, little-endian).
 const STAMP: usize = 16;
@@ -39,18 +33,16 @@ const SIG: usize = 64;
 /// of an `Option` each, data is kept encoded only (decoded when asked for),
 /// and the registers are one block (edges stamp, data stamp, edges
 /// signature, data signature, then the data, each there if its flag says)
-/// behind a one-word pointer. The record is 16 bytes. A block is
-/// reference-counted and never changed in place (a change lays out a new
-/// one), so that the engines of one process can share it
-/// ([`Record::share`]): theirs are the same bytes, as each node's registers
-/// are the same in every view.
+/// with the flag byte in its header, behind a one-word pointer: the record
+/// is 8 bytes. A block is reference-counted and never changed in place (a
+/// change lays out a new one), so that the engines of one process can
+/// share it ([`Record::share`]): theirs are the same bytes, as each node's
+/// registers are the same in every view. Who the node is charged to is
+/// the view's own, and kept in the graph's tag of the node
+/// ([`ChargedTo`](super::budget::ChargedTo)).
 #[derive(Debug, Default)]
 pub(super) struct Record {
     bytes: Block,
-    flags: u8,
-    /// The number of the direct peer whose news first brought the node
-    /// (0: none), which the view's byte budget charges it to.
-    via: u16,
 }
 
 /// A data register to set ([`Record::set_registers`]).
@@ -107,13 +99,13 @@ impl Record {
     /// The node's valid encoded data; `None` when unknown or undecodable
     /// (empty data is data).
     pub fn data(&self) -> Option<&[u8]> {
-        (self.flags & (HAS_DATA | DATA_INVALID) == HAS_DATA).then(|| self.data_bytes())
+        (self.flags() & (HAS_DATA | DATA_INVALID) == HAS_DATA).then(|| self.data_bytes())
     }
 
     /// The node's data as it came, decodable or not: what a view passes on
     /// (the origin's signature covers these bytes).
     pub fn wire_data(&self) -> Option<&[u8]> {
-        (self.flags & HAS_DATA != 0).then(|| self.data_bytes())
+        (self.flags() & HAS_DATA != 0).then(|| self.data_bytes())
     }
 
     /// Sets the data (`valid`: our codec decodes it).
@@ -206,7 +198,7 @@ impl Record {
     /// Whether we hold a register its origin signed: from then on the
     /// origin counts as one that signs.
     pub fn is_signed(&self) -> bool {
-        self.flags & (EDGES_SIGNED | DATA_SIGNED) != 0
+        self.flags() & (EDGES_SIGNED | DATA_SIGNED) != 0
     }
 
     /// Forgets the edge register's stamp and signature (the edges themselves
@@ -230,30 +222,6 @@ impl Record {
             ..self.parts()
         };
         self.put(self.relaid(parts));
-    }
-
-    /// The number of the direct peer the node is charged to (0: none).
-    pub fn via(&self) -> u16 {
-        self.via
-    }
-
-    /// Whether news of the node came from more than one direct peer.
-    pub fn vouched_twice(&self) -> bool {
-        self.flags & VOUCHED_TWICE != 0
-    }
-
-    /// News of the node came from direct peer `number`: the first one (or
-    /// the first after the one it was charged to left, `live` false) is
-    /// charged for it; another one vouches for it too.
-    pub fn vouch(&mut self, number: u16, live: impl Fn(u16) -> bool) {
-        if self.via == number {
-            return;
-        }
-        if self.via == 0 || !live(self.via) {
-            self.via = number;
-        } else {
-            self.flags |= VOUCHED_TWICE;
-        }
     }
 
     /// What the view's byte budget charges for the node's signatures and
@@ -288,27 +256,31 @@ impl Record {
             edges_signature: self.edges_signature(),
             data_signature: self.data_signature(),
             data: self.wire_data(),
-            valid: self.flags & DATA_INVALID == 0,
+            valid: self.flags() & DATA_INVALID == 0,
         }
     }
 
     /// `parts` laid out as a new block and its flags, unless nothing
     /// changed: one allocation at most, sized exactly, none when there are
     /// no parts.
-    fn relaid(&self, parts: Parts<'_>) -> Option<(Block, u8)> {
+    fn relaid(&self, parts: Parts<'_>) -> Option<Block> {
         (parts != self.parts()).then(|| parts.laid_out())
     }
 
-    fn put(&mut self, relaid: Option<(Block, u8)>) {
-        if let Some((bytes, flags)) = relaid {
+    fn put(&mut self, relaid: Option<Block>) {
+        if let Some(bytes) = relaid {
             self.bytes = bytes;
-            self.flags = (self.flags & !PARTS) | flags;
         }
+    }
+
+    /// Which parts the block holds.
+    fn flags(&self) -> u8 {
+        self.bytes.0.as_ref().map_or(0, SharedBlock::flags)
     }
 
     /// `size` if the block holds the part `flag` says, else 0.
     fn width(&self, flag: u8, size: usize) -> usize {
-        if self.flags & flag != 0 {
+        if self.flags() & flag != 0 {
             size
         } else {
             0
@@ -320,7 +292,7 @@ impl Record {
     }
 
     fn stamp_at(&self, flag: u8, at: usize) -> Option<Stamp> {
-        if self.flags & flag == 0 {
+        if self.flags() & flag == 0 {
             return None;
         }
         let bytes = self.bytes.as_slice().get(at..at + STAMP)?;
@@ -332,7 +304,7 @@ impl Record {
     }
 
     fn signature_at(&self, flag: u8, at: usize) -> Option<Signature> {
-        if self.flags & flag == 0 {
+        if self.flags() & flag == 0 {
             return None;
         }
         self.bytes.as_slice().get(at..at + SIG)?.try_into().ok()
@@ -345,9 +317,9 @@ impl Record {
 }
 
 impl Parts<'_> {
-    /// The block holding these parts, and the flags that say which it
+    /// The block holding these parts, with the flags that say which it
     /// holds. Built from borrowed parts of the old block in one pass.
-    fn laid_out(&self) -> (Block, u8) {
+    fn laid_out(&self) -> Block {
         let stamp = |s: Option<Stamp>| {
             s.map(|s| {
                 let mut b = [0; STAMP];
@@ -378,10 +350,10 @@ impl Parts<'_> {
             }
         }
         let len: usize = pieces.iter().map(|p| p.len()).sum();
-        if len == 0 {
-            return (Block(None), flags);
+        if len == 0 && flags == 0 {
+            return Block(None);
         }
-        (Block(Some(SharedBlock::concat(&pieces))), flags)
+        Block(Some(SharedBlock::concat(flags, &pieces)))
     }
 }
 
@@ -403,29 +375,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_is_16_bytes_and_a_known_node_48() {
+    fn a_record_is_8_bytes_and_a_known_node_40() {
         assert_eq!(std::mem::size_of::<Block>(), 8);
-        assert_eq!(std::mem::size_of::<Record>(), 16);
+        assert_eq!(std::mem::size_of::<Record>(), 8);
         let node = std::mem::size_of::<crate::proto::graph::Node<Record>>();
-        assert_eq!(node, 48, "a view's node: 32, and the record");
+        assert_eq!(node, 40, "a view's node: 32, and the record");
     }
 
     #[test]
-    fn the_first_live_voucher_is_charged_and_a_second_one_counted() {
-        let mut r = Record::default();
-        r.vouch(3, |_| true);
-        assert_eq!((r.via(), r.vouched_twice()), (3, false));
-        r.vouch(3, |_| true);
-        assert!(!r.vouched_twice());
-        r.vouch(5, |_| true);
-        assert_eq!((r.via(), r.vouched_twice()), (3, true));
-        // Once peer 3 is gone, the next one to bring news is charged.
-        r.vouch(7, |n| n != 3);
-        assert_eq!(r.via(), 7);
+    fn only_signatures_and_data_past_the_node_are_charged() {
         let mut big = Record::default();
         big.set_data(Some(&[1; 1000]), true);
         assert!(big.heap_bytes() >= 1000);
-        assert_eq!(r.heap_bytes(), 0);
+        let mut small = Record::default();
+        small.set_data(Some(b"{}"), true);
+        assert_eq!((small.heap_bytes(), Record::default().heap_bytes()), (0, 0));
     }
 
     #[test]
@@ -457,7 +421,9 @@ mod tests {
         assert_eq!(r.bytes.as_slice().len(), 7, "sized exactly");
         r.set_data(Some(b""), true);
         assert_eq!(r.data(), Some(&b""[..]));
-        assert!(r.bytes.0.is_none(), "empty data needs no bytes");
+        assert!(r.bytes.as_slice().is_empty(), "empty data, no bytes");
+        r.set_data(None, true);
+        assert!(r.bytes.0.is_none(), "no parts, no block");
     }
 
     #[test]
