@@ -74,8 +74,8 @@ impl Interner {
     pub fn share(&self, block: &SharedBlock) -> SharedBlock {
         let mut table = self.lock();
         let table = &mut *table;
-        let hash = table.hash(block);
-        if let Some(found) = table.blocks.find(hash, |b| b.equals(block)) {
+        let hash = table.hasher.hash_one(&block[..]);
+        if let Some(found) = table.blocks.find(hash, |b| b[..] == block[..]) {
             return found.clone();
         }
         let full = table.blocks.len() >= table.capacity;
@@ -86,9 +86,9 @@ impl Interner {
         }
         if table.blocks.len() < table.capacity {
             let hasher = &table.hasher;
-            table.blocks.insert_unique(hash, block.clone(), |b| {
-                hasher.hash_one((b.flags(), &b[..]))
-            });
+            table
+                .blocks
+                .insert_unique(hash, block.clone(), |b| hasher.hash_one(&b[..]));
         } else {
             table.refused += 1;
         }
@@ -126,10 +126,6 @@ impl Default for Interner {
 }
 
 impl Table {
-    fn hash(&self, block: &SharedBlock) -> u64 {
-        self.hasher.hash_one((block.flags(), &block[..]))
-    }
-
     fn sweep(&mut self) {
         // A count of one is the table's own reference: nobody else can take
         // another while we hold the lock, so the block is unused for good.
@@ -140,25 +136,24 @@ impl Table {
     }
 }
 
-/// An immutable, reference-counted run of bytes and a byte that says what
-/// they hold, behind a pointer of one word (length and byte live in the
-/// allocation): a view keeps one per known node, so a fat `Arc<[u8]>` and
-/// a flag byte beside it would cost every node of every view another 8
-/// bytes.
+/// An immutable, reference-counted run of bytes behind a pointer of one
+/// word (its length lives in the allocation): a view keeps one per known
+/// node, so a fat `Arc<[u8]>` would cost every node of every view another
+/// 8 bytes.
 #[derive(Clone)]
-pub struct SharedBlock(ThinArc<u8, u8>);
+pub struct SharedBlock(ThinArc<(), u8>);
 
 impl SharedBlock {
-    /// A new block holding `flags` and a copy of `bytes`.
-    pub fn new(flags: u8, bytes: &[u8]) -> Self {
-        SharedBlock(ThinArc::from_header_and_slice(flags, bytes))
+    /// A new block holding a copy of `bytes`.
+    pub fn new(bytes: &[u8]) -> Self {
+        SharedBlock(ThinArc::from_header_and_slice((), bytes))
     }
 
-    /// A new block holding `flags` and `pieces` one after the other.
-    /// Registers (some 200 bytes) are joined on the stack first and copied
-    /// into the block in one go: writing the block byte by byte cost more
-    /// than the second copy.
-    pub fn concat(flags: u8, pieces: &[&[u8]]) -> Self {
+    /// A new block holding `pieces` one after the other. Registers (some
+    /// 200 bytes) are joined on the stack first and copied into the block
+    /// in one go: writing the block byte by byte cost more than the second
+    /// copy.
+    pub fn concat(pieces: &[&[u8]]) -> Self {
         const ON_STACK: usize = 512;
         let len: usize = pieces.iter().map(|p| p.len()).sum();
         let mut stack = [0; ON_STACK];
@@ -174,12 +169,7 @@ impl SharedBlock {
             joined[at..at + p.len()].copy_from_slice(p);
             at += p.len();
         }
-        SharedBlock::new(flags, joined)
-    }
-
-    /// The byte kept beside the bytes.
-    pub fn flags(&self) -> u8 {
-        self.0.header.header
+        SharedBlock::new(joined)
     }
 
     /// Whether `a` and `b` are the same allocation, not just equal bytes.
@@ -190,11 +180,6 @@ impl SharedBlock {
     /// How many handles to the block exist.
     pub fn holders(&self) -> usize {
         ThinArc::strong_count(&self.0)
-    }
-
-    /// Flags and bytes equal.
-    fn equals(&self, other: &SharedBlock) -> bool {
-        self.flags() == other.flags() && self[..] == other[..]
     }
 }
 
@@ -208,7 +193,7 @@ impl Deref for SharedBlock {
 
 impl fmt::Debug for SharedBlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SharedBlock({:#x}, {} bytes)", self.flags(), self.len())
+        write!(f, "SharedBlock({} bytes)", self.len())
     }
 }
 
@@ -228,7 +213,7 @@ mod tests {
     use super::*;
 
     fn block(bytes: &[u8]) -> SharedBlock {
-        SharedBlock::new(0, bytes)
+        SharedBlock::new(bytes)
     }
 
     #[test]
@@ -242,10 +227,9 @@ mod tests {
         drop(b);
         assert_eq!(a.holders(), 1);
         assert!(block(b"").is_empty());
-        let joined = SharedBlock::concat(5, &[b"ab", b"", b"cde"]);
+        let joined = SharedBlock::concat(&[b"ab", b"", b"cde"]);
         assert_eq!((&joined[..], joined.holders()), (&b"abcde"[..], 1));
-        assert_eq!((joined.flags(), a.flags()), (5, 0));
-        let long = SharedBlock::concat(0, &[&[1; 400], &[2; 400]]);
+        let long = SharedBlock::concat(&[&[1; 400], &[2; 400]]);
         assert_eq!((long.len(), long[399], long[400]), (800, 1, 2));
     }
 
@@ -263,10 +247,6 @@ mod tests {
         assert_eq!(i.len(), 2);
         // Another handle is the same table.
         assert!(SharedBlock::same(&i.clone().share(&block(b"abc")), &a));
-        // The same bytes saying something else are another block.
-        let flagged = i.share(&SharedBlock::new(1, b"abc"));
-        assert!(!SharedBlock::same(&flagged, &a));
-        assert_eq!((flagged.flags(), i.len()), (1, 3));
     }
 
     #[test]
@@ -277,11 +257,10 @@ mod tests {
             // "y" filed under the hash of "x", as a collision would file it.
             let mut t = i.lock();
             let t = &mut *t;
-            let hash_of_x = t.hash(&x);
+            let hash_of_x = t.hasher.hash_one(&x[..]);
             let hasher = &t.hasher;
-            t.blocks.insert_unique(hash_of_x, block(b"y"), |b| {
-                hasher.hash_one((b.flags(), &b[..]))
-            });
+            t.blocks
+                .insert_unique(hash_of_x, block(b"y"), |b| hasher.hash_one(&b[..]));
         }
         let shared = i.share(&x);
         assert_eq!(&shared[..], b"x");

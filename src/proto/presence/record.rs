@@ -31,10 +31,9 @@ const SIG: usize = 64;
 /// Every engine keeps one per known peer, so a simulation of ten thousand
 /// peers holds 10^8 of them: the optional parts share one flag byte instead
 /// of an `Option` each, data is kept encoded only (decoded when asked for),
-/// and the registers are one block (edges stamp, data stamp, edges
-/// signature, data signature, then the data, each there if its flag says)
-/// with the flag byte in its header, behind a one-word pointer: the record
-/// is 8 bytes. A block is reference-counted and never changed in place (a
+/// and the registers are one block (the flag byte, then edges stamp, data
+/// stamp, edges signature, data signature and the data, each there if its
+/// flag says) behind a one-word pointer: the record is 8 bytes. A block is reference-counted and never changed in place (a
 /// change lays out a new one), so that the engines of one process can
 /// share it ([`Record::share`]): theirs are the same bytes, as each node's
 /// registers are the same in every view. Who the node is charged to is
@@ -275,7 +274,7 @@ impl Record {
 
     /// Which parts the block holds.
     fn flags(&self) -> u8 {
-        self.bytes.0.as_ref().map_or(0, SharedBlock::flags)
+        self.bytes.flags()
     }
 
     /// `size` if the block holds the part `flag` says, else 0.
@@ -353,18 +352,34 @@ impl Parts<'_> {
         if len == 0 && flags == 0 {
             return Block(None);
         }
-        Block(Some(SharedBlock::concat(flags, &pieces)))
+        let [a, b, c, d, e] = pieces;
+        Block(Some(SharedBlock::concat(&[&[flags], a, b, c, d, e])))
     }
 }
 
 /// A record's registers: one block that is never changed in place, so
-/// that it can be shared, or none when there are none.
+/// that it can be shared, or none when there are none. Its first byte
+/// says which parts it holds: in the block, not beside its pointer, where
+/// it would pad the record to 16 bytes (and as triomphe's header, it would
+/// take a padded word of each block).
 #[derive(Debug, Default)]
 struct Block(Option<SharedBlock>);
 
 impl Block {
+    /// The parts, after the flag byte.
     fn as_slice(&self) -> &[u8] {
-        self.0.as_deref().unwrap_or_default()
+        self.0
+            .as_deref()
+            .and_then(|b| b.get(1..))
+            .unwrap_or_default()
+    }
+
+    fn flags(&self) -> u8 {
+        self.0
+            .as_deref()
+            .and_then(|b| b.first())
+            .copied()
+            .unwrap_or(0)
     }
 }
 
