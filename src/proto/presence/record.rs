@@ -33,11 +33,12 @@ const SIG: usize = 64;
 /// of an `Option` each, data is kept encoded only (decoded when asked for),
 /// and the registers are one block (the flag byte, then edges stamp, data
 /// stamp, edges signature, data signature and the data, each there if its
-/// flag says) behind a one-word pointer: the record is 8 bytes. A block is reference-counted and never changed in place (a
-/// change lays out a new one), so that the engines of one process can
-/// share it ([`Record::share`]): theirs are the same bytes, as each node's
-/// registers are the same in every view. Who the node is charged to is
-/// the view's own, and kept in the graph's tag of the node
+/// flag says) behind a one-word pointer: the record is 8 bytes. A block is
+/// reference-counted and never changed in place (a change lays out a new
+/// one), so that the engines of one process can share it
+/// ([`Record::share`]): theirs are the same bytes, as each node's registers
+/// are the same in every view. Who the node is charged to is the view's
+/// own, and kept in the graph's tag of the node
 /// ([`ChargedTo`](super::budget::ChargedTo)).
 #[derive(Debug, Default)]
 pub(super) struct Record {
