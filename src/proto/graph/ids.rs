@@ -282,11 +282,13 @@ impl Ids {
                     put(numbers, slot, number);
                     let at = number as usize;
                     if slots.len() <= at {
-                        // To the table's size, exactly: the engines of a
-                        // simulation learn the same ids, so this view will
-                        // soon number them all, and doubling would leave
-                        // up to half of 10,000 views' maps unused.
-                        let want = known.max(at + 1);
+                        // To the table's size: the engines of a simulation
+                        // learn the same ids, so this view will soon number
+                        // them all, and doubling would leave up to half of
+                        // 10,000 views' maps unused. At least an eighth
+                        // more, so that a view learning each new id as the
+                        // table gains it does not copy its map every time.
+                        let want = known.max(at + 1).max(slots.len() + slots.len() / 8);
                         slots.reserve_exact(want - slots.len());
                         slots.resize(want, NO_SLOT);
                     }
@@ -454,6 +456,10 @@ mod tests {
         assert_eq!((ids.find(&id(999)), ids.find(&id(4))), (Some(1), None));
         ids.insert(2, id(5000));
         assert_eq!(ids.find(&id(5000)), Some(2), "a new id past the end");
+        let Ids::Shared { slots, .. } = &ids else {
+            panic!("shared");
+        };
+        assert_eq!(slots.len(), 1125, "grown by an eighth, not by one");
     }
 
     #[test]
