@@ -328,14 +328,6 @@ impl Parts<'_> {
                 b
             })
         };
-        let (edges_stamp, data_stamp) = (stamp(self.edges_stamp), stamp(self.data_stamp));
-        let pieces: [&[u8]; 5] = [
-            edges_stamp.as_ref().map_or(&[], |s| &s[..]),
-            data_stamp.as_ref().map_or(&[], |s| &s[..]),
-            self.edges_signature.as_ref().map_or(&[], |s| &s[..]),
-            self.data_signature.as_ref().map_or(&[], |s| &s[..]),
-            self.data.unwrap_or_default(),
-        ];
         let mut flags = 0;
         for (present, flag) in [
             (self.edges_stamp.is_some(), EDGES_STAMPED),
@@ -349,12 +341,19 @@ impl Parts<'_> {
                 flags |= flag;
             }
         }
-        let len: usize = pieces.iter().map(|p| p.len()).sum();
-        if len == 0 && flags == 0 {
+        // No flag, no part: nothing to keep.
+        if flags == 0 {
             return Block(None);
         }
-        let [a, b, c, d, e] = pieces;
-        Block(Some(SharedBlock::concat(&[&[flags], a, b, c, d, e])))
+        let (edges_stamp, data_stamp) = (stamp(self.edges_stamp), stamp(self.data_stamp));
+        Block(Some(SharedBlock::concat(&[
+            &[flags],
+            edges_stamp.as_ref().map_or(&[], |s| &s[..]),
+            data_stamp.as_ref().map_or(&[], |s| &s[..]),
+            self.edges_signature.as_ref().map_or(&[], |s| &s[..]),
+            self.data_signature.as_ref().map_or(&[], |s| &s[..]),
+            self.data.unwrap_or_default(),
+        ])))
     }
 }
 
