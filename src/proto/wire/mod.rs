@@ -13,14 +13,16 @@
 //! packet's opaque `data`), a JavaScript relay forwards them untouched.
 
 mod batch;
+mod entry;
 mod have;
 mod message;
 mod packet;
 pub mod protobuf;
 
 pub use batch::EncodedEntries;
+pub use entry::{EdgeIds, Signature, Stamp, StateEntry, StateEntryRef};
 pub use have::Have;
-pub use message::{EdgeIds, Kind, Message, Signature, Stamp, StateEntry, StateEntryRef};
+pub use message::{Kind, Message};
 pub use packet::FloodPacket;
 
 /// Bounds on what a decoder accepts from the wire. Each bound exists so that a
