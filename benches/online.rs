@@ -72,7 +72,7 @@ fn edges_of(ids: &[PeerId], adjacency: &[BTreeSet<usize>], i: usize) -> Vec<Peer
 
 /// The network as a `Graph<()>` rooted at peer 0, everything reached.
 fn graph(ids: &[PeerId], adjacency: &[BTreeSet<usize>]) -> Graph<()> {
-    let mut graph = Graph::new(ids[0], T);
+    let mut graph = Graph::new(ids[0]);
     for i in 0..ids.len() {
         graph.set_edges(T, ids[i], edges_of(ids, adjacency, i));
     }

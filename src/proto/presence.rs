@@ -154,10 +154,13 @@ impl<C: DataCodec> Presence<C> {
             return Err(SetDataError::ForeignKey);
         }
         let mut graph: Graph<Record> = match config.shared_ids.clone() {
-            Some(table) => Graph::with_id_table(config.id, now, table),
-            None => Graph::new(config.id, now),
+            Some(table) => Graph::with_id_table(config.id, table),
+            None => Graph::new(config.id),
         };
         graph.require_both_ends();
+        // Nodes are forgotten at quarter-period sweeps anyway: a quantum
+        // of a sixty-fourth of the period delays none by more than that.
+        graph.set_time_quantum(config.forget_after / 64);
         if let Some(interner) = config.interner.clone() {
             graph.on_settle(move |record: &mut Record| record.share(&interner));
         }

@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn nothing_is_tracked_until_asked_and_then_the_root_counts() {
-        let mut g: Graph<u8> = Graph::new(id(0), Duration::ZERO);
+        let mut g: Graph<u8> = Graph::new(id(0));
         assert_eq!(g.digest(), None);
         *g.payload_mut(Duration::ZERO, id(0)) = 7;
         g.track_digest(weigh);
@@ -177,7 +177,7 @@ mod tests {
                 1..80,
             )
         ) {
-            let mut g: Graph<u8> = Graph::new(id(0), Duration::ZERO);
+            let mut g: Graph<u8> = Graph::new(id(0));
             g.track_digest(weigh);
             for (step, (node, edges, payload, what)) in ops.into_iter().enumerate() {
                 let t = Duration::from_millis(step as u64);

@@ -34,10 +34,11 @@ mod segments;
 use digest::Tracker;
 pub use digest::{data_weight, id_weight, Digest};
 use edge_list::{Edges, INLINE};
+use forget::Clock;
 use ids::Ids;
 pub use ids::{IdTable, DEFAULT_ID_TABLE_CAPACITY};
-use node::{nanos, FORGOTTEN, FREE, LENT, MAX_GENERATION, MUTUAL, OPEN, REACHABLE};
 pub use node::{EdgeDiff, Node, Standing, TAG_BITS};
+use node::{FORGOTTEN, FREE, LENT, MUTUAL, OPEN, REACHABLE};
 use segments::Segments;
 
 /// A node's place in the graph's vector.
@@ -81,8 +82,10 @@ pub struct Graph<N> {
     waiting: HashMap<Slot, u32, RandomState>,
     /// The reachable set changed since the last [`Graph::settle`].
     changed: bool,
-    /// The last full traversal's number, 1 to [`MAX_GENERATION`].
-    generation: u32,
+    /// Full traversals so far.
+    traversals: u64,
+    /// The coarse time nodes keep when they fell unreachable in.
+    clock: Clock,
     /// Nodes ever created here (a forgotten node known again counts again).
     created: u64,
     /// The digest of the reached nodes, once [`Graph::track_digest`] asked.
@@ -104,18 +107,18 @@ pub struct Graph<N> {
 
 impl<N: Default> Graph<N> {
     /// A graph holding only the root, with an index of its own.
-    pub fn new(root: PeerId, now: Duration) -> Self {
-        Graph::with_ids(root, now, Ids::own())
+    pub fn new(root: PeerId) -> Self {
+        Graph::with_ids(root, Ids::own())
     }
 
     /// A graph holding only the root, its ids kept in `table` (shared with
     /// other graphs of the process).
-    pub fn with_id_table(root: PeerId, now: Duration, table: IdTable) -> Self {
-        Graph::with_ids(root, now, Ids::shared(table))
+    pub fn with_id_table(root: PeerId, table: IdTable) -> Self {
+        Graph::with_ids(root, Ids::shared(table))
     }
 
-    fn with_ids(root: PeerId, now: Duration, mut ids: Ids) -> Self {
-        let mut node = Node::new(now);
+    fn with_ids(root: PeerId, mut ids: Ids) -> Self {
+        let mut node = Node::new(0);
         node.set(REACHABLE, true);
         ids.insert(ROOT, root);
         Graph {
@@ -130,7 +133,8 @@ impl<N: Default> Graph<N> {
             needs_traversal: false,
             waiting: HashMap::default(),
             changed: false,
-            generation: 0,
+            traversals: 0,
+            clock: Clock::default(),
             created: 0,
             digest: None,
             lent: Vec::new(),
@@ -455,7 +459,7 @@ impl<N: Default> Graph<N> {
         if let Some(slot) = self.find(&id) {
             return slot;
         }
-        let node = Node::new(now);
+        let node = Node::new(self.since(now));
         self.created += 1;
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -505,7 +509,7 @@ mod tests {
     }
 
     fn graph() -> Graph<()> {
-        Graph::new(id(0), Duration::ZERO)
+        Graph::new(id(0))
     }
 
     fn reached(g: &Graph<()>) -> BTreeSet<PeerId> {
@@ -544,7 +548,7 @@ mod tests {
 
     #[test]
     fn the_settle_hook_sees_each_lent_payload_once_and_no_other() {
-        let mut g: Graph<u32> = Graph::new(id(0), Duration::ZERO);
+        let mut g: Graph<u32> = Graph::new(id(0));
         let t = Duration::ZERO;
         g.on_settle(|p: &mut u32| *p += 100);
         *g.payload_mut(t, id(1)) += 1;
@@ -642,49 +646,88 @@ mod tests {
     }
 
     #[test]
-    fn no_stale_mark_passes_for_reached_when_generations_wrap() {
+    fn nodes_cut_off_stay_unreached_through_every_later_traversal() {
         let mut g = graph();
         let t = Duration::ZERO;
-        // 2 is reached by traversal 1 and then cut off (mark 1 stays), 5
-        // only ever incrementally (mark 0).
+        // 2 is reached by the first traversal and then cut off, 5 only
+        // ever incrementally.
         g.set_edges(t, id(0), vec![id(1), id(5)]);
         g.set_edges(t, id(1), vec![id(2)]);
         g.set_edges(t, id(0), vec![id(1)]);
         g.settle(t);
-        assert_eq!(g.generation, 1);
+        assert_eq!(g.traversals, 1);
         g.set_edges(t, id(1), vec![]);
         g.settle(t);
         let want = BTreeSet::from([id(0), id(1)]);
         assert_eq!(reached(&g), want);
-        g.generation = MAX_GENERATION - 1;
         for _ in 0..3 {
             g.traverse(t);
             assert_eq!(reached(&g), want);
             assert_eq!(g.reachable_count(), 2);
         }
-        assert_eq!(g.generation, 2, "wrapped past MAX_GENERATION to 1");
+        assert_eq!(g.traversals, 5);
     }
 
     #[test]
-    fn a_node_without_payload_takes_32_bytes() {
-        // See Node: 16 + 8 + 4 + 4, no padding. It was 88 (a Duration, a
-        // u64 mark and two bools), with the edges in a heap block and the
-        // id copied into the index, then 72 with the id in the node, then
-        // 40 with the id beside it and a `SmallVec` of edges.
-        assert_eq!(std::mem::size_of::<Node<()>>(), 32);
-        assert_eq!(std::mem::size_of::<Node<[u64; 2]>>(), 48);
+    fn a_node_without_payload_takes_24_bytes() {
+        // See Node: 16 + 4 + 4, no padding. It was 88 (a Duration, a u64
+        // mark and two bools), with the edges in a heap block and the id
+        // copied into the index, then 72 with the id in the node, then 40
+        // with the id beside it and a `SmallVec` of edges, then 32 with
+        // 16-byte edge lists and the time in nanoseconds.
+        assert_eq!(std::mem::size_of::<Node<()>>(), 24);
+        assert_eq!(std::mem::size_of::<Node<u64>>(), 32);
+        assert_eq!(std::mem::size_of::<Node<[u64; 2]>>(), 40);
     }
 
     #[test]
-    fn times_saturate_past_u64_nanoseconds() {
-        assert_eq!(nanos(Duration::from_nanos(u64::MAX)), u64::MAX);
-        assert_eq!(nanos(Duration::MAX), u64::MAX);
+    fn times_saturate_at_the_end_of_u64_quanta() {
         let mut g = graph();
         let late = Duration::MAX;
         g.set_edges(late, id(1), vec![]);
         g.settle(late);
         assert_eq!(g.collect_garbage(Duration::from_secs(1)), 0);
         assert_eq!(g.collect_garbage(late), 1);
+        g.set_time_quantum(Duration::ZERO);
+        g.set_edges(late, id(2), vec![]);
+        g.settle(late);
+        assert_eq!(g.collect_garbage(late), 1, "a quantum of at least 1 ns");
+    }
+
+    #[test]
+    fn a_node_is_forgotten_never_early_and_at_most_a_quantum_late() {
+        let mut g = graph();
+        g.set_time_quantum(Duration::from_millis(10));
+        let ms = Duration::from_millis;
+        g.set_edges(ms(0), id(0), vec![id(1)]);
+        g.settle(ms(0));
+        g.set_edges(ms(1005), id(0), vec![]);
+        g.settle(ms(1005));
+        assert_eq!(g.collect_garbage(ms(1004)), 0, "not yet unreachable then");
+        assert_eq!(g.collect_garbage(ms(1005)), 0, "within the quantum");
+        assert_eq!(g.collect_garbage(ms(1009)), 0);
+        assert_eq!(g.collect_garbage(ms(1010)), 1);
+    }
+
+    #[test]
+    fn times_far_apart_move_the_base_and_older_nodes_count_from_it() {
+        let mut g = graph();
+        let ms = Duration::from_millis;
+        // 1 unreachable from 0 ms on; 2 from 10 s, 10,000 quanta later:
+        // past what a node's bits hold, so the base moves to 256 quanta
+        // before 10 s, and 1 counts as unreachable from there.
+        g.set_edges(ms(0), id(1), vec![]);
+        g.set_edges(ms(10_000), id(2), vec![]);
+        g.settle(ms(10_000));
+        assert_eq!(g.clock_base(), 10_000 - 256);
+        assert_eq!(g.collect_garbage(ms(5_000)), 0, "late, never early");
+        assert_eq!(g.collect_garbage(ms(9_744)), 1);
+        assert_eq!(g.collect_garbage(ms(9_999)), 0);
+        assert_eq!(g.collect_garbage(ms(10_000)), 1);
+        // Earlier than the base: counted from the base.
+        g.set_edges(ms(1), id(3), vec![]);
+        assert_eq!(g.collect_garbage(ms(9_743)), 0);
+        assert_eq!(g.collect_garbage(ms(9_744)), 1);
     }
 
     #[test]
@@ -710,8 +753,9 @@ mod tests {
         let top = (1 << TAG_BITS) - 1;
         g.set_tag(one, top);
         g.set_tag(two, 5);
-        // Enough cut-and-heal traversals to wrap the marks twice.
-        for _ in 0..2 * MAX_GENERATION + 3 {
+        // Cut-and-heal traversals, each setting the time bits beside the
+        // tag.
+        for _ in 0..20 {
             g.set_edges(t, id(0), vec![]);
             g.settle(t);
             g.set_edges(t, id(0), vec![id(1)]);
@@ -732,11 +776,13 @@ mod tests {
     #[test]
     fn a_forgotten_target_comes_back_when_its_lister_is_reached() {
         let mut g = graph();
+        g.set_time_quantum(Duration::from_secs(1));
         g.set_edges(Duration::ZERO, id(1), vec![id(2)]);
         g.settle(Duration::ZERO);
         // Forget 2 but keep 1 (pretend 1 was refreshed later).
         let one = g.slot(&id(1)).unwrap();
-        g.node_mut(one).unreachable_since = nanos(Duration::from_secs(100));
+        let later = g.since(Duration::from_secs(100));
+        g.node_mut(one).set_since(later);
         assert_eq!(g.collect_garbage(Duration::from_secs(50)), 1);
         // 1 still lists 2: its slot stays, empty, and is not forgotten twice.
         assert_eq!(g.len(), 3);
@@ -773,6 +819,7 @@ mod tests {
     #[test]
     fn slots_are_reused_only_once_nothing_lists_them() {
         let mut g = graph();
+        g.set_time_quantum(Duration::from_secs(1));
         let t = Duration::ZERO;
         // An unreachable cycle 1 <-> 2, and 3 -> 1 kept longer.
         g.set_edges(t, id(1), vec![id(2)]);
@@ -780,7 +827,8 @@ mod tests {
         g.set_edges(t, id(3), vec![id(1)]);
         g.settle(t);
         let three = g.slot(&id(3)).unwrap();
-        g.node_mut(three).unreachable_since = nanos(Duration::from_secs(100));
+        let later = g.since(Duration::from_secs(100));
+        g.node_mut(three).set_since(later);
         assert_eq!(g.collect_garbage(Duration::from_secs(50)), 2);
         // 2 was listed only by 1, which is forgotten: gone. 1 is listed by 3.
         assert!(g.get(&id(2)).is_none());
@@ -975,12 +1023,12 @@ mod tests {
         ) {
             let table = table.map(IdTable::new);
             let other = table.clone().map(|t| {
-                let mut other = Graph::<()>::with_id_table(id(11), Duration::ZERO, t);
+                let mut other = Graph::<()>::with_id_table(id(11), t);
                 other.set_edges(Duration::ZERO, id(11), vec![id(7), id(5)]);
                 other
             });
             let mut g = match &table {
-                Some(t) => Graph::with_id_table(id(0), Duration::ZERO, t.clone()),
+                Some(t) => Graph::with_id_table(id(0), t.clone()),
                 None => graph(),
             };
             let mut edges: BTreeMap<u8, Vec<u8>> = BTreeMap::new();

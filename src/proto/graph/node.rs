@@ -1,9 +1,9 @@
-//! One node of the graph: its id, edges, flags and traversal mark packed
-//! in one word, and the payload the layer above keeps; and what a node says
-//! of itself ([`Standing`]).
+//! One node of the graph: its edges, how many nodes list it, its flags,
+//! the layer above's tag and when it fell unreachable packed in one word,
+//! and the payload the layer above keeps; and what a node says of itself
+//! ([`Standing`]).
 
 use std::fmt;
-use std::time::Duration;
 
 use super::edge_list::{Edges, Iter};
 use crate::proto::PeerId;
@@ -28,22 +28,18 @@ const TAG_SHIFT: u32 = 9;
 /// Bits of the layer above's tag.
 pub const TAG_BITS: u32 = 17;
 const TAG: u32 = ((1 << TAG_BITS) - 1) << TAG_SHIFT;
-/// The rest of the word: the traversal mark.
-pub(super) const MARK: u32 = (1 << TAG_SHIFT) - 1;
-
-/// The last traversal number before they start again from 1. Marks share
-/// a word with the flags and the tag, so they wrap every few hundred full
-/// traversals (each of which is O(N) already; clearing the marks then is
-/// one more).
-pub(super) const MAX_GENERATION: u32 = MARK;
+/// The rest of the word: when the node fell unreachable, in the graph's
+/// coarse time ([`Clock`](super::forget::Clock)).
+pub(super) const SINCE: u32 = (1 << TAG_SHIFT) - 1;
 
 /// One node: its outgoing edges, whether we reach it, and what the layer above
 /// keeps about it.
 ///
 /// A graph holds one per known peer in every engine, so its size decides how
-/// many engines fit in memory: 32 bytes with no payload, none of it padding
-/// (edges 16, `unreachable_since` 8, `in_degree` 4, `state` 4). The id is
-/// kept beside it, in the graph's [`Ids`](super::ids::Ids).
+/// many engines fit in memory: 24 bytes with no payload, none of it padding
+/// (edges 16, `in_degree` 4, `state` 4), 32 with the presence layer's
+/// one-word record. The id is kept beside it, in the graph's
+/// [`Ids`](super::ids::Ids).
 pub struct Node<N> {
     /// Slots of the targets, sorted by slot, without duplicates or self loops.
     pub(super) out: Edges,
@@ -51,14 +47,12 @@ pub struct Node<N> {
     /// points at it.
     pub(super) in_degree: u32,
     /// The flags [`REACHABLE`], [`FORGOTTEN`], [`FREE`] and the rest, the
-    /// layer above's tag, and the generation of the last full traversal
-    /// that reached the node ([`MARK`], 0 for none). One word for all: the
-    /// tag in a field of its own would pad a node with its payload from 40
-    /// bytes to 48.
+    /// layer above's tag, and when the node was last found unreachable (or
+    /// created unreachable) in the graph's coarse time ([`SINCE`]). One
+    /// word for all: a time of its own (8 bytes as nanoseconds) made a node
+    /// with its payload 40 bytes instead of 32, and the tag in a field of
+    /// its own would pad it further.
     pub(super) state: u32,
-    /// When the node was last found unreachable (or created unreachable), in
-    /// `nanos`: half the size of a `Duration`.
-    pub(super) unreachable_since: u64,
     /// What the presence layer stores per node (stamps, data).
     pub payload: N,
 }
@@ -115,17 +109,18 @@ impl<N> Node<N> {
         }
     }
 
-    pub(super) fn mark(&self) -> u32 {
-        self.state & MARK
+    /// When the node fell unreachable, in the graph's coarse time.
+    pub(super) fn since(&self) -> u32 {
+        self.state & SINCE
     }
 
-    pub(super) fn set_mark(&mut self, generation: u32) {
-        debug_assert!(generation <= MARK, "a mark never spills into the flags");
-        self.state = (self.state & !MARK) | generation;
+    pub(super) fn set_since(&mut self, since: u32) {
+        debug_assert!(since <= SINCE, "a time never spills into the tag");
+        self.state = (self.state & !SINCE) | (since & SINCE);
     }
 }
 
-// By hand, so that the flags and the mark show by name, not as one number.
+// By hand, so that the flags and the time show by name, not as one number.
 impl<N: fmt::Debug> fmt::Debug for Node<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
@@ -135,11 +130,7 @@ impl<N: fmt::Debug> fmt::Debug for Node<N> {
             .field("forgotten", &self.has(FORGOTTEN))
             .field("free", &self.has(FREE))
             .field("tag", &self.tag())
-            .field("mark", &self.mark())
-            .field(
-                "unreachable_since",
-                &Duration::from_nanos(self.unreachable_since),
-            )
+            .field("unreachable_since", &self.since())
             .field("payload", &self.payload)
             .finish()
     }
@@ -178,19 +169,15 @@ pub enum Standing {
 }
 
 impl<N: Default> Node<N> {
-    pub(super) fn new(now: Duration) -> Self {
-        Node {
+    /// A node unreachable since `since` (the graph's coarse time).
+    pub(super) fn new(since: u32) -> Self {
+        let mut node = Node {
             out: Edges::default(),
             in_degree: 0,
             state: 0,
-            unreachable_since: nanos(now),
             payload: N::default(),
-        }
+        };
+        node.set_since(since);
+        node
     }
-}
-
-/// A time as nanoseconds since zero. u64 nanoseconds last 584 years, far
-/// beyond any run, so saturating there changes nothing in practice.
-pub(super) fn nanos(at: Duration) -> u64 {
-    u64::try_from(at.as_nanos()).unwrap_or(u64::MAX)
 }

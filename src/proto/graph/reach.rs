@@ -99,19 +99,16 @@ impl<N: Default> Graph<N> {
 
     /// One full traversal from the root, O(N + E).
     pub(super) fn traverse(&mut self, now: Duration) {
-        let now = nanos(now);
-        if self.generation == MAX_GENERATION {
-            // A node that no traversal reached since then still holds its
-            // old mark, and would pass for reached when that number came
-            // round again: clear them all.
-            for node in self.nodes.iter_mut() {
-                node.set_mark(0);
-            }
-            self.generation = 0;
-        }
-        self.generation += 1;
-        let generation = self.generation;
-        self.node_mut(ROOT).set_mark(generation);
+        // Before the walk: taking the time may move every node's.
+        let since = self.since(now);
+        self.traversals += 1;
+        // The walk's marks, a bit per slot: kept in the nodes they would
+        // cost every node of every view a word for a walk that runs only
+        // when an edge out of a reached node goes.
+        let mut marks = vec![0u64; self.nodes.len().div_ceil(64)];
+        let marked =
+            |marks: &[u64], slot: Slot| marks[slot as usize / 64] & (1 << (slot % 64)) != 0;
+        marks[0] |= 1 << ROOT;
         let mut stack = vec![ROOT];
         while let Some(slot) = stack.pop() {
             // Targets go on the stack, then those already marked come off
@@ -122,10 +119,8 @@ impl<N: Default> Graph<N> {
             let mut keep = start;
             for i in start..stack.len() {
                 let t = stack[i];
-                let counts = self.counts(slot, t);
-                let target = self.node_mut(t);
-                if counts && target.mark() != generation {
-                    target.set_mark(generation);
+                if !marked(&marks, t) && self.counts(slot, t) {
+                    marks[t as usize / 64] |= 1 << (t % 64);
                     stack[keep] = t;
                     keep += 1;
                 }
@@ -139,7 +134,7 @@ impl<N: Default> Graph<N> {
             if node.has(FREE) {
                 continue;
             }
-            let reached = node.mark() == generation;
+            let reached = marked(&marks, slot as Slot);
             if reached != node.is_reachable() {
                 changed = true;
                 node.set(REACHABLE, reached);
@@ -155,7 +150,7 @@ impl<N: Default> Graph<N> {
                     remembered += usize::from(node.has(FORGOTTEN));
                     node.set(FORGOTTEN, false);
                 } else {
-                    node.unreachable_since = now;
+                    node.set_since(since);
                 }
             }
             count += usize::from(reached);
@@ -228,7 +223,7 @@ mod tests {
 
     #[test]
     fn a_listed_node_that_starts_speaking_openly_is_reached_without_a_traversal() {
-        let mut g = Graph::<()>::new(id(0), Duration::ZERO);
+        let mut g = Graph::<()>::new(id(0));
         g.require_both_ends();
         let t = Duration::ZERO;
         // 1 is ours and open; it lists 2, silent so far, which lists 3 (open).
@@ -247,19 +242,19 @@ mod tests {
         assert!(!g.needs_traversal);
         assert!(g.settle(t));
         assert_eq!(reached(&g), BTreeSet::from([id(0), id(1), id(2), id(3)]));
-        assert_eq!(g.generation, 0, "no full traversal ran");
+        assert_eq!(g.traversals, 0, "no full traversal ran");
         assert!(g.waiting.is_empty());
         // Nobody reached lists 4: it speaking reaches nothing.
         g.set_edges(t, id(5), vec![id(4)]);
         open(&mut g, 4);
         assert!(!g.settle(t));
         assert!(!g.is_reachable(&id(4)));
-        assert_eq!(g.generation, 0);
+        assert_eq!(g.traversals, 0);
     }
 
     #[test]
     fn invented_nodes_speaking_batch_by_batch_cost_no_traversal() {
-        let mut g = Graph::<()>::new(id(0), Duration::ZERO);
+        let mut g = Graph::<()>::new(id(0));
         g.require_both_ends();
         let t = Duration::ZERO;
         let fake = |n: u32| {
@@ -280,7 +275,7 @@ mod tests {
             assert!(g.settle(t));
             assert_eq!(g.reachable_count(), 2 + 100 * (batch as usize + 1));
         }
-        assert_eq!(g.generation, 0, "no full traversal ran");
+        assert_eq!(g.traversals, 0, "no full traversal ran");
         assert!(g.waiting.is_empty());
     }
 
@@ -300,7 +295,7 @@ mod tests {
                 1..80,
             )
         ) {
-            let mut g = Graph::<()>::new(id(0), Duration::ZERO);
+            let mut g = Graph::<()>::new(id(0));
             g.require_both_ends();
             let mut edges: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
             let mut standings: BTreeMap<u8, Standing> = BTreeMap::new();

@@ -24,7 +24,7 @@ use crate::proto::outbox::Lane;
 use crate::proto::PeerId;
 
 /// What one node costs besides its heap blocks, by the budget's measure:
-/// the graph's node and record (40 bytes), its id and place in the index
+/// the graph's node and record (32 bytes), its id and place in the index
 /// (about 38) and its bits in the outboxes, rounded up (kept at what it was
 /// when node and record were 72 bytes each, so budgets did not move).
 pub const NODE_BYTES: usize = 160;
@@ -223,7 +223,8 @@ impl<C: DataCodec> Presence<C> {
     /// once and counts the view again.
     fn sweep_now(&mut self) {
         self.graph.settle(self.now);
-        self.graph.collect_garbage(self.now);
+        // Those that fell unreachable this very moment too.
+        self.graph.collect_garbage(Duration::MAX);
         self.recount();
     }
 
