@@ -43,7 +43,10 @@ pub struct Config<C: DataCodec = Json> {
     /// How long a node that no path reaches is kept before it is forgotten.
     /// Kept nodes let news that arrives before the path to it be used; too
     /// short and crossing messages are lost again (the original's defect),
-    /// too long and departed peers' state lingers in memory. Default 60 s.
+    /// too long and departed peers' state lingers in memory. A node goes
+    /// at the first sweep after this (sweeps run every quarter of it, and
+    /// the view keeps times to a sixty-fourth of it), so between this and
+    /// about 1.3 times this after it fell unreachable. Default 60 s.
     pub forget_after: Duration,
     /// Least time between two `Online` events; changes in between are
     /// reported together at the end of it. Zero reports every change at
