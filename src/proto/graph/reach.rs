@@ -102,9 +102,9 @@ impl<N: Default> Graph<N> {
         // Before the walk: taking the time may move every node's.
         let since = self.since(now);
         self.traversals += 1;
-        // The walk's marks, a bit per slot: kept in the nodes they would
-        // cost every node of every view a word for a walk that runs only
-        // when an edge out of a reached node goes.
+        // The walk's marks, a bit per slot, apart from the nodes: in them
+        // they took bits of every node of every view, for a walk that runs
+        // only when an edge out of a reached node goes.
         let mut marks = vec![0u64; self.nodes.len().div_ceil(64)];
         let marked =
             |marks: &[u64], slot: Slot| marks[slot as usize / 64] & (1 << (slot % 64)) != 0;
