@@ -8,7 +8,7 @@
 //! index's control bytes, its slot, the node to compare ids with) because
 //! the engines take turns and each one's view has gone cold. Shared, each
 //! id is stored once, the one index stays warm, and a view keeps only two
-//! 4-byte numbers per node.
+//! numbers per node, of 2 bytes each while they fit ([`Packed`]).
 
 use std::fmt;
 use std::hash::BuildHasher;
@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
+use super::packed::{Packed, NONE};
 use super::segments::Segments;
 use super::Slot;
 use crate::proto::PeerId;
@@ -30,7 +31,7 @@ const BLOCK: usize = 1024;
 pub const DEFAULT_ID_TABLE_CAPACITY: usize = 1 << 24;
 
 /// Marks a number no node of this view holds in [`Ids::Shared`]'s slots.
-const NO_SLOT: Slot = Slot::MAX;
+const NO_SLOT: Slot = NONE;
 
 /// One block of a table: each id is written once and then only read, so
 /// views read it without the table's lock.
@@ -193,8 +194,8 @@ pub(super) enum Ids {
         /// The table's blocks this graph has been handed, enough for every
         /// number in `numbers`.
         blocks: Vec<Block>,
-        numbers: Segments<u32>,
-        slots: Vec<Slot>,
+        numbers: Packed,
+        slots: Packed,
         len: usize,
     },
 }
@@ -214,8 +215,8 @@ impl Ids {
         Ids::Shared {
             table,
             blocks: Vec::new(),
-            numbers: Segments::default(),
-            slots: Vec::new(),
+            numbers: Packed::default(),
+            slots: Packed::default(),
             len: 0,
         }
     }
@@ -228,10 +229,7 @@ impl Ids {
                 .copied(),
             Ids::Shared { table, slots, .. } => {
                 let number = table.find(id)?;
-                slots
-                    .get(number as usize)
-                    .copied()
-                    .filter(|&s| s != NO_SLOT)
+                slots.get(number as usize).filter(|&s| s != NO_SLOT)
             }
         }
     }
@@ -248,7 +246,7 @@ impl Ids {
                 }
             }
             Ids::Shared { table, slots, .. } => table.find_each(ids, |number| {
-                if let Some(&slot) = slots.get(number as usize).filter(|&&s| s != NO_SLOT) {
+                if let Some(slot) = slots.get(number as usize).filter(|&s| s != NO_SLOT) {
                     each(slot);
                 }
             }),
@@ -261,7 +259,7 @@ impl Ids {
             Ids::Own { ids, .. } => &ids[slot as usize],
             Ids::Shared {
                 blocks, numbers, ..
-            } => id_in(blocks, numbers[slot as usize]),
+            } => id_in(blocks, numbers.get(slot as usize).unwrap_or(NONE)),
         }
     }
 
@@ -279,7 +277,11 @@ impl Ids {
             match table.number(id, blocks.len()) {
                 Some((number, fresh, known)) => {
                     blocks.extend(fresh);
-                    put(numbers, slot, number);
+                    if (slot as usize) < numbers.len() {
+                        numbers.set(slot as usize, number);
+                    } else {
+                        numbers.push(number);
+                    }
                     let at = number as usize;
                     if slots.len() <= at {
                         // To the table's size: the engines of a simulation
@@ -289,10 +291,9 @@ impl Ids {
                         // more, so that a view learning each new id as the
                         // table gains it does not copy its map every time.
                         let want = known.max(at + 1).max(slots.len() + slots.len() / 8);
-                        slots.reserve_exact(want - slots.len());
                         slots.resize(want, NO_SLOT);
                     }
-                    slots[at] = slot;
+                    slots.set(at, slot);
                     *len += 1;
                     return;
                 }
@@ -323,9 +324,9 @@ impl Ids {
                 len,
                 ..
             } => {
-                let at = numbers[slot as usize] as usize;
-                if slots.get(at) == Some(&slot) {
-                    slots[at] = NO_SLOT;
+                let at = numbers.get(slot as usize).unwrap_or(NONE) as usize;
+                if slots.get(at) == Some(slot) {
+                    slots.set(at, NO_SLOT);
                     *len -= 1;
                 }
             }
@@ -351,13 +352,12 @@ impl Ids {
                 index.shrink_to_fit(|&s| hasher.hash_one(ids[s as usize]));
             }
             Ids::Shared { numbers, slots, .. } => {
-                while numbers.len() > len {
-                    numbers.pop();
+                numbers.truncate(len.min(numbers.len()));
+                let mut end = slots.len();
+                while end > 0 && slots.get(end - 1) == Some(NO_SLOT) {
+                    end -= 1;
                 }
-                while slots.last() == Some(&NO_SLOT) {
-                    slots.pop();
-                }
-                slots.shrink_to_fit();
+                slots.truncate(end);
             }
         }
     }
@@ -376,10 +376,10 @@ impl Ids {
         };
         let mut own = Ids::own();
         if let Ids::Own { ids, index, hasher } = &mut own {
-            for (slot, &number) in numbers.iter().enumerate() {
+            for (slot, number) in numbers.iter().enumerate() {
                 let id = *id_in(blocks, number);
                 ids.push(id);
-                let live = slots.get(number as usize) == Some(&(slot as Slot));
+                let live = slots.get(number as usize) == Some(slot as Slot);
                 if live {
                     index.insert_unique(hasher.hash_one(id), slot as Slot, |&s| {
                         hasher.hash_one(ids[s as usize])
@@ -460,6 +460,31 @@ mod tests {
             panic!("shared");
         };
         assert_eq!(slots.len(), 1125, "grown by an eighth, not by one");
+    }
+
+    #[test]
+    fn a_views_numbers_go_wide_past_two_bytes_and_read_the_same() {
+        let table = IdTable::new(1 << 20);
+        let mut ids = Ids::shared(table.clone());
+        // Slots past 65,534 in this view, numbers past it in the table.
+        for n in 0..70_000 {
+            ids.insert(n, id(n));
+        }
+        let mut other = Ids::shared(table);
+        other.insert(0, id(69_999));
+        other.insert(1, id(3));
+        for n in [0, 65_534, 65_535, 69_999] {
+            assert_eq!((ids.find(&id(n)), ids.id(n)), (Some(n), &id(n)));
+        }
+        assert_eq!(other.find(&id(69_999)), Some(0));
+        assert_eq!(other.id(0), &id(69_999));
+        ids.remove(65_535);
+        assert_eq!((ids.find(&id(65_535)), ids.len()), (None, 69_999));
+        let Ids::Shared { numbers, slots, .. } = &other else {
+            panic!("shared");
+        };
+        assert!(matches!(numbers, Packed::Wide(_)), "number 69,999");
+        assert!(matches!(slots, Packed::Narrow(_)), "slots 0 and 1");
     }
 
     #[test]

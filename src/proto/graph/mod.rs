@@ -29,6 +29,7 @@ mod edges;
 mod forget;
 mod ids;
 mod node;
+mod packed;
 mod reach;
 mod segments;
 use digest::Tracker;
