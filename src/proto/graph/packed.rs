@@ -129,9 +129,13 @@ fn narrow(n: u32) -> u16 {
     }
 }
 
+/// The least room a list takes when it grows: small ones would otherwise
+/// grow by one number at a time.
+const MIN_ROOM: usize = 64;
+
 fn grow<T: Copy>(v: &mut Vec<T>, len: usize, fill: T) {
     if len > v.capacity() {
-        let want = len.max(v.capacity() + v.capacity() / 8);
+        let want = len.max(v.capacity() + v.capacity() / 8).max(MIN_ROOM);
         v.reserve_exact(want - v.len());
     }
     v.resize(len, fill);
