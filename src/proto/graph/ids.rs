@@ -277,11 +277,7 @@ impl Ids {
             match table.number(id, blocks.len()) {
                 Some((number, fresh, known)) => {
                     blocks.extend(fresh);
-                    if (slot as usize) < numbers.len() {
-                        numbers.set(slot as usize, number);
-                    } else {
-                        numbers.push(number);
-                    }
+                    numbers.put(slot as usize, number);
                     let at = number as usize;
                     if slots.len() <= at {
                         // To the table's size: the engines of a simulation
@@ -352,7 +348,7 @@ impl Ids {
                 index.shrink_to_fit(|&s| hasher.hash_one(ids[s as usize]));
             }
             Ids::Shared { numbers, slots, .. } => {
-                numbers.truncate(len.min(numbers.len()));
+                numbers.truncate(len);
                 let mut end = slots.len();
                 while end > 0 && slots.get(end - 1) == Some(NO_SLOT) {
                     end -= 1;

@@ -83,7 +83,8 @@ pub struct Graph<N> {
     waiting: HashMap<Slot, u32, RandomState>,
     /// The reachable set changed since the last [`Graph::settle`].
     changed: bool,
-    /// Full traversals so far.
+    /// Full traversals so far, for tests that a path took none.
+    #[cfg(test)]
     traversals: u64,
     /// The coarse time nodes keep when they fell unreachable in.
     clock: Clock,
@@ -134,6 +135,7 @@ impl<N: Default> Graph<N> {
             needs_traversal: false,
             waiting: HashMap::default(),
             changed: false,
+            #[cfg(test)]
             traversals: 0,
             clock: Clock::default(),
             created: 0,

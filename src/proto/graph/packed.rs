@@ -72,6 +72,15 @@ impl Packed {
         self.resize(len + 1, n);
     }
 
+    /// Sets the number at `i`, one past the end included.
+    pub fn put(&mut self, i: usize, n: u32) {
+        if i < self.len() {
+            self.set(i, n);
+        } else {
+            self.push(n);
+        }
+    }
+
     /// Drops the places from `len` on and gives back what is not used.
     pub fn truncate(&mut self, len: usize) {
         match self {
@@ -160,6 +169,13 @@ mod tests {
         assert_eq!((p.get(4), p.get(5)), (Some(1 << 20), None));
         p.truncate(2);
         assert_eq!(p.iter().collect::<Vec<_>>(), [NONE, 7]);
+        p.put(1, 8);
+        p.put(2, 9);
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            [NONE, 8, 9],
+            "in place, then one past"
+        );
     }
 
     #[test]
