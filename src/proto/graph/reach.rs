@@ -133,11 +133,22 @@ impl<N: Default> Graph<N> {
         let mut count = 0;
         let mut changed = false;
         let mut remembered = 0;
+        self.waiting.clear();
         for (slot, node) in self.nodes.iter_mut().enumerate() {
             if node.has(FREE) {
                 continue;
             }
             let reached = marked(&marks, slot as Slot);
+            if reached {
+                // Who waits is read from the marks, not from the targets'
+                // nodes: a bit per slot stays in cache, a view's nodes do
+                // not, and this is every edge of the view.
+                for t in &node.out {
+                    if !marked(&marks, t) {
+                        *self.waiting.entry(t).or_insert(0) += 1;
+                    }
+                }
+            }
             if reached != node.is_reachable() {
                 changed = true;
                 node.set(REACHABLE, reached);
@@ -161,23 +172,6 @@ impl<N: Default> Graph<N> {
         self.changed |= changed;
         self.forgotten -= remembered;
         self.reachable_count = count;
-        self.count_waiting();
-    }
-
-    /// Rebuilds `waiting` from the marks, after a traversal.
-    fn count_waiting(&mut self) {
-        self.waiting.clear();
-        for slot in 0..self.nodes.len() {
-            let node = &self.nodes[slot];
-            if node.has(FREE) || !node.is_reachable() {
-                continue;
-            }
-            for t in &node.out {
-                if !self.nodes[t as usize].is_reachable() {
-                    *self.waiting.entry(t).or_insert(0) += 1;
-                }
-            }
-        }
         // A flood of invented nodes that all got reached leaves a large
         // empty table behind otherwise.
         if self.waiting.capacity() > 2 * self.waiting.len() + 64 {
