@@ -76,6 +76,7 @@ impl Edges {
         }
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         match self {
             Edges::Inline(four) => four.first[0] == NONE,
@@ -84,6 +85,7 @@ impl Edges {
     }
 
     /// Whether `slot` is a target.
+    #[inline]
     pub fn contains(&self, slot: Slot) -> bool {
         match self {
             Edges::Inline(four) => slot != NONE && four.words().contains(&slot),
@@ -92,6 +94,7 @@ impl Edges {
     }
 
     /// The targets in slot order.
+    #[inline]
     pub fn iter(&self) -> Iter<'_> {
         match self {
             Edges::Inline(four) => {
@@ -146,6 +149,7 @@ impl<'a> IntoIterator for &'a Edges {
     type Item = Slot;
     type IntoIter = Iter<'a>;
 
+    #[inline]
     fn into_iter(self) -> Iter<'a> {
         self.iter()
     }
