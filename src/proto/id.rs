@@ -40,6 +40,29 @@ impl Ord for PeerId {
     }
 }
 
+/// `ids` in their order ([`PeerId`]'s `Ord`), sorted by each id's first
+/// eight bytes (beside its place in `ids`) instead of by the ids
+/// themselves: 16-byte pairs compared by one number move and compare
+/// faster than 32-byte ids, and an
+/// `Online` event sorts every online peer (at 10,000 peers, most of what a
+/// node joining the network spent). Ids sharing their first eight bytes
+/// (only chosen ones do) are ordered by the whole id afterwards.
+pub(crate) fn sorted(ids: Vec<PeerId>) -> Vec<PeerId> {
+    let mut keyed: Vec<(u64, usize)> = ids.iter().map(PeerId::prefix).zip(0..).collect();
+    keyed.sort_unstable_by_key(|&(key, _)| key);
+    let mut out: Vec<PeerId> = keyed.iter().map(|&(_, i)| ids[i]).collect();
+    let mut start = 0;
+    while start < keyed.len() {
+        let run = keyed[start..]
+            .iter()
+            .take_while(|(key, _)| *key == keyed[start].0)
+            .count();
+        out[start..start + run].sort_unstable();
+        start += run;
+    }
+    out
+}
+
 impl PartialOrd for PeerId {
     #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
@@ -59,6 +82,13 @@ pub enum PeerIdError {
 }
 
 impl PeerId {
+    /// The first eight bytes as a big-endian number: ids in this order
+    /// are in their order, up to ties.
+    #[inline]
+    fn prefix(&self) -> u64 {
+        u64::from_be_bytes(self.0[..8].try_into().expect("8 bytes"))
+    }
+
     /// Byte length of every id.
     pub const LEN: usize = 32;
 
@@ -194,6 +224,32 @@ mod tests {
             proptest::prop_assert_eq!(x.cmp(&y), a.cmp(&b));
             proptest::prop_assert_eq!(x.partial_cmp(&y), Some(a.cmp(&b)));
             proptest::prop_assert_eq!(x == y, a == b);
+        }
+    }
+
+    proptest::proptest! {
+        /// Sorting by prefix first gives the ids' own order, also when many
+        /// share their first eight bytes.
+        #[test]
+        fn sorted_is_the_ids_order(
+            ids in proptest::collection::vec(
+                (proptest::array::uniform32(proptest::num::u8::ANY), 0usize..3),
+                0..200,
+            ),
+        ) {
+            let ids: Vec<PeerId> = ids
+                .into_iter()
+                .map(|(mut bytes, shared)| {
+                    // A third of them share one of two prefixes.
+                    if shared > 0 {
+                        bytes[..8].copy_from_slice(&[shared as u8; 8]);
+                    }
+                    PeerId::from_bytes(bytes)
+                })
+                .collect();
+            let mut expected = ids.clone();
+            expected.sort_unstable();
+            proptest::prop_assert_eq!(super::sorted(ids), expected);
         }
     }
 

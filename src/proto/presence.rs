@@ -249,9 +249,7 @@ impl<C: DataCodec> Presence<C> {
     /// Every online peer, us included, sorted: those a chain of announced
     /// connections leads to from us.
     pub fn online(&self) -> Vec<PeerId> {
-        let mut list: Vec<PeerId> = self.graph.reachable().copied().collect();
-        list.sort_unstable();
-        list
+        super::id::sorted(self.graph.reachable().copied().collect())
     }
 
     /// Whether `id` is online.
