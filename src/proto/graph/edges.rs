@@ -95,12 +95,15 @@ impl<N: Default> Graph<N> {
         out.sort_unstable();
         out.dedup();
         self.remember(source);
-        let node = self.node_mut(source);
-        let (added, removed) = diff_sorted(&node.out, &out);
+        // The field, not `node_mut`: the spilled lists are read beside it.
+        let node = &mut self.nodes[source as usize];
+        let mut buf = [0; INLINE];
+        let (added, removed) = diff_sorted(self.spills.slice(&node.out, &mut buf), &out);
         if added.is_empty() && removed.is_empty() {
             return;
         }
-        node.out = Edges::from_sorted(&out);
+        let old = std::mem::replace(&mut node.out, self.spills.make(&out));
+        self.spills.free(old);
         let from_reached = node.is_reachable();
         for &t in &added {
             self.node_mut(t).in_degree += 1;
@@ -143,7 +146,7 @@ impl<N: Default> Graph<N> {
             if from_reached {
                 let lost = removed.iter().any(|&r| {
                     let n = self.node(r);
-                    r != ROOT && n.is_reachable() && n.out.contains(source)
+                    r != ROOT && n.is_reachable() && self.spills.contains(&n.out, source)
                 });
                 self.needs_traversal |= lost;
             } else {
@@ -158,10 +161,8 @@ impl<N: Default> Graph<N> {
 
 /// Added and removed elements between two sorted, deduplicated lists
 /// (inline for a usual list's few changes).
-fn diff_sorted(old: &Edges, new: &[Slot]) -> (Changed, Changed) {
+fn diff_sorted(old: &[Slot], new: &[Slot]) -> (Changed, Changed) {
     let (mut added, mut removed) = (Changed::new(), Changed::new());
-    let mut buf = [0; INLINE];
-    let old = old.as_slice(&mut buf);
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
         match (old.get(i), new.get(j)) {

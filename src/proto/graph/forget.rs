@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use super::node::SINCE;
 use super::*;
 
@@ -124,7 +126,10 @@ impl<N: Default> Graph<N> {
             node.set(OPEN | MUTUAL, false);
             node.set_tag(0);
             node.payload = N::default();
-            for t in &std::mem::take(&mut node.out) {
+            let out = std::mem::take(&mut node.out);
+            let targets: SmallVec<[Slot; 8]> = self.spills.iter(&out).collect();
+            self.spills.free(out);
+            for t in targets {
                 self.release(t);
             }
         }
@@ -153,6 +158,7 @@ impl<N: Default> Graph<N> {
             self.free.retain(|&s| (s as usize) < len);
         }
         self.free.shrink_to_fit();
+        self.spills.shrink_to_fit();
         self.ids.shrink_to(self.nodes.len());
     }
 

@@ -34,7 +34,7 @@ mod reach;
 mod segments;
 use digest::Tracker;
 pub use digest::{data_weight, id_weight, Digest};
-use edge_list::{Edges, INLINE};
+use edge_list::{Iter, Spills, INLINE};
 use forget::Clock;
 use ids::Ids;
 pub use ids::{IdTable, DEFAULT_ID_TABLE_CAPACITY};
@@ -68,6 +68,8 @@ pub struct Graph<N> {
     /// holding an `Option`: the packed state leaves no niche, so `None`
     /// would cost 8 bytes more per slot.
     nodes: Segments<Node<N>>,
+    /// The edge lists that do not fit in their nodes.
+    spills: Spills,
     /// Free slots, reused last freed first.
     free: Vec<Slot>,
     reachable_count: usize,
@@ -130,6 +132,7 @@ impl<N: Default> Graph<N> {
                 nodes.push(node);
                 nodes
             },
+            spills: Spills::default(),
             free: Vec::new(),
             reachable_count: 1,
             needs_traversal: false,
@@ -236,7 +239,7 @@ impl<N: Default> Graph<N> {
             return Vec::new();
         };
         let mut buf = [0; INLINE];
-        let targets = node.out.as_slice(&mut buf);
+        let targets = self.spills.slice(&node.out, &mut buf);
         let mut list: Vec<PeerId> = targets.iter().map(|&t| *self.ids.id(t)).collect();
         list.sort_unstable();
         list
@@ -249,10 +252,16 @@ impl<N: Default> Graph<N> {
         out.clear();
         if let Some(node) = self.node_at(slot) {
             let mut buf = [0; INLINE];
-            let targets = node.out.as_slice(&mut buf);
+            let targets = self.spills.slice(&node.out, &mut buf);
             out.extend(targets.iter().map(|&t| *self.ids.id(t)));
             out.sort_unstable();
         }
+    }
+
+    /// The slots `node` (one of this graph's) lists, in slot order: for
+    /// the view's budget, which asks who lists whom.
+    pub fn targets<'a>(&'a self, node: &'a Node<N>) -> Iter<'a> {
+        self.spills.iter(&node.out)
     }
 
     /// The payload for `id`, creating an unreachable node if unknown.
@@ -636,6 +645,38 @@ mod tests {
     }
 
     #[test]
+    fn lists_naming_slots_past_two_bytes_spill_and_read_the_same() {
+        let big = |n: u32| {
+            let mut b = [0xAB; 32];
+            b[..4].copy_from_slice(&n.to_le_bytes());
+            PeerId::from_bytes(b)
+        };
+        let mut g = graph();
+        let t = Duration::ZERO;
+        // A chain from the root through 70,000 nodes: past slot 65,534
+        // every list names a slot that does not fit inline.
+        g.set_edges(t, id(0), vec![big(0)]);
+        for n in 0..70_000 {
+            g.set_edges(t, big(n), vec![big(n + 1)]);
+        }
+        g.settle(t);
+        assert_eq!(g.reachable_count(), 70_002);
+        let (narrow, wide) = (g.slot(&big(100)).unwrap(), g.slot(&big(69_000)).unwrap());
+        assert!(!g.node_at(narrow).unwrap().out.spilled());
+        assert!(g.node_at(wide).unwrap().out.spilled());
+        assert_eq!(g.edges(&big(69_000)), vec![big(69_001)]);
+        // Cutting the chain high up unreaches its tail, read through the
+        // spilled lists.
+        g.set_edges(t, big(69_000), vec![]);
+        g.settle(t);
+        assert_eq!(g.reachable_count(), 69_002);
+        assert!(!g.is_reachable(&big(69_001)));
+        let held = g.spills.held();
+        g.collect_garbage(Duration::MAX);
+        assert_eq!(g.spills.held(), held - 999, "the tail's lists went with it");
+    }
+
+    #[test]
     fn four_edges_are_kept_inline_even_when_the_message_listed_more() {
         let mut g = graph();
         let t = Duration::ZERO;
@@ -646,6 +687,18 @@ mod tests {
         g.set_edges(t, id(1), (2..=7).map(id).collect());
         assert!(g.get(&id(1)).unwrap().out.spilled());
         assert_eq!(g.edges(&id(1)), (2..=7).map(id).collect::<Vec<_>>());
+        assert_eq!(g.spills.held(), 1);
+        // Back to four: the spilled list goes, and its place is free.
+        g.set_edges(t, id(1), (2..=5).map(id).collect());
+        assert!(!g.get(&id(1)).unwrap().out.spilled());
+        assert_eq!(g.spills.held(), 0);
+        g.set_edges(t, id(1), (2..=8).map(id).collect());
+        assert_eq!(g.spills.held(), 1);
+        // Forgotten: its edges go with it.
+        g.set_edges(t, id(0), vec![]);
+        g.settle(t);
+        g.collect_garbage(Duration::MAX);
+        assert_eq!(g.spills.held(), 0);
     }
 
     #[test]
@@ -672,15 +725,16 @@ mod tests {
     }
 
     #[test]
-    fn a_node_without_payload_takes_24_bytes() {
-        // See Node: 16 + 4 + 4, no padding. It was 88 (a Duration, a u64
+    fn a_node_without_payload_takes_16_bytes() {
+        // See Node: 8 + 4 + 4, no padding. It was 88 (a Duration, a u64
         // mark and two bools), with the edges in a heap block and the id
         // copied into the index, then 72 with the id in the node, then 40
         // with the id beside it and a `SmallVec` of edges, then 32 with
-        // 16-byte edge lists and the time in nanoseconds.
-        assert_eq!(std::mem::size_of::<Node<()>>(), 24);
-        assert_eq!(std::mem::size_of::<Node<u64>>(), 32);
-        assert_eq!(std::mem::size_of::<Node<[u64; 2]>>(), 40);
+        // 16-byte edge lists and the time in nanoseconds, then 24 with the
+        // time in the state word.
+        assert_eq!(std::mem::size_of::<Node<()>>(), 16);
+        assert_eq!(std::mem::size_of::<Node<u64>>(), 24);
+        assert_eq!(std::mem::size_of::<Node<[u64; 2]>>(), 32);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::edge_list::{Edges, Iter};
+use super::edge_list::Edges;
 use crate::proto::PeerId;
 
 /// [`Node::state`] bits: a path from the root reaches the node.
@@ -36,12 +36,13 @@ pub(super) const SINCE: u32 = (1 << TAG_SHIFT) - 1;
 /// keeps about it.
 ///
 /// A graph holds one per known peer in every engine, so its size decides how
-/// many engines fit in memory: 24 bytes with no payload, none of it padding
-/// (edges 16, `in_degree` 4, `state` 4), 32 with the presence layer's
+/// many engines fit in memory: 16 bytes with no payload, none of it padding
+/// (edges 8, `in_degree` 4, `state` 4), 24 with the presence layer's
 /// one-word record. The id is kept beside it, in the graph's
 /// [`Ids`](super::ids::Ids).
 pub struct Node<N> {
-    /// Slots of the targets, sorted by slot, without duplicates or self loops.
+    /// Slots of the targets, sorted by slot, without duplicates or self
+    /// loops; a long list is in the graph's [`Spills`](super::edge_list::Spills).
     pub(super) out: Edges,
     /// How many nodes list this one: a slot is only reused once nothing
     /// points at it.
@@ -50,7 +51,7 @@ pub struct Node<N> {
     /// layer above's tag, and when the node was last found unreachable (or
     /// created unreachable) in the graph's coarse time ([`SINCE`]). One
     /// word for all: a time of its own (8 bytes as nanoseconds) made a node
-    /// with its payload 40 bytes instead of 32, and the tag in a field of
+    /// with its payload 32 bytes instead of 24, and the tag in a field of
     /// its own would pad it further.
     pub(super) state: u32,
     /// What the presence layer stores per node (stamps, data).
@@ -66,12 +67,6 @@ impl<N> Node<N> {
     /// Whether the node lists any edge.
     pub fn has_edges(&self) -> bool {
         !self.out.is_empty()
-    }
-
-    /// The slots the node lists, in slot order (for the view's budget: who
-    /// lists whom).
-    pub fn targets(&self) -> Iter<'_> {
-        self.out.iter()
     }
 
     /// The [`TAG_BITS`] bits the layer above keeps per node beside its

@@ -22,7 +22,7 @@ impl<N: Default> Graph<N> {
         }
         let target = self.node(to);
         if target.has(MUTUAL) {
-            target.out.contains(from)
+            self.spills.contains(&target.out, from)
         } else {
             target.has(OPEN)
         }
@@ -35,9 +35,9 @@ impl<N: Default> Graph<N> {
             return;
         }
         let node = self.node(slot);
-        let vouched = node.out.iter().any(|s| {
+        let vouched = self.spills.iter(&node.out).any(|s| {
             let source = self.node(s);
-            source.is_reachable() && source.out.contains(slot)
+            source.is_reachable() && self.spills.contains(&source.out, slot)
         });
         if vouched {
             self.reach_from(slot);
@@ -82,11 +82,9 @@ impl<N: Default> Graph<N> {
             }
             self.reachable_count += 1;
             self.changed = true;
-            // A copy of the list (16 bytes, or a count on its heap block):
-            // `wait` below needs the graph mutably.
-            let out = self.node(slot).out.clone();
-            let mut buf = [0; INLINE];
-            for &t in out.as_slice(&mut buf) {
+            // A copy of the list: `wait` below needs the graph mutably.
+            let out: SmallVec<[Slot; 8]> = self.spills.iter(&self.node(slot).out).collect();
+            for t in out {
                 if self.counts(slot, t) {
                     stack.push(t);
                 } else if !self.node(t).is_reachable() {
@@ -118,7 +116,7 @@ impl<N: Default> Graph<N> {
             // again: each node is pushed once, and no list is cloned.
             let start = stack.len();
             let mut buf = [0; INLINE];
-            stack.extend_from_slice(self.node(slot).out.as_slice(&mut buf));
+            stack.extend_from_slice(self.spills.slice(&self.node(slot).out, &mut buf));
             let mut keep = start;
             for i in start..stack.len() {
                 let t = stack[i];
@@ -143,7 +141,7 @@ impl<N: Default> Graph<N> {
                 // Who waits is read from the marks, not from the targets'
                 // nodes: a bit per slot stays in cache, a view's nodes do
                 // not, and this is every edge of the view.
-                for t in &node.out {
+                for t in self.spills.iter(&node.out) {
                     if !marked(&marks, t) {
                         *self.waiting.entry(t).or_insert(0) += 1;
                     }
@@ -207,7 +205,7 @@ mod tests {
                 if node.has(FREE) || !node.is_reachable() {
                     continue;
                 }
-                for t in &node.out {
+                for t in self.spills.iter(&node.out) {
                     debug_assert_ne!(t as usize, slot);
                     if !self.node(t).is_reachable() {
                         *want.entry(t).or_insert(0) += 1;

@@ -19,14 +19,16 @@ use std::time::Duration;
 use super::record::Record;
 use super::Presence;
 use crate::proto::data::DataCodec;
-use crate::proto::graph::{Node, Slot, Standing, ROOT, TAG_BITS};
+use crate::proto::graph::{Graph, Node, Slot, Standing, ROOT, TAG_BITS};
 use crate::proto::outbox::Lane;
 use crate::proto::PeerId;
 
 /// What one node costs besides its heap blocks, by the budget's measure:
-/// the graph's node and record (32 bytes), its id and place in the index
+/// the graph's node and record (24 bytes), its id and place in the index
 /// (about 38) and its bits in the outboxes, rounded up (kept at what it was
-/// when node and record were 72 bytes each, so budgets did not move).
+/// when node and record were 72 bytes each, so budgets did not move; the
+/// margin also covers a list of four or fewer that spills because a slot
+/// past 65,534 does not fit inline, about 40 bytes).
 pub const NODE_BYTES: usize = 160;
 
 /// Bytes per listed edge once a node lists more than fit inline.
@@ -45,8 +47,8 @@ const EVICTION_ROUNDS: usize = 4;
 
 /// The budget's measure of one node: [`NODE_BYTES`], its data and
 /// signatures on the heap, and its edges past the inline ones.
-fn node_bytes(node: &Node<Record>) -> usize {
-    let edges = node.targets().len();
+fn node_bytes(graph: &Graph<Record>, node: &Node<Record>) -> usize {
+    let edges = graph.targets(node).len();
     let edge_heap = if edges > INLINE_EDGES {
         edges * EDGE_BYTES
     } else {
@@ -160,7 +162,10 @@ impl<C: DataCodec> Presence<C> {
     /// [`Config::max_view_bytes`](crate::proto::Config::max_view_bytes)),
     /// counted now: one pass over the view.
     pub fn view_bytes(&self) -> usize {
-        self.graph.iter().map(|(_, n)| node_bytes(n)).sum()
+        self.graph
+            .iter()
+            .map(|(_, n)| node_bytes(&self.graph, n))
+            .sum()
     }
 
     /// How many nodes were evicted to make room in a full view.
@@ -233,7 +238,7 @@ impl<C: DataCodec> Presence<C> {
         let mut charges: BTreeMap<u16, Charge> = BTreeMap::new();
         let mut heap = 0;
         for (_, node) in self.graph.iter() {
-            let bytes = node_bytes(node);
+            let bytes = node_bytes(&self.graph, node);
             heap += bytes - NODE_BYTES;
             let charge = charges.entry(ChargedTo::of(node).via()).or_default();
             charge.bytes += bytes;
@@ -320,7 +325,7 @@ impl<C: DataCodec> Presence<C> {
                 node.is_reachable(),
                 charged.vouched_twice(),
                 node.payload.is_signed(),
-                std::cmp::Reverse(node_bytes(node)),
+                std::cmp::Reverse(node_bytes(&self.graph, node)),
                 slot,
             ));
         }
@@ -371,7 +376,7 @@ impl<C: DataCodec> Presence<C> {
                 continue;
             }
             if let Some(node) = self.graph.node_at(slot) {
-                for t in node.targets() {
+                for t in self.graph.targets(node) {
                     listed[t as usize] = true;
                 }
             }
@@ -385,9 +390,9 @@ impl<C: DataCodec> Presence<C> {
                 continue;
             };
             if listed[slot as usize] {
-                bytes += node_bytes(node) - NODE_BYTES;
+                bytes += node_bytes(&self.graph, node) - NODE_BYTES;
             } else {
-                bytes += node_bytes(node);
+                bytes += node_bytes(&self.graph, node);
                 nodes += 1;
             }
         }

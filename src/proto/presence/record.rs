@@ -390,11 +390,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_is_8_bytes_and_a_known_node_32() {
+    fn a_record_is_8_bytes_and_a_known_node_24() {
         assert_eq!(std::mem::size_of::<Block>(), 8);
         assert_eq!(std::mem::size_of::<Record>(), 8);
         let node = std::mem::size_of::<crate::proto::graph::Node<Record>>();
-        assert_eq!(node, 32, "a view's node: 24, and the record");
+        assert_eq!(node, 24, "a view's node: 16, and the record");
     }
 
     #[test]
