@@ -40,7 +40,7 @@ impl<N: Default> Graph<N> {
             // Every edge into it counts now: reached if a reached node
             // lists it. A pending traversal will find that out anyway.
             Standing::Open => {
-                if listed && !self.needs_traversal && self.waiting.contains_key(&slot) {
+                if listed && !self.needs_traversal && self.waiting.contains(slot) {
                     self.reach_from(slot);
                 }
             }

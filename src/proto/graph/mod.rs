@@ -16,10 +16,7 @@
 //! beside the nodes ([`ids`]): in the graph's own index, or in one table
 //! the graphs of a simulation share ([`IdTable`]).
 
-use std::collections::HashMap;
 use std::time::Duration;
-
-use foldhash::fast::RandomState;
 
 use super::PeerId;
 
@@ -32,6 +29,7 @@ mod node;
 mod packed;
 mod reach;
 mod segments;
+mod waiting;
 use digest::Tracker;
 pub use digest::{data_weight, id_weight, Digest};
 use edge_list::{Iter, Spills, INLINE};
@@ -41,6 +39,7 @@ pub use ids::{IdTable, DEFAULT_ID_TABLE_CAPACITY};
 pub use node::{EdgeDiff, Node, Standing, TAG_BITS};
 use node::{FORGOTTEN, FREE, LENT, MUTUAL, OPEN, REACHABLE};
 use segments::Segments;
+use waiting::Waiting;
 
 /// A node's place in the graph's vector.
 pub type Slot = u32;
@@ -76,13 +75,12 @@ pub struct Graph<N> {
     /// An edge out of a reached node was removed: only a full traversal can
     /// tell what is still reached.
     needs_traversal: bool,
-    /// For each unreached node that reached nodes list, how many do (their
-    /// edges do not count yet: it has not spoken, or not listed them back).
-    /// A node that starts speaking openly is then reached by a walk of what
-    /// it newly reaches, not a traversal per batch of such nodes a peer
-    /// invents. Exact whenever `needs_traversal` is not set; a traversal
-    /// rebuilds it.
-    waiting: HashMap<Slot, u32, RandomState>,
+    /// For each unreached node that reached nodes list, how many do (see
+    /// [`Waiting`]). A node that starts speaking openly is then reached by
+    /// a walk of what it newly reaches, not a traversal per batch of such
+    /// nodes a peer invents. Exact whenever `needs_traversal` is not set;
+    /// a traversal rebuilds it.
+    waiting: Waiting,
     /// The reachable set changed since the last [`Graph::settle`].
     changed: bool,
     /// Full traversals so far, for tests that a path took none.
@@ -136,7 +134,7 @@ impl<N: Default> Graph<N> {
             free: Vec::new(),
             reachable_count: 1,
             needs_traversal: false,
-            waiting: HashMap::default(),
+            waiting: Waiting::default(),
             changed: false,
             #[cfg(test)]
             traversals: 0,
@@ -345,8 +343,8 @@ impl<N: Default> Graph<N> {
     /// [`Graph::settle`].
     pub fn silent_listed(&self) -> impl Iterator<Item = Slot> + '_ {
         self.waiting
-            .keys()
-            .copied()
+            .iter()
+            .map(|(slot, _)| slot)
             .filter(|&slot| self.node(slot).standing() == Standing::Silent)
     }
 

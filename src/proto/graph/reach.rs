@@ -46,19 +46,13 @@ impl<N: Default> Graph<N> {
 
     /// One more reached node lists the unreached node in `slot`.
     pub(super) fn wait(&mut self, slot: Slot) {
-        *self.waiting.entry(slot).or_insert(0) += 1;
+        self.waiting.add(slot);
     }
 
     /// One reached node fewer lists the unreached node in `slot`.
     pub(super) fn unwait(&mut self, slot: Slot) {
-        if let Some(count) = self.waiting.get_mut(&slot) {
-            *count -= 1;
-            if *count == 0 {
-                self.waiting.remove(&slot);
-            }
-        } else {
-            debug_assert!(false, "a reached node listed {slot}, so it was counted");
-        }
+        let counted = self.waiting.sub(slot);
+        debug_assert!(counted, "a reached node listed {slot}, so it was counted");
     }
 
     /// Marks everything newly reachable through `start` (incremental case).
@@ -72,7 +66,7 @@ impl<N: Default> Graph<N> {
                 continue;
             }
             self.remember(slot);
-            self.waiting.remove(&slot);
+            self.waiting.remove(slot);
             // The field, not `node_mut`: the digest is borrowed beside it.
             let node = &mut self.nodes[slot as usize];
             debug_assert!(!node.has(FREE), "a listed slot holds a node");
@@ -143,7 +137,7 @@ impl<N: Default> Graph<N> {
                 // not, and this is every edge of the view.
                 for t in self.spills.iter(&node.out) {
                     if !marked(&marks, t) {
-                        *self.waiting.entry(t).or_insert(0) += 1;
+                        self.waiting.add(t);
                     }
                 }
             }
@@ -170,11 +164,6 @@ impl<N: Default> Graph<N> {
         self.changed |= changed;
         self.forgotten -= remembered;
         self.reachable_count = count;
-        // A flood of invented nodes that all got reached leaves a large
-        // empty table behind otherwise.
-        if self.waiting.capacity() > 2 * self.waiting.len() + 64 {
-            self.waiting.shrink_to_fit();
-        }
     }
 }
 
@@ -197,10 +186,8 @@ mod tests {
 
     impl<N: Default> Graph<N> {
         /// `waiting` counted again from the reached marks.
-        pub(in crate::proto::graph) fn waiting_from_scratch(
-            &self,
-        ) -> HashMap<Slot, u32, RandomState> {
-            let mut want = HashMap::default();
+        pub(in crate::proto::graph) fn waiting_from_scratch(&self) -> Waiting {
+            let mut want = Waiting::default();
             for (slot, node) in self.nodes.iter().enumerate() {
                 if node.has(FREE) || !node.is_reachable() {
                     continue;
@@ -208,7 +195,7 @@ mod tests {
                 for t in self.spills.iter(&node.out) {
                     debug_assert_ne!(t as usize, slot);
                     if !self.node(t).is_reachable() {
-                        *want.entry(t).or_insert(0) += 1;
+                        want.add(t);
                     }
                 }
             }
