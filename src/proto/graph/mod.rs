@@ -10,9 +10,10 @@
 //! reaches, and only removing an edge that leaves a reached node costs one
 //! full traversal, O(N + E), instead of one path search per node.
 //!
-//! Ids are interned: each node has a slot in a vector and edges are 4-byte
-//! slot numbers, so a traversal indexes arrays instead of hashing 32-byte
-//! keys, and an edge costs 4 bytes instead of 32 in every view. Ids live
+//! Ids are interned: each node has a slot in a vector and edges are slot
+//! numbers, so a traversal indexes arrays instead of hashing 32-byte keys,
+//! and an edge costs 2 bytes (4 in a long list) instead of 32 in every
+//! view. Ids live
 //! beside the nodes ([`ids`]): in the graph's own index, or in one table
 //! the graphs of a simulation share ([`IdTable`]).
 

@@ -93,6 +93,23 @@ fn notices_go_ahead_of_paced_entries() {
     assert!(batch_to(&mut p2, 21, 3).is_empty(), "3 told us");
 }
 
+/// A node that changed again before the flush is noticed once, with the
+/// stamps we hold at the flush.
+#[test]
+fn a_node_changed_twice_in_a_window_is_noticed_once_at_its_latest() {
+    let mut p = paced(600, BOTH);
+    news_from_3(&mut p, 11, 8);
+    let newer = stamped_view(id(17), vec![], 2, 3);
+    p.receive(ms(12), id(3), packet(id(3), 90, &newer));
+    let to_4 = batch_to(&mut p, 21, 4);
+    let of_17: Vec<&Have> = to_4
+        .iter()
+        .flat_map(|m| &m.have)
+        .filter(|h| h.id == id(17))
+        .collect();
+    assert_eq!(of_17, [&have(17, 2, 3)]);
+}
+
 /// A notice at stamps as new as ours strikes the node off what the
 /// neighbour is owed; older stamps, unknown nodes, the neighbour's own
 /// node and ours change nothing, and a packet of notices alone is no view.
