@@ -216,11 +216,13 @@ impl<N: Default> Graph<N> {
     /// costs a wait on memory (the view has gone cold since its engine's
     /// last turn, in a simulation), one after another. Looked up here
     /// together, in a loop short enough that the processor runs ahead, the
-    /// waits overlap.
-    pub fn warm<'a>(&self, ids: impl Iterator<Item = &'a PeerId>) {
+    /// waits overlap. `payload` reads what the layer above will read of
+    /// each node's payload first (a heap block, say), for the same reason.
+    pub fn warm<'a>(&self, ids: impl Iterator<Item = &'a PeerId>, payload: impl Fn(&N)) {
         self.ids.find_each(ids, |slot| {
             if let Some(node) = self.nodes.get(slot as usize) {
                 std::hint::black_box(node.state);
+                payload(&node.payload);
             }
         });
     }

@@ -86,7 +86,8 @@ impl<C: DataCodec> Presence<C> {
         }
         // A tunnel's entries are our peer's, whoever carried them.
         let from_javascript = !tunnelled && self.links.get(&from).is_some_and(|l| !l.batches);
-        self.graph.warm(entries.iter().map(|(id, _)| id));
+        self.graph
+            .warm(entries.iter().map(|(id, _)| id), Record::warm);
         let checks = self.check_signatures(&entries);
         // Struck off `from`'s outbox once the packet is merged, with one
         // lookup of its link instead of one per entry.

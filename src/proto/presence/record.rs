@@ -278,6 +278,12 @@ impl Record {
         self.bytes.flags()
     }
 
+    /// Reads the first byte of the record's block, where its stamps are:
+    /// a hint for [`Graph::warm`](crate::proto::graph::Graph::warm).
+    pub fn warm(&self) {
+        std::hint::black_box(self.flags());
+    }
+
     /// `size` if the block holds the part `flag` says, else 0.
     fn width(&self, flag: u8, size: usize) -> usize {
         if self.flags() & flag != 0 {
