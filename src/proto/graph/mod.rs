@@ -1106,6 +1106,12 @@ mod tests {
                 }
                 prop_assert_eq!(reached(&g), reference(&edges));
                 prop_assert_eq!(g.forgotten, g.live().filter(|(_, n)| n.has(FORGOTTEN)).count());
+                // Every spilled list belongs to one live node: none is lost
+                // when a list is replaced or its node forgotten.
+                prop_assert_eq!(
+                    g.spills.held(),
+                    g.live().filter(|(_, n)| n.out.spilled()).count()
+                );
                 for (n, list) in &edges {
                     let want: Vec<PeerId> = list.iter().map(|m| id(*m)).collect();
                     prop_assert_eq!(g.edges(&id(*n)), want);
