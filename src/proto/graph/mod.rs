@@ -13,9 +13,8 @@
 //! Ids are interned: each node has a slot in a vector and edges are slot
 //! numbers, so a traversal indexes arrays instead of hashing 32-byte keys,
 //! and an edge costs 2 bytes (4 in a long list) instead of 32 in every
-//! view. Ids live
-//! beside the nodes ([`ids`]): in the graph's own index, or in one table
-//! the graphs of a simulation share ([`IdTable`]).
+//! view. Ids live beside the nodes ([`ids`]): in the graph's own index, or
+//! in one table the graphs of a simulation share ([`IdTable`]).
 
 use std::time::Duration;
 
@@ -236,13 +235,8 @@ impl<N: Default> Graph<N> {
     /// The targets the node in `slot` lists, in id order (none for a free
     /// slot).
     pub fn edges_at(&self, slot: Slot) -> Vec<PeerId> {
-        let Some(node) = self.node_at(slot) else {
-            return Vec::new();
-        };
-        let mut buf = [0; INLINE];
-        let targets = self.spills.slice(&node.out, &mut buf);
-        let mut list: Vec<PeerId> = targets.iter().map(|&t| *self.ids.id(t)).collect();
-        list.sort_unstable();
+        let mut list = Vec::new();
+        self.edges_into(slot, &mut list);
         list
     }
 
