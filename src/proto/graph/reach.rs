@@ -76,14 +76,15 @@ impl<N: Default> Graph<N> {
             }
             self.reachable_count += 1;
             self.changed = true;
-            // A copy of the list: `wait` below needs the graph mutably.
-            let out: SmallVec<[Slot; 8]> = self.spills.iter(&self.node(slot).out).collect();
-            for t in out {
+            // The list is read in place: only `waiting` changes below, a
+            // field apart from the nodes and the spilled lists.
+            let mut buf = [0; INLINE];
+            for &t in self.spills.slice(&self.nodes[slot as usize].out, &mut buf) {
                 if self.counts(slot, t) {
                     stack.push(t);
                 } else if !self.node(t).is_reachable() {
                     // Reached later in this walk, it leaves `waiting` again.
-                    self.wait(t);
+                    self.waiting.add(t);
                 }
             }
         }
