@@ -13,8 +13,9 @@
 //! Ids are interned: each node has a slot in a vector and edges are slot
 //! numbers, so a traversal indexes arrays instead of hashing 32-byte keys,
 //! and an edge costs 2 bytes (4 in a long list) instead of 32 in every
-//! view. Ids live beside the nodes ([`ids`]): in the graph's own index, or
-//! in one table the graphs of a simulation share ([`IdTable`]).
+//! view. Ids live beside the nodes (the private `ids` module): in the
+//! graph's own index, or in one table the graphs of a simulation share
+//! ([`IdTable`]).
 
 use std::time::Duration;
 

@@ -38,8 +38,7 @@ pub(super) const SINCE: u32 = (1 << TAG_SHIFT) - 1;
 /// A graph holds one per known peer in every engine, so its size decides how
 /// many engines fit in memory: 16 bytes with no payload, none of it padding
 /// (edges 8, `in_degree` 4, `state` 4), 24 with the presence layer's
-/// one-word record. The id is kept beside it, in the graph's
-/// [`Ids`](super::ids::Ids).
+/// one-word record. The id is kept beside it, in the graph's id index.
 pub struct Node<N> {
     /// Slots of the targets, sorted by slot, without duplicates or self
     /// loops; a long list is in the graph's [`Spills`](super::edge_list::Spills).
