@@ -13,20 +13,46 @@ use super::Slot;
 /// to count took about 10 bytes per waiting node and a hash and a probe
 /// of a cold table per change; a count per slot, in 2 bytes while every
 /// count fits ([`Packed`]), takes 2 bytes per node of the view and one
-/// read, and goes whole when the last node stops waiting.
+/// read, and goes whole when the last node stops waiting. Out of a join a
+/// few nodes wait at a time (a new peer listed before its entry comes),
+/// and laying out a count for every slot up to theirs each time would make
+/// an added edge cost the view's size: up to [`FEW`] waiting nodes are a
+/// short sorted list instead.
 #[derive(Debug, Default)]
 pub(super) struct Waiting {
+    /// While at most [`FEW`] nodes wait and `counts` is empty: their slots
+    /// and counts, by slot.
+    few: Vec<(Slot, u32)>,
     /// Count by slot, up to the highest slot that waited since the list
-    /// was last empty; 0 for a node that does not wait.
+    /// was last empty; 0 for a node that does not wait. Empty while `few`
+    /// holds the waiting nodes.
     counts: Packed,
-    /// How many counts are not 0.
+    /// How many nodes wait (counts that are not 0).
     nonzero: usize,
 }
+
+/// How many waiting nodes the short list holds before the counts are laid
+/// out by slot.
+const FEW: usize = 32;
 
 impl Waiting {
     /// One more reached node lists the node in `slot`.
     #[inline]
     pub fn add(&mut self, slot: Slot) {
+        if self.counts.len() == 0 {
+            match self.few.binary_search_by_key(&slot, |&(s, _)| s) {
+                Ok(i) => {
+                    self.few[i].1 += 1;
+                    return;
+                }
+                Err(i) if self.few.len() < FEW => {
+                    self.few.insert(i, (slot, 1));
+                    self.nonzero += 1;
+                    return;
+                }
+                Err(_) => self.lay_out(),
+            }
+        }
         let i = slot as usize;
         let count = match self.counts.get(i) {
             Some(count) => count,
@@ -45,6 +71,17 @@ impl Waiting {
     /// not counted.
     #[inline]
     pub fn sub(&mut self, slot: Slot) -> bool {
+        if self.counts.len() == 0 {
+            let Ok(i) = self.few.binary_search_by_key(&slot, |&(s, _)| s) else {
+                return false;
+            };
+            self.few[i].1 -= 1;
+            if self.few[i].1 == 0 {
+                self.few.remove(i);
+                self.nonzero -= 1;
+            }
+            return true;
+        }
         match self.counts.get(slot as usize) {
             Some(count) if count > 0 => {
                 self.counts.set(slot as usize, count - 1);
@@ -60,6 +97,13 @@ impl Waiting {
     /// The node in `slot` waits no more (it was reached).
     #[inline]
     pub fn remove(&mut self, slot: Slot) {
+        if self.counts.len() == 0 {
+            if let Ok(i) = self.few.binary_search_by_key(&slot, |&(s, _)| s) {
+                self.few.remove(i);
+                self.nonzero -= 1;
+            }
+            return;
+        }
         if let Some(count) = self.counts.get(slot as usize) {
             if count > 0 {
                 self.counts.set(slot as usize, 0);
@@ -71,6 +115,7 @@ impl Waiting {
     /// Whether the node in `slot` waits.
     pub fn contains(&self, slot: Slot) -> bool {
         self.counts.get(slot as usize).is_some_and(|c| c > 0)
+            || self.few.binary_search_by_key(&slot, |&(s, _)| s).is_ok()
     }
 
     /// Nobody waits; the memory goes.
@@ -97,10 +142,20 @@ impl Waiting {
         } else {
             self.counts.len()
         };
-        (0..len).filter_map(|i| match self.counts.get(i) {
+        let laid_out = (0..len).filter_map(|i| match self.counts.get(i) {
             Some(count) if count > 0 => Some((i as Slot, count)),
             _ => None,
-        })
+        });
+        self.few.iter().copied().chain(laid_out)
+    }
+
+    /// The short list is full: its counts go by slot.
+    fn lay_out(&mut self) {
+        let top = self.few.last().map_or(0, |&(s, _)| s as usize + 1);
+        self.counts.resize(top, 0);
+        for (slot, count) in std::mem::take(&mut self.few) {
+            self.counts.set(slot as usize, count);
+        }
     }
 
     /// A count went to 0: when it was the last, the list goes.
@@ -143,6 +198,32 @@ mod tests {
     }
 
     #[test]
+    fn a_few_waiting_nodes_lay_out_no_count_per_slot() {
+        let mut w = Waiting::default();
+        for i in 0..FEW as Slot {
+            w.add(90_000 - i);
+        }
+        w.add(90_000);
+        assert_eq!(w.counts.len(), 0, "no count for each of 90,000 slots");
+        assert_eq!(w.iter().next(), Some((90_000 - FEW as Slot + 1, 1)));
+        assert_eq!(w.iter().last(), Some((90_000, 2)));
+        w.add(5);
+        assert_eq!(
+            w.counts.len(),
+            90_001,
+            "one more, and the counts go by slot"
+        );
+        assert!(w.few.is_empty());
+        assert_eq!(w.len(), FEW + 1);
+        assert_eq!(w.iter().last(), Some((90_000, 2)));
+        assert!(w.contains(5) && w.contains(90_000) && !w.contains(6));
+        for i in 0..FEW as Slot {
+            w.remove(90_000 - i);
+        }
+        assert!(w.sub(5) && w.is_empty() && w.counts.len() == 0);
+    }
+
+    #[test]
     fn counts_past_two_bytes_are_kept() {
         let mut w = Waiting::default();
         for _ in 0..70_000 {
@@ -159,22 +240,31 @@ mod tests {
         Clear,
     }
 
+    fn slot() -> impl Strategy<Value = Slot> {
+        prop_oneof![0..16u32, 0..48u32, 0..100_000u32]
+    }
+
     fn op() -> impl Strategy<Value = Op> {
-        let slot = prop_oneof![0..16u32, 0..100_000u32];
         prop_oneof![
-            4 => slot.clone().prop_map(Op::Add),
-            2 => slot.clone().prop_map(Op::Sub),
-            1 => slot.prop_map(Op::Remove),
+            4 => slot().prop_map(Op::Add),
+            2 => slot().prop_map(Op::Sub),
+            1 => slot().prop_map(Op::Remove),
             1 => Just(Op::Clear),
         ]
     }
 
     proptest! {
+        /// `start`: nodes that wait before the operations, often more than
+        /// the short list holds (clearing is too frequent among the
+        /// operations to get there otherwise).
         #[test]
-        fn behaves_like_a_map_of_counts(ops in prop::collection::vec(op(), 0..200)) {
+        fn behaves_like_a_map_of_counts(
+            start in prop::collection::vec(slot(), 0..3 * FEW),
+            ops in prop::collection::vec(op(), 0..200),
+        ) {
             let mut w = Waiting::default();
             let mut map: BTreeMap<Slot, u32> = BTreeMap::new();
-            for op in ops {
+            for op in start.into_iter().map(Op::Add).chain(ops) {
                 match op {
                     Op::Add(s) => {
                         w.add(s);
