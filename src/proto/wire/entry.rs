@@ -149,7 +149,8 @@ impl StateEntryRef<'_> {
 }
 
 impl StateEntry {
-    /// The entry as borrowed parts, for [`Message::encode_bootstrap_entry`](super::Message::encode_bootstrap_entry).
+    /// The entry as borrowed parts, for
+    /// [`Message::encode_bootstrap_entry`](super::Message::encode_bootstrap_entry).
     pub fn as_ref(&self) -> StateEntryRef<'_> {
         StateEntryRef {
             connected_to: &self.connected_to,
