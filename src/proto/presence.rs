@@ -64,6 +64,12 @@ struct Link {
     /// [`Have`]: super::wire::Have
     /// [`Message::HAVE`]: super::wire::Message::HAVE
     notices: bool,
+    /// It reads entries keyed by the raw id ([`Message::RAW_IDS`]), 32
+    /// bytes shorter than the original's hex keys. Off until its request
+    /// says so.
+    ///
+    /// [`Message::RAW_IDS`]: super::wire::Message::RAW_IDS
+    raw_ids: bool,
     /// Nodes whose state it should hear of: for a peer that takes batches,
     /// all news; for a JavaScript peer, what we learned from views (flood
     /// news reaches it as relayed packets), and our whole view when it asks.

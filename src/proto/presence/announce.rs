@@ -32,6 +32,7 @@ impl<C: DataCodec> Presence<C> {
             // peer, whose request comes first thing, then takes it as a view).
             link.batches = true;
             link.notices = false;
+            link.raw_ids = false;
             link.outbox.clear();
             if is_new {
                 self.event(Event::PeerAdd(peer));
@@ -52,7 +53,7 @@ impl<C: DataCodec> Presence<C> {
     /// original's packets.
     pub(super) fn request_view(&mut self, peer: PeerId) {
         let mut request = Message::new(Kind::BootstrapRequest);
-        request.features = Message::BATCHES;
+        request.features = Message::BATCHES | Message::RAW_IDS;
         if self.have_notices {
             request.features |= Message::HAVE;
         }
@@ -85,6 +86,7 @@ impl<C: DataCodec> Presence<C> {
                     // A new connection starts with a whole-view exchange.
                     link.batches = false;
                     link.notices = false;
+                    link.raw_ids = false;
                     link.outbox.clear();
                 }
             }

@@ -103,6 +103,7 @@ impl<C: DataCodec> Presence<C> {
                 if let Some(link) = self.links.get_mut(&from) {
                     let was = std::mem::replace(&mut link.batches, batches);
                     link.notices = batches && message.features & Message::HAVE != 0;
+                    link.raw_ids = batches && message.features & Message::RAW_IDS != 0;
                     first_from_javascript = was && !batches;
                     link.own_entry_due |= first_from_javascript;
                 }

@@ -12,7 +12,7 @@ use crate::proto::flood::Flood;
 use crate::proto::graph::{Graph, Slot, ROOT};
 use crate::proto::outbox::Lane;
 use crate::proto::wire::{
-    EncodedEntries, FloodPacket, Have, Kind, Message, StateEntry, StateEntryRef,
+    EncodedEntries, EntryKey, FloodPacket, Have, Kind, Message, StateEntry, StateEntryRef,
 };
 use crate::proto::PeerId;
 
@@ -68,12 +68,13 @@ impl<C: DataCodec> Presence<C> {
     }
 
     /// Appends the bootstrap entry [`Presence::entry_at`] would give for
-    /// `slot` to `out`, encoded, straight from the view; false (and nothing
-    /// appended) when there is none. `edges` is scratch space for the
-    /// sorted edge list.
+    /// `slot` to `out`, encoded with `key`, straight from the view; false
+    /// (and nothing appended) when there is none. `edges` is scratch space
+    /// for the sorted edge list.
     fn encode_entry_at(
         graph: &Graph<Record>,
         slot: Slot,
+        key: EntryKey,
         edges: &mut Vec<PeerId>,
         out: &mut Vec<u8>,
     ) -> bool {
@@ -97,7 +98,7 @@ impl<C: DataCodec> Presence<C> {
             edges_signature: r.edges_signature(),
             data_signature: r.data_signature(),
         };
-        Message::encode_bootstrap_entry(out, id, entry);
+        Message::encode_bootstrap_entry(out, id, entry, key);
         true
     }
 
@@ -221,6 +222,11 @@ impl<C: DataCodec> Presence<C> {
             };
             let mut packet = fresh();
             let mut size = base;
+            let key = if link.raw_ids {
+                EntryKey::Raw
+            } else {
+                EntryKey::Hex
+            };
             let express_part = if link.outbox.lane_is_empty(Lane::Bulk) {
                 budget
             } else {
@@ -234,8 +240,11 @@ impl<C: DataCodec> Presence<C> {
                 let mut first = true;
                 while let Some(slot) = link.outbox.peek_in(lane) {
                     let graph = &self.graph;
-                    let entry = encoded.get_or_encode(slot, |out| {
-                        Self::encode_entry_at(graph, slot, &mut edges, out)
+                    // One encoding per node and form a round: neighbours
+                    // of ours all read raw keys, older ones only hex.
+                    let form = u64::from(slot) << 1 | u64::from(key == EntryKey::Raw);
+                    let entry = encoded.get_or_encode(form, |out| {
+                        Self::encode_entry_at(graph, slot, key, &mut edges, out)
                     });
                     let Some(entry) = entry else {
                         link.outbox.pop_in(lane);

@@ -874,7 +874,10 @@ fn our_requests_say_we_take_batches() {
     p.peer_connected(ms(0), id(2));
     let requests = sent_of_kind(&mut p, Kind::BootstrapRequest);
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].features, Message::BATCHES | Message::HAVE);
+    assert_eq!(
+        requests[0].features,
+        Message::BATCHES | Message::HAVE | Message::RAW_IDS
+    );
 }
 
 /// A stamped flood is relayed as a packet to the JavaScript peer only; the
@@ -947,6 +950,47 @@ fn a_window_sends_each_node_once_and_not_what_the_neighbour_knows() {
     let entries = &batches[0].2.bootstrap;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].0, id(7));
+}
+
+/// A neighbour whose request says it reads raw ids gets entries keyed by
+/// the 32-byte id; one that does not, the original's 64 hex digits; both
+/// read the same entries.
+#[test]
+fn raw_ids_go_only_to_neighbours_that_read_them() {
+    let mut config = Config::new(id(1));
+    config.gossip_window = ms(10);
+    let mut p = Presence::new(config, Duration::ZERO).unwrap();
+    for (n, features) in [
+        (3, Message::BATCHES | Message::RAW_IDS),
+        (4, Message::BATCHES),
+        (5, Message::BATCHES | Message::RAW_IDS),
+    ] {
+        p.peer_connected(ms(0), id(n));
+        p.receive(ms(0), id(n), packet(id(n), 1, &request(features)));
+    }
+    p.tick(ms(10));
+    outputs(&mut p);
+    p.receive(
+        ms(11),
+        id(5),
+        packet(id(5), 2, &stamped_view(id(7), vec![], 1, 1)),
+    );
+    p.tick(ms(21));
+    let batches = sent(&outputs(&mut p));
+    let to = |n: u8| {
+        batches
+            .iter()
+            .find(|(d, _, _)| *d == Destination::Peer(id(n)))
+            .unwrap_or_else(|| panic!("a batch to {n}: {batches:?}"))
+    };
+    let (raw, hex) = (to(3), to(4));
+    let hex_key = hex::encode(id(7).as_bytes());
+    let holds = |data: &[u8], part: &[u8]| data.windows(part.len()).any(|w| w == part);
+    assert!(holds(&raw.1.data, id(7).as_bytes()));
+    assert!(!holds(&raw.1.data, hex_key.as_bytes()));
+    assert!(holds(&hex.1.data, hex_key.as_bytes()));
+    assert_eq!(raw.2, hex.2, "the same entries either way");
+    assert_eq!(hex.1.data.len() - raw.1.data.len(), 32);
 }
 
 /// Our own changes reach batch takers in their batch and JavaScript peers

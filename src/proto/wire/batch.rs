@@ -4,8 +4,9 @@
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 
-/// Encoded bootstrap entries by the sender's key for the node (a graph
-/// slot), each kept as bytes ready to be appended to a packet.
+/// Encoded bootstrap entries by the sender's key for the node (its graph
+/// slot, with how the entry names it), each kept as bytes ready to be
+/// appended to a packet.
 ///
 /// A round of sending gives each neighbour a packet of what waits for it,
 /// and the same node is usually owed to several of them: encoding it once
@@ -19,7 +20,7 @@ pub struct EncodedEntries {
     bytes: Vec<u8>,
     /// Key to (start, length) in `bytes`; length 0: the node has no entry
     /// (an encoded entry is never empty).
-    at: HashMap<u32, (usize, usize), FixedState>,
+    at: HashMap<u64, (usize, usize), FixedState>,
 }
 
 impl EncodedEntries {
@@ -43,7 +44,7 @@ impl EncodedEntries {
     /// time it is asked for this round.
     pub fn get_or_encode(
         &mut self,
-        key: u32,
+        key: u64,
         encode: impl FnOnce(&mut Vec<u8>) -> bool,
     ) -> Option<&[u8]> {
         let (start, len) = *self.at.entry(key).or_insert_with(|| {

@@ -21,6 +21,8 @@ pub(super) mod field {
 
     pub const ENTRY_KEY: u64 = 1;
     pub const ENTRY_VALUE: u64 = 2;
+    /// Extension: the key as the raw 32-byte id instead of 64 hex digits.
+    pub const ENTRY_ID: u64 = 3;
 
     pub const STATE_CONNECTED_TO: u64 = 0;
     pub const STATE_DATA: u64 = 1;
@@ -36,8 +38,20 @@ pub(super) mod field {
 /// Bytes of a map key: the id as 64 hex digits.
 const KEY_LEN: usize = 2 * PeerId::LEN;
 /// The fewest bytes a bootstrap entry takes that has its key: the key field
-/// (tag, length, 64 digits) inside the entry's own tag and length.
-const MIN_ENTRY_LEN: usize = 2 + 2 + KEY_LEN;
+/// (tag, length, the 32-byte id in its shorter form) inside the entry's own
+/// tag and length.
+const MIN_ENTRY_LEN: usize = 2 + 2 + PeerId::LEN;
+
+/// How a bootstrap entry names its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKey {
+    /// The original's map key: the id as 64 lowercase hex digits (field 1
+    /// of the map entry). What JavaScript peers read.
+    Hex,
+    /// The raw 32-byte id (field 3 of the map entry), 32 bytes shorter:
+    /// for peers whose request set [`Message::RAW_IDS`].
+    Raw,
+}
 
 /// What a presence message says (the original's `type` enum, field 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,7 +117,8 @@ pub struct Message {
     /// so that the message replaces rather than patches what a receiver knows.
     pub edges: Vec<PeerId>,
     /// Field 10 (extension, varint bit set): on BOOTSTRAP_REQUEST, what the
-    /// sender understands beyond the original protocol ([`Message::BATCHES`]).
+    /// sender understands beyond the original protocol ([`Message::BATCHES`],
+    /// [`Message::HAVE`], [`Message::RAW_IDS`]).
     /// Zero (not written) from JavaScript peers.
     pub features: u64,
     /// Field 11 (extension, 64 bytes): with a stamp, the origin's signature
@@ -124,6 +139,10 @@ impl Message {
     /// Feature bit: the sender takes [`Have`] notices (field 12) and
     /// strikes what they name off what it owes us.
     pub const HAVE: u64 = 2;
+
+    /// Feature bit: the sender reads bootstrap entries keyed by the raw id
+    /// ([`EntryKey::Raw`]) as well as by hex.
+    pub const RAW_IDS: u64 = 4;
 
     /// A message of `kind` with every other field empty.
     pub fn new(kind: Kind) -> Self {
@@ -146,7 +165,7 @@ impl Message {
         let mut out = Vec::with_capacity(self.encoded_len());
         pb::put_varint_field(&mut out, field::TYPE, self.kind.to_u64());
         for (id, entry) in &self.bootstrap {
-            Message::encode_bootstrap_entry(&mut out, id, entry.as_ref());
+            Message::encode_bootstrap_entry(&mut out, id, entry.as_ref(), EntryKey::Hex);
         }
         if let Some(data) = &self.data {
             pb::put_len_delimited(&mut out, field::DATA, data);
@@ -235,17 +254,30 @@ impl Message {
         have.field_len(field::HAVE)
     }
 
-    /// Appends one bootstrap entry (tag, length, key and value: the
-    /// [`Message::bootstrap_entry_len`] bytes) to an encoded message.
-    pub fn encode_bootstrap_entry(out: &mut Vec<u8>, id: &PeerId, entry: StateEntryRef<'_>) {
+    /// Appends one bootstrap entry (tag, length, key and value) to an
+    /// encoded message: with [`EntryKey::Hex`], the
+    /// [`Message::bootstrap_entry_len`] bytes; with [`EntryKey::Raw`], 32
+    /// fewer (33 when the entry's length prefix shrinks too).
+    pub fn encode_bootstrap_entry(
+        out: &mut Vec<u8>,
+        id: &PeerId,
+        entry: StateEntryRef<'_>,
+        key: EntryKey,
+    ) {
         let value_len = entry.encoded_len();
+        let key_len = match key {
+            EntryKey::Hex => pb::len_delimited_len(field::ENTRY_KEY, KEY_LEN),
+            EntryKey::Raw => pb::len_delimited_len(field::ENTRY_ID, PeerId::LEN),
+        };
         pb::put_tag(out, field::BOOTSTRAP, LEN);
         pb::put_varint(
             out,
-            (pb::len_delimited_len(field::ENTRY_KEY, KEY_LEN)
-                + pb::len_delimited_len(field::ENTRY_VALUE, value_len)) as u64,
+            (key_len + pb::len_delimited_len(field::ENTRY_VALUE, value_len)) as u64,
         );
-        pb::put_len_delimited(out, field::ENTRY_KEY, &id.hex_bytes());
+        match key {
+            EntryKey::Hex => pb::put_len_delimited(out, field::ENTRY_KEY, &id.hex_bytes()),
+            EntryKey::Raw => pb::put_len_delimited(out, field::ENTRY_ID, id.as_bytes()),
+        }
         pb::put_tag(out, field::ENTRY_VALUE, LEN);
         pb::put_varint(out, value_len as u64);
         entry.encode_to(out);
@@ -360,6 +392,11 @@ fn decode_entry_into(
             field::ENTRY_KEY => {
                 pb::expect_wire_type(number, wire_type, LEN)?;
                 slot.0 = PeerId::from_hex_bytes(r.read_slice()?).ok_or(DecodeError::BadKey)?;
+                key = true;
+            }
+            field::ENTRY_ID => {
+                pb::expect_wire_type(number, wire_type, LEN)?;
+                slot.0 = read_id(&mut r)?;
                 key = true;
             }
             field::ENTRY_VALUE => {
@@ -635,6 +672,18 @@ mod tests {
             Err(DecodeError::Missing("bootstrap key"))
         );
         assert_eq!(decode("00031a0411111111"), Err(DecodeError::BadId(4)));
+        // A raw key (field 3 of the entry) is 32 bytes, no fewer or more.
+        let raw = |key: &[u8]| {
+            let mut body = Vec::new();
+            pb::put_len_delimited(&mut body, 3, key);
+            let mut m = Vec::new();
+            pb::put_varint_field(&mut m, 0, 2);
+            pb::put_len_delimited(&mut m, 1, &body);
+            Message::decode(&Bytes::from(m), &Limits::default())
+        };
+        assert_eq!(raw(&[0xab; 31]), Err(DecodeError::BadId(31)));
+        assert_eq!(raw(&[0xab; 64]), Err(DecodeError::BadId(64)));
+        assert_eq!(raw(&[0xab; 32]).unwrap().bootstrap, ok.bootstrap);
     }
 
     #[test]
@@ -980,13 +1029,36 @@ mod tests {
             Message::encode_entries_start(m.kind, &mut raw);
             for (id, entry) in &m.bootstrap {
                 let before = raw.len();
-                Message::encode_bootstrap_entry(&mut raw, id, entry.as_ref());
+                Message::encode_bootstrap_entry(&mut raw, id, entry.as_ref(), EntryKey::Hex);
                 prop_assert_eq!(raw.len() - before, Message::bootstrap_entry_len(id, entry));
             }
             for have in &m.have {
                 prop_assert_eq!(Message::encode_have(&mut raw, have), Message::have_len(have));
             }
             prop_assert_eq!(&raw[..], &only_entries.encode()[..]);
+        }
+
+        /// Entries keyed by the raw id decode to the same message as the
+        /// original's hex keys, 32 or 33 bytes shorter each.
+        #[test]
+        fn raw_keys_read_back_as_hex_keys_do(m in message()) {
+            let mut only_entries = Message::new(m.kind);
+            only_entries.bootstrap = m.bootstrap.clone();
+            only_entries.have = m.have.clone();
+            let mut raw = Vec::new();
+            Message::encode_entries_start(m.kind, &mut raw);
+            for (id, entry) in &m.bootstrap {
+                let before = raw.len();
+                Message::encode_bootstrap_entry(&mut raw, id, entry.as_ref(), EntryKey::Raw);
+                // 33 fewer when the entry's length prefix shrinks too.
+                let shorter = Message::bootstrap_entry_len(id, entry) - (raw.len() - before);
+                prop_assert!(shorter == 32 || shorter == 33, "{} bytes shorter", shorter);
+            }
+            for have in &m.have {
+                Message::encode_have(&mut raw, have);
+            }
+            let got = Message::decode(&Bytes::from(raw), &Limits::default()).unwrap();
+            prop_assert_eq!(got, only_entries);
         }
 
         #[test]

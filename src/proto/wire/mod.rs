@@ -22,7 +22,7 @@ pub mod protobuf;
 pub use batch::EncodedEntries;
 pub use entry::{EdgeIds, Signature, Stamp, StateEntry, StateEntryRef};
 pub use have::Have;
-pub use message::{Kind, Message};
+pub use message::{EntryKey, Kind, Message};
 pub use packet::FloodPacket;
 
 /// Bounds on what a decoder accepts from the wire. Each bound exists so that a

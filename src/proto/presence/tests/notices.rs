@@ -177,5 +177,5 @@ fn have_notices_off_asks_for_none() {
     p.peer_connected(ms(0), id(2));
     let requests = sent_of_kind(&mut p, Kind::BootstrapRequest);
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].features, Message::BATCHES);
+    assert_eq!(requests[0].features, Message::BATCHES | Message::RAW_IDS);
 }
