@@ -973,6 +973,14 @@ mod tests {
         (id(), stamp(), stamp()).prop_map(|(id, edges, data)| Have { id, edges, data })
     }
 
+    /// `m`'s bootstrap entries and notices alone, in a message of its kind.
+    fn entries_of(m: &Message) -> Message {
+        let mut only = Message::new(m.kind);
+        only.bootstrap = m.bootstrap.clone();
+        only.have = m.have.clone();
+        only
+    }
+
     proptest! {
         #[test]
         fn messages_round_trip(m in message()) {
@@ -1022,9 +1030,7 @@ mod tests {
         /// same bytes as the whole message encoded at once.
         #[test]
         fn entries_encoded_one_by_one_match_the_message(m in message()) {
-            let mut only_entries = Message::new(m.kind);
-            only_entries.bootstrap = m.bootstrap.clone();
-            only_entries.have = m.have.clone();
+            let only_entries = entries_of(&m);
             let mut raw = Vec::new();
             Message::encode_entries_start(m.kind, &mut raw);
             for (id, entry) in &m.bootstrap {
@@ -1042,9 +1048,7 @@ mod tests {
         /// original's hex keys, 32 or 33 bytes shorter each.
         #[test]
         fn raw_keys_read_back_as_hex_keys_do(m in message()) {
-            let mut only_entries = Message::new(m.kind);
-            only_entries.bootstrap = m.bootstrap.clone();
-            only_entries.have = m.have.clone();
+            let only_entries = entries_of(&m);
             let mut raw = Vec::new();
             Message::encode_entries_start(m.kind, &mut raw);
             for (id, entry) in &m.bootstrap {
