@@ -15,16 +15,17 @@ use hyper_presence::proto::wire::{Limits, Message};
 use libfuzzer_sys::fuzz_target;
 
 /// Fewest input bytes one bootstrap entry takes: map entry tag and length,
-/// key tag and length, and the key's 64 hex digits.
-const MIN_ENTRY_INPUT: usize = 1 + 1 + 1 + 1 + 64;
+/// key tag and length, and the key as a raw 32-byte id (the form our peers
+/// send each other; the original's 64 hex digits are longer).
+const MIN_ENTRY_INPUT: usize = 1 + 1 + 1 + 1 + 32;
 
-/// Most bytes the encoder adds to one bootstrap entry: an empty value it
-/// writes when the input had none (tag, zero length: 2) or, when there is a
-/// value, the zero incarnation and version of its two stamps (tag, zero: 2
-/// each, 8 in all), plus one byte each for the value's and the map entry's
-/// length prefixes, which grow by at most a byte when their bodies grow by so
-/// little.
-const MAX_ENTRY_GROWTH: usize = 8 + 1 + 1;
+/// Most bytes the encoder adds to one bootstrap entry: a raw key written
+/// back as 64 hex digits (32 more), an empty value it writes when the input
+/// had none (tag, zero length: 2) or, when there is a value, the zero
+/// incarnation and version of its two stamps (tag, zero: 2 each, 8 in all),
+/// plus one byte each for the value's and the map entry's length prefixes,
+/// which grow by at most a byte when their bodies grow by so little.
+const MAX_ENTRY_GROWTH: usize = 32 + 8 + 1 + 1;
 
 /// Most bytes the encoder adds to the message's own stamp: its two zero
 /// fields. (The top-level message has no length prefix.)
@@ -39,7 +40,8 @@ fn growth_bound(entries: usize) -> usize {
 }
 
 /// The bound as a function of the input size alone: at most one entry per
-/// [`MIN_ENTRY_INPUT`] input bytes, so under 15% more, plus 4 bytes.
+/// [`MIN_ENTRY_INPUT`] input bytes, so at most 2.2 times the input, plus 4
+/// bytes (all of it raw-keyed entries with no value).
 fn reencoded_bound(input_len: usize) -> usize {
     input_len + growth_bound(input_len / MIN_ENTRY_INPUT)
 }

@@ -48,13 +48,15 @@ def packet(origin, number, ttl, data):
             + field_bytes(4, data))
 
 
-def entry(peer, connected_to=(), data=None, stamps=()):
+def entry(peer, connected_to=(), data=None, stamps=(), raw=False):
     value = b"".join(field_bytes(0, p) for p in connected_to)
     if data is not None:
         value += field_bytes(1, data)
     for number, inc, ver in stamps:
         value += stamp(number, inc, ver)
-    body = field_bytes(1, peer.hex().encode()) + field_bytes(2, value)
+    # Between our peers (feature bit 4) the key is the raw id, field 3.
+    key = field_bytes(3, peer) if raw else field_bytes(1, peer.hex().encode())
+    body = key + field_bytes(2, value)
     return field_bytes(1, body)
 
 
@@ -81,7 +83,7 @@ JS_CONNECTED = packet(A, 2, 255, h("00031a20") + B)
 JS_STATE = packet(A, 3, 255, STATE)
 JS_REQUEST = packet(A, 4, 0, h("0001"))
 
-# Our extensions: stamps (8), whole edge lists (9), features (10).
+# Our extensions: stamps (8), whole edge lists (9), features (10), raw ids.
 STAMPED_CONNECTED = (field_varint(0, 3) + field_bytes(3, ident(0x11)) + stamp(8, 1, 2)
                      + field_bytes(9, ident(0x11)) + field_bytes(9, ident(0x12)))
 STAMPED_DISCONNECTED = (field_varint(0, 4) + field_bytes(3, ident(0x11)) + stamp(8, 1, 3)
@@ -94,6 +96,10 @@ STAMPED_RESPONSE = (field_varint(0, 2)
                     + entry(ident(0x11), [ident(0x02)], b'{"n":17}', [(8, 5, 0), (9, 5, 2)])
                     + entry(ident(0x12), [], None, [(8, 1, 0)])
                     + entry(ident(0x13)))
+RAW_IDS_REQUEST = field_varint(0, 1) + field_varint(10, 1 | 2 | 4)
+RAW_RESPONSE = (field_varint(0, 2)
+                + entry(ident(0x02), [ident(0x01)], b'{"n":2}', [(8, 1, 1), (9, 1, 1)], raw=True)
+                + entry(ident(0x13), raw=True))
 OTHER_KIND = field_varint(0, 9) + field_bytes(2, b"future")
 
 MESSAGES = {
@@ -101,7 +107,8 @@ MESSAGES = {
     "bootstrap-request": BOOTSTRAP_REQUEST, "bootstrap-response": BOOTSTRAP_RESPONSE,
     "stamped-connected": STAMPED_CONNECTED, "stamped-disconnected": STAMPED_DISCONNECTED,
     "stamped-state": STAMPED_STATE, "batches-request": BATCHES_REQUEST,
-    "stamped-response": STAMPED_RESPONSE, "other-kind": OTHER_KIND,
+    "stamped-response": STAMPED_RESPONSE, "raw-ids-request": RAW_IDS_REQUEST,
+    "raw-response": RAW_RESPONSE, "other-kind": OTHER_KIND,
 }
 
 PACKETS = {
@@ -109,6 +116,7 @@ PACKETS = {
     "js-request": JS_REQUEST,
     "stamped-connected": packet(ident(0x11), 1, 6, STAMPED_CONNECTED),
     "stamped-response": packet(ident(0x02), 1, 0, STAMPED_RESPONSE),
+    "raw-response": packet(ident(0x02), 1, 0, RAW_RESPONSE),
 }
 
 
