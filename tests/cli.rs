@@ -41,6 +41,47 @@ fn decode_shows_a_flood_packet_and_its_origin() {
 }
 
 #[test]
+fn decode_shows_our_extensions_raw_keys_and_unknown_feature_bits() {
+    // A request that reads batches, notices and raw ids (1 | 2 | 4) and a
+    // bit this build does not know (64): field 10.
+    let (code, stdout, _) = run(&["decode", "--message", "00015047"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["type"], "BootstrapRequest");
+    assert_eq!(
+        v["features"],
+        serde_json::json!(["batches", "have", "rawIds", 64])
+    );
+    // A response whose one entry is keyed by the raw id (map-entry field 3)
+    // shows that id in hex, as a hex-keyed one would be shown.
+    let raw = format!("0002 0a24 1a20{} 1200", "13".repeat(32)).replace(' ', "");
+    let (code, stdout, _) = run(&["decode", "--message", &raw]);
+    assert_eq!(code, 0, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let entry = &v["bootstrap"]["13".repeat(32)];
+    assert_eq!(entry["connectedTo"], serde_json::json!([]));
+    assert_eq!(entry["dataSignature"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_closed_stdout_ends_decode_quietly() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_hyper-presence"))
+        .args([
+            "decode",
+            "--message",
+            "000512107b226e616d65223a22616c696365227d",
+        ])
+        .stdout(writer)
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn bad_input_gets_a_one_line_error_and_status_2() {
     for args in [
         &["decode", "zz"][..],

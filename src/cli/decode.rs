@@ -6,7 +6,9 @@ use bytes::Bytes;
 use clap::Args;
 use serde_json::{json, Value};
 
-use hyper_presence::proto::wire::{FloodPacket, Limits, Message, Stamp};
+use hyper_presence::proto::wire::{FloodPacket, Limits, Message, Signature, Stamp};
+
+use super::out;
 
 /// Arguments of `decode`.
 #[derive(Debug, Args)]
@@ -34,10 +36,7 @@ pub fn run(args: DecodeArgs) -> Result<ExitCode, String> {
             "message": message_json(&packet.data, &limits)?,
         })
     };
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
-    );
+    out(&serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -52,6 +51,8 @@ fn message_json(bytes: &Bytes, limits: &Limits) -> Result<Value, String> {
                 "data": e.data.as_deref().map(text),
                 "edgesStamp": e.edges_stamp.map(stamp),
                 "dataStamp": e.data_stamp.map(stamp),
+                "edgesSignature": e.edges_signature.as_ref().map(signature),
+                "dataSignature": e.data_signature.as_ref().map(signature),
             });
             (id.to_string(), entry)
         })
@@ -63,7 +64,41 @@ fn message_json(bytes: &Bytes, limits: &Limits) -> Result<Value, String> {
         "id": m.id,
         "stamp": m.stamp.map(stamp),
         "edges": m.edges,
+        "signature": m.signature.as_ref().map(signature),
+        "features": features(m.features),
+        "have": m.have.iter().map(|h| json!({
+            "id": h.id,
+            "edgesStamp": stamp(h.edges),
+            "dataStamp": stamp(h.data),
+        })).collect::<Vec<_>>(),
     }))
+}
+
+/// The feature bits of a request by name; bits this build does not know
+/// as their numbers, so that a newer peer's request still shows whole.
+fn features(bits: u64) -> Vec<Value> {
+    const NAMES: [(u64, &str); 3] = [
+        (Message::BATCHES, "batches"),
+        (Message::HAVE, "have"),
+        (Message::RAW_IDS, "rawIds"),
+    ];
+    let mut shown: Vec<Value> = NAMES
+        .iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(_, name)| json!(name))
+        .collect();
+    let known = NAMES.iter().fold(0, |all, (bit, _)| all | bit);
+    let mut rest = bits & !known;
+    while rest != 0 {
+        let bit = rest & rest.wrapping_neg();
+        shown.push(json!(bit));
+        rest &= !bit;
+    }
+    shown
+}
+
+fn signature(s: &Signature) -> String {
+    hex::encode(s)
 }
 
 /// Data as text when it is UTF-8 (JSON peers), else as hex.

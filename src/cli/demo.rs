@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 use hyper_presence::net::{Identity, Node};
 use hyper_presence::sim::topology;
 
+use super::out;
+
 /// Arguments of `demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -79,11 +81,11 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
         nodes.push(start(i, identity.clone(), any_port, 0).await?);
     }
     let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.listen_addrs()[0]).collect();
-    println!(
+    out(&format!(
         "{n} peers over loopback TCP (Noise, secret-stream, hypercore channel), {} links, seed {}",
         links.len(),
         args.seed
-    );
+    ));
 
     let began = Instant::now();
     for &(a, b) in &links {
@@ -125,23 +127,20 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     );
 
     futures::future::join_all(nodes.iter().map(|node| node.shutdown())).await;
-    println!(
-        "{}",
-        if all_ok {
-            "every check held"
-        } else {
-            "SOME CHECK FAILED"
-        }
-    );
+    out(if all_ok {
+        "every check held"
+    } else {
+        "SOME CHECK FAILED"
+    });
     Ok(all_ok)
 }
 
 fn report(what: &str, began: Instant, ok: bool) -> bool {
     let took = began.elapsed().as_secs_f64();
     if ok {
-        println!("{what:<48} {took:>8.3} s");
+        out(&format!("{what:<48} {took:>8.3} s"));
     } else {
-        println!("{what:<48} NOT within {took:.1} s");
+        out(&format!("{what:<48} NOT within {took:.1} s"));
     }
     ok
 }

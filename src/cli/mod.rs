@@ -7,6 +7,7 @@ mod huge_pages;
 mod join;
 mod sim;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -44,5 +45,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Decode(args) => decode::run(args),
+    }
+}
+
+/// Prints a line on stdout; if nobody reads it any more (a closed pipe, as
+/// in `hyper-presence decode … | head -3`), stops quietly instead of
+/// panicking as `println!` would.
+fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{line}").is_err() {
+        std::process::exit(1);
     }
 }

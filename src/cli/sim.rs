@@ -1,7 +1,7 @@
 //! `hyper-presence sim`: the protocol engine in the simulated network, a
 //! thin shell over [`hyper_presence::sim::scenario`].
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use hyper_presence::sim::scenario::{
     self, Action, EventReport, FaultSpec, Progress, Report, Scenario, Shape, Step, Topology,
 };
 
-use super::huge_pages;
+use super::{huge_pages, out};
 
 /// Arguments of `sim`.
 #[derive(Debug, Args)]
@@ -185,15 +185,6 @@ impl Bar {
     /// Prints a line on stdout without tearing the bar.
     fn println(&self, line: &str) {
         self.bar.suspend(|| out(line));
-    }
-}
-
-/// Prints a line on stdout; if nobody reads it any more (a closed pipe),
-/// stops quietly instead of panicking as `println!` would.
-fn out(line: &str) {
-    let mut stdout = std::io::stdout().lock();
-    if writeln!(stdout, "{line}").is_err() {
-        std::process::exit(1);
     }
 }
 
