@@ -1,7 +1,8 @@
 //! What signed registers cost: signing, checking one signature, checking a
 //! packet's worth as one batch, and one node's cold start into a view of
-//! 10,000 signed peers with checking on and off, and the heap that node's
-//! engine holds then (by a counting allocator: bytes asked for, without
+//! 10,000 signed peers with checking on and off (and, to compare, of
+//! 10,000 peers that do not sign), and the heap that node's engine holds
+//! then (by a counting allocator: bytes asked for, without
 //! the allocator's own overhead). Timed loops (the numbers are large
 //! enough not to need criterion's statistics):
 //!
@@ -91,9 +92,10 @@ fn per_item(what: &str, count: usize, f: impl FnOnce()) {
     println!("{what}: {us:.1} µs each ({count})");
 }
 
-/// Everybody's entry, signed, with mutual edges: peer i is linked to
-/// i ± 1 and i ± 97 (mod n), and peer 0 also to the receiver.
-fn view_packets(signers: &[Signer], receiver: PeerId) -> Vec<Bytes> {
+/// Everybody's entry, signed (or stamped only, as from peers that do not
+/// sign), with mutual edges: peer i is linked to i ± 1 and i ± 97 (mod n),
+/// and peer 0 also to the receiver.
+fn view_packets(signers: &[Signer], receiver: PeerId, signed: bool) -> Vec<Bytes> {
     let n = signers.len();
     let ids: Vec<PeerId> = signers.iter().map(Signer::id).collect();
     let mut entries: Vec<(PeerId, StateEntry)> = (0..n)
@@ -107,8 +109,8 @@ fn view_packets(signers: &[Signer], receiver: PeerId) -> Vec<Bytes> {
             }
             let d = data(i);
             let entry = StateEntry {
-                edges_signature: Some(signers[i].sign_edges(stamp(i, 3), &edges)),
-                data_signature: Some(signers[i].sign_data(stamp(i, 4), Some(&d))),
+                edges_signature: signed.then(|| signers[i].sign_edges(stamp(i, 3), &edges)),
+                data_signature: signed.then(|| signers[i].sign_data(stamp(i, 4), Some(&d))),
                 connected_to: edges.into(),
                 data: Some(d),
                 edges_stamp: Some(stamp(i, 3)),
@@ -199,22 +201,31 @@ fn main() {
     }
 
     let me = signer(PEERS);
-    let packets = view_packets(&signers, me.id());
-    let bytes: usize = packets.iter().map(Bytes::len).sum();
-    println!(
-        "cold start view: {PEERS} signed entries, {} packets, {bytes} bytes",
-        packets.len()
-    );
     let sender = signers[0].id();
-    for verify in [false, true, false, true] {
-        let (took, online, held) = cold_start(&packets, sender, &me, verify);
-        assert_eq!(online, PEERS + 1, "every peer online");
+    for signed in [true, false] {
+        let packets = view_packets(&signers, me.id(), signed);
+        let bytes: usize = packets.iter().map(Bytes::len).sum();
+        let what = if signed { "signed" } else { "unsigned" };
         println!(
-            "cold start into {PEERS} peers, verification {}: {:.0} ms; the engine then holds {:.2} MB of heap ({:.0} bytes per peer)",
-            if verify { "on" } else { "off" },
-            took.as_secs_f64() * 1e3,
-            held as f64 / 1e6,
-            held as f64 / PEERS as f64
+            "cold start view: {PEERS} {what} entries, {} packets, {bytes} bytes",
+            packets.len()
         );
+        // Nothing to check in unsigned entries.
+        let runs: &[bool] = if signed {
+            &[false, true, false, true]
+        } else {
+            &[false, false]
+        };
+        for &verify in runs {
+            let (took, online, held) = cold_start(&packets, sender, &me, verify);
+            assert_eq!(online, PEERS + 1, "every peer online");
+            println!(
+                "cold start into {PEERS} {what} peers, verification {}: {:.0} ms; the engine then holds {:.2} MB of heap ({:.0} bytes per peer)",
+                if verify { "on" } else { "off" },
+                took.as_secs_f64() * 1e3,
+                held as f64 / 1e6,
+                held as f64 / PEERS as f64
+            );
+        }
     }
 }
