@@ -145,6 +145,11 @@ ENGINE = {
         (1, 1, packet(ident(0x11), 2, 6, STAMPED_STATE)),
         (0, 4, packet(ident(0x11), 3, 6, STAMPED_DISCONNECTED)),
         (1, 0, packet(N1, 1, 6, OTHER_KIND))),
+    "raw-ids-neighbour": engine(
+        (0, 0, packet(N0, 1, 0, RAW_IDS_REQUEST)),
+        (0, 0, packet(N0, 2, 0, RAW_RESPONSE)),
+        (1, 1, packet(N1, 1, 0, RAW_IDS_REQUEST)),
+        (1, 1, packet(N1, 2, 0, STAMPED_RESPONSE))),
     "own-origin": engine(
         (0, 0, packet(ME, 9, 3, STAMPED_STATE)),
         (1, 0, packet(ME, 10, 3, STAMPED_CONNECTED))),
