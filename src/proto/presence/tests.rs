@@ -910,17 +910,24 @@ fn flood_news_goes_to_batch_takers_as_entries_and_to_others_as_packets() {
 
 /// Several changes of one node within a window cost one entry, with the
 /// latest state; what the neighbour itself told us is not sent back.
-#[test]
-fn a_window_sends_each_node_once_and_not_what_the_neighbour_knows() {
+/// Peer 1 with a 10 ms gossip window, linked to each of `neighbours`
+/// whose request says what it reads; at 10 ms, with the greetings drained.
+fn batching_engine(neighbours: &[(u8, u64)]) -> Presence<Json> {
     let mut config = Config::new(id(1));
     config.gossip_window = ms(10);
     let mut p = Presence::new(config, Duration::ZERO).unwrap();
-    for n in [3, 4] {
+    for &(n, features) in neighbours {
         p.peer_connected(ms(0), id(n));
-        p.receive(ms(0), id(n), packet(id(n), 1, &request(Message::BATCHES)));
+        p.receive(ms(0), id(n), packet(id(n), 1, &request(features)));
     }
     p.tick(ms(10));
     outputs(&mut p);
+    p
+}
+
+#[test]
+fn a_window_sends_each_node_once_and_not_what_the_neighbour_knows() {
+    let mut p = batching_engine(&[(3, Message::BATCHES), (4, Message::BATCHES)]);
     p.receive(
         ms(11),
         id(3),
@@ -957,19 +964,11 @@ fn a_window_sends_each_node_once_and_not_what_the_neighbour_knows() {
 /// read the same entries.
 #[test]
 fn raw_ids_go_only_to_neighbours_that_read_them() {
-    let mut config = Config::new(id(1));
-    config.gossip_window = ms(10);
-    let mut p = Presence::new(config, Duration::ZERO).unwrap();
-    for (n, features) in [
+    let mut p = batching_engine(&[
         (3, Message::BATCHES | Message::RAW_IDS),
         (4, Message::BATCHES),
         (5, Message::BATCHES | Message::RAW_IDS),
-    ] {
-        p.peer_connected(ms(0), id(n));
-        p.receive(ms(0), id(n), packet(id(n), 1, &request(features)));
-    }
-    p.tick(ms(10));
-    outputs(&mut p);
+    ]);
     p.receive(
         ms(11),
         id(5),
