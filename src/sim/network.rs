@@ -10,11 +10,13 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::proto::graph::{data_weight, IdTable};
 use crate::proto::{Config, EngineStats, Event, Interner, PeerId, Presence, Raw};
+use in_flight::{FieldTable, StoredPacket};
 
 mod check;
 mod delivery;
 mod faults;
 mod ids;
+mod in_flight;
 pub use check::Truth;
 pub use faults::{Faults, Latency};
 pub use ids::{sim_id, sim_index, sim_seed, sim_signer};
@@ -56,7 +58,7 @@ struct InFlight {
     /// The link's generation when sent: a packet never crosses into a later
     /// connection of the same pair.
     generation: u64,
-    packet: Bytes,
+    packet: StoredPacket,
 }
 
 /// Everything the network keeps about one id, live or not.
@@ -97,6 +99,8 @@ pub struct Network {
     /// a quarter of a big run's time in cache misses.
     queue: BTreeMap<Duration, VecDeque<Scheduled>>,
     in_flight: usize,
+    /// The long fields of the packets in flight, each kept once.
+    fields: FieldTable,
     record_events: bool,
     announce_window: Duration,
     /// `None` leaves [`Config::gossip_window`] at its default.
@@ -137,6 +141,7 @@ impl Network {
             next_generation: 0,
             queue: BTreeMap::new(),
             in_flight: 0,
+            fields: FieldTable::default(),
             record_events: true,
             announce_window: Duration::ZERO,
             gossip_window: None,
@@ -477,7 +482,7 @@ impl Network {
             from: x,
             to: y,
             generation,
-            packet,
+            packet: self.fields.store(&packet),
         };
         self.schedule(at, Scheduled::Deliver(packet));
         true

@@ -50,6 +50,12 @@ impl<'a> Reader<'a> {
         self.end.saturating_sub(self.pos)
     }
 
+    /// Offset of the next byte to read, in the buffer the reader was made
+    /// from (nested readers count from the same start).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     /// True when every byte has been read.
     #[inline]
     pub fn is_empty(&self) -> bool {

@@ -41,10 +41,12 @@ impl Network {
     pub(super) fn deliver(&mut self, packet: InFlight) {
         let link = (packet.from.min(packet.to), packet.from.max(packet.to));
         if self.links.get(&link) != Some(&packet.generation) {
+            self.fields.release(packet.packet);
             self.stats.lost += 1;
             return;
         }
         if self.faults.drop > 0.0 && self.rng.random_bool(self.faults.drop) {
+            self.fields.release(packet.packet);
             self.stats.lost += 1;
             self.stats.redials += 1;
             let (a, b) = (
@@ -60,7 +62,8 @@ impl Network {
         self.stats.last_delivery = self.now;
         let now = self.now;
         let from = self.peers[packet.from as usize].id;
-        self.with_node(packet.to, |n| n.receive(now, from, packet.packet));
+        let bytes = self.fields.restore(packet.packet);
+        self.with_node(packet.to, |n| n.receive(now, from, bytes));
     }
 
     /// Runs `f` on a live engine, then carries out everything it queued.
@@ -97,6 +100,9 @@ impl Network {
             Destination::Broadcast { except } => except,
         };
         let only = matches!(to, Destination::Peer(_));
+        // Each copy is scheduled once the next is made from it (or after
+        // the loop), so that the packet is split into fields only once.
+        let mut made: Option<(Duration, InFlight)> = None;
         for &target in &targets {
             let is_except = Some(self.peers[target as usize].id) == except;
             if is_except != only {
@@ -114,14 +120,25 @@ impl Network {
                 };
             for _ in 0..copies {
                 let at = self.now + self.latency(&link);
+                let stored = match made.take() {
+                    Some((before, previous)) => {
+                        let stored = self.fields.copy(&previous.packet);
+                        self.schedule(before, Scheduled::Deliver(previous));
+                        stored
+                    }
+                    None => self.fields.store(&packet),
+                };
                 let packet = InFlight {
                     from,
                     to: target,
                     generation,
-                    packet: packet.clone(),
+                    packet: stored,
                 };
-                self.schedule(at, Scheduled::Deliver(packet));
+                made = Some((at, packet));
             }
+        }
+        if let Some((at, packet)) = made {
+            self.schedule(at, Scheduled::Deliver(packet));
         }
         // Borrowed out above so the RNG and the queue could be used meanwhile.
         std::mem::swap(&mut self.peers[from as usize].neighbours, &mut targets);
