@@ -98,7 +98,11 @@ impl FieldTable {
     pub fn store(&mut self, packet: &Bytes) -> StoredPacket {
         let mut spans = std::mem::take(&mut self.scratch);
         spans.clear();
-        long_fields(packet, &mut spans);
+        // Offsets are kept in 4 bytes; a larger packet (only a test's
+        // injection could be one) waits whole.
+        if u32::try_from(packet.len()).is_ok() {
+            long_fields(packet, &mut spans);
+        }
         if spans.is_empty() {
             self.scratch = spans;
             return StoredPacket {
@@ -146,7 +150,8 @@ impl FieldTable {
         let mut out = Vec::with_capacity(packet.len);
         let mut own = &packet.own[..];
         for &(offset, number) in packet.shared.iter() {
-            let (before, rest) = own.split_at((offset as usize - out.len()).min(own.len()));
+            let (before, rest) =
+                own.split_at((offset as usize).saturating_sub(out.len()).min(own.len()));
             out.extend_from_slice(before);
             own = rest;
             out.extend_from_slice(&self.bytes[number as usize]);
