@@ -1,5 +1,6 @@
-//! Moving packets: the calendar of what happens when, each link's latency,
-//! delivering a packet to its engine and sending an engine's outputs on.
+//! Moving packets: running the calendar of what happens when, each link's
+//! latency, delivering a packet to its engine (or a test's packet in an
+//! engine's place) and sending an engine's outputs on.
 //! Apart from the network's shape (who is linked, who is live) because
 //! this is the loop every simulated packet goes through.
 
@@ -10,9 +11,75 @@ use bytes::Bytes;
 use super::{InFlight, Network, Scheduled, Slot};
 use rand::RngExt;
 
-use crate::proto::{Destination, Output, Presence, Raw};
+use crate::proto::{Destination, Output, PeerId, Presence, Raw};
 
 impl Network {
+    /// Delivers packets and fires timers in time order until nothing is in
+    /// flight and no timer is pending, or `max_steps` events have happened.
+    /// Returns true when the network went quiet.
+    pub fn run_until_quiet(&mut self, max_steps: u64) -> bool {
+        for _ in 0..max_steps {
+            let Some((at, what)) = self.pop() else {
+                return true;
+            };
+            self.now = self.now.max(at);
+            match what {
+                Scheduled::Deliver(packet) => {
+                    self.in_flight -= 1;
+                    self.deliver(packet);
+                }
+                // A timer queued for a deadline that has since moved is stale.
+                Scheduled::Timer(slot) => {
+                    let peer = &mut self.peers[slot as usize];
+                    if peer.timer == Some(at) {
+                        peer.timer = None;
+                        let now = self.now;
+                        self.with_node(slot, |n| n.tick(now));
+                    }
+                }
+            }
+        }
+        self.queue.is_empty()
+    }
+
+    /// Runs every event due within `span` from now, then sets the clock to
+    /// the end of it. Returns true when no packet is left in flight.
+    pub fn run_for(&mut self, span: Duration) -> bool {
+        let end = self.now + span;
+        while self
+            .queue
+            .first_key_value()
+            .is_some_and(|(at, _)| *at <= end)
+        {
+            self.run_until_quiet(1);
+        }
+        self.now = end;
+        self.in_flight == 0
+    }
+
+    /// Sends `packet` from `from` to `to` over their live link, as if
+    /// `from`'s engine had sent it: how a test plays a hostile peer that
+    /// writes what it likes. Returns false (and sends nothing) without a
+    /// live link.
+    pub fn inject(&mut self, from: PeerId, to: PeerId, packet: Bytes) -> bool {
+        let (Some(x), Some(y)) = (self.live_slot(&from), self.live_slot(&to)) else {
+            return false;
+        };
+        let key = (x.min(y), x.max(y));
+        let Some(&generation) = self.links.get(&key) else {
+            return false;
+        };
+        let at = self.now + self.latency(&key);
+        let packet = InFlight {
+            from: x,
+            to: y,
+            generation,
+            packet: self.fields.store(&packet),
+        };
+        self.schedule(at, Scheduled::Deliver(packet));
+        true
+    }
+
     pub(super) fn schedule(&mut self, at: Duration, what: Scheduled) {
         if matches!(what, Scheduled::Deliver(_)) {
             self.in_flight += 1;
