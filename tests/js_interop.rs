@@ -362,3 +362,48 @@ fn reserved_ports_are_distinct_and_never_ones_the_kernel_hands_out() {
         "{ports:?}"
     );
 }
+
+/// A Rust peer that comes back behind JavaScript peers while another peer
+/// is still away: every peer that is up must agree that the absent peer
+/// is gone, JavaScript peers included.
+fn rejoin_while_another_is_away(version: u8) {
+    if !have_js() {
+        return;
+    }
+    let js = Kind::Js(version);
+    let mut net = Net::new(&format!("away{version}"));
+    let kinds = [js, Kind::Rust, js, Kind::Rust, js, Kind::Rust];
+    let ports: Vec<u16> = (0..6).map(|_| peers::reserved_port()).collect();
+    let mut all = Vec::new();
+    for (n, kind) in kinds.iter().enumerate() {
+        let mut s = spec(*kind, 50 + n as u8, vec![ports[(n + 5) % 6]]);
+        s.port = ports[n];
+        if n == 0 {
+            s.writer_seed = Some(seed(202));
+        }
+        all.push(net.start(s, None));
+    }
+    net.until("the ring agrees", |n| n.agree(&all));
+    net.kill(2);
+    net.kill(5);
+    net.until("the kills are noticed", |n| {
+        n.agree(&[0, 1]) && n.agree(&[3, 4])
+    });
+    net.restart(5);
+    net.until("the peers that are up agree without 2", |n| {
+        n.agree(&[0, 1, 3, 4, 5])
+    });
+    net.restart(2);
+    net.until("the ring agrees again", |n| n.agree(&all));
+    net.lines.assert_no_ghosts();
+}
+
+#[test]
+fn a_rust_peer_rejoining_while_another_is_away_leaves_no_ghost_on_hypercore_10() {
+    rejoin_while_another_is_away(10);
+}
+
+#[test]
+fn a_rust_peer_rejoining_while_another_is_away_leaves_no_ghost_on_hypercore_11() {
+    rejoin_while_another_is_away(11);
+}

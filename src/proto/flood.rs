@@ -22,6 +22,9 @@ pub struct Flood {
     next_number: u32,
     ttl: u32,
     seen: LruCache<(PeerId, u32), ()>,
+    /// Counts our corrections ([`Flood::correction_number`]) from a start
+    /// drawn from the incarnation, so no two of ours share a number.
+    corrections: u64,
 }
 
 impl Flood {
@@ -38,6 +41,7 @@ impl Flood {
             // between our own peers nothing is numbered, and a table for
             // 4,096 entries is 139 KB per engine, 1.4 GB for ten thousand.
             seen: LruCache::sparse(capacity),
+            corrections: mix(incarnation ^ 0x243f_6a88_85a3_08d3),
         }
     }
 
@@ -67,6 +71,19 @@ impl Flood {
             data: message,
         }
         .encode()
+    }
+
+    /// A number for a *correction*: a packet that says again what the
+    /// change numbered [`register_number`]`(kind, stamp, id)` said, for a
+    /// JavaScript peer that may have taken an older copy of the register
+    /// from a view after it saw the change's own packet. The original adds
+    /// every edge a view lists and drops a number it has seen, so only a
+    /// number it has not seen can take the stale edge out again: this one
+    /// differs from the change's and from every correction we made before.
+    pub fn correction_number(&mut self, kind: Kind, stamp: Stamp, id: Option<&PeerId>) -> u32 {
+        self.corrections = self.corrections.wrapping_add(1);
+        let own = u64::from(register_number(kind, stamp, id));
+        (mix(own ^ mix(self.corrections)) as u32).max(1)
     }
 
     /// True the first time (origin, number) is seen while it is in the cache.

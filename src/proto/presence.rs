@@ -80,6 +80,11 @@ struct Link {
     /// seen in a view of its: that entry goes on even when it is no news
     /// to us (see `Presence::pass_on_relinked`).
     own_entry_due: bool,
+    /// When a JavaScript peer last asked for our view. What we gave it may
+    /// hold registers we kept without knowing they were out of date, and
+    /// for a while after, the removals we learn go to it a second time
+    /// (see `Presence::edge_to_javascript`).
+    asked_at: Option<Duration>,
 }
 
 impl Link {

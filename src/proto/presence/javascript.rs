@@ -295,8 +295,61 @@ impl<C: DataCodec> Presence<C> {
             .and_then(|n| n.payload.edges_signature());
         message.edges = edges.to_vec();
         let number = register_number(kind, stamp, Some(&id));
-        let packet = self.flood.wrap(origin, number, message.encode());
+        let encoded = message.encode();
+        let packet = self.flood.wrap(origin, number, encoded.clone());
         self.queue_for_javascript(kind, only, except, (origin, number), packet);
+        if kind == Kind::Disconnected {
+            self.correct_recent_views(only, origin, stamp, id, encoded);
+        }
+    }
+
+    /// A view we gave a JavaScript peer may have put back an edge whose
+    /// removal it had already seen: when parts of a network meet again, we
+    /// (and peers of ours whose views reached us) still hold registers
+    /// kept from before, and the original adds every edge a view lists,
+    /// then drops the removal's packet as one it has seen. So the removal
+    /// goes once more, under a number no JavaScript peer has seen, to every
+    /// JavaScript peer that asked for our view within `forget_after` (how
+    /// long we keep a register we cannot check): also the one the news came
+    /// through, which may have carried it unread (a tunnel) or read it
+    /// before the view. Peers that asked nothing lately get no more than
+    /// the original would send.
+    fn correct_recent_views(
+        &mut self,
+        only: Option<PeerId>,
+        origin: PeerId,
+        stamp: Stamp,
+        id: PeerId,
+        message: Bytes,
+    ) {
+        let since = self.now.saturating_sub(self.forget_after);
+        let asked: Vec<PeerId> = self
+            .links
+            .iter()
+            .filter(|(p, l)| {
+                l.is_up()
+                    && !l.batches
+                    && l.asked_at.is_some_and(|t| t >= since)
+                    && only.is_none_or(|o| o == **p)
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        if asked.is_empty() {
+            return;
+        }
+        let number = self
+            .flood
+            .correction_number(Kind::Disconnected, stamp, Some(&id));
+        let packet = self.flood.wrap(origin, number, message);
+        self.flood.first_sighting(origin, number);
+        for peer in asked {
+            self.for_javascript.push(ForJavascript {
+                rank: rank(Kind::Disconnected),
+                only: Some(peer),
+                except: None,
+                packet: packet.clone(),
+            });
+        }
     }
 
     /// The data register of the node in `slot` changed: our JavaScript

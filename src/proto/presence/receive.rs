@@ -106,6 +106,7 @@ impl<C: DataCodec> Presence<C> {
                     link.raw_ids = batches && message.features & Message::RAW_IDS != 0;
                     first_from_javascript = was && !batches;
                     link.own_entry_due |= first_from_javascript;
+                    link.asked_at = (!batches).then_some(self.now);
                 }
                 if first_from_javascript {
                     self.announce_to_javascript_peer(from);

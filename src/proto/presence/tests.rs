@@ -1129,17 +1129,23 @@ fn a_batch_reaches_javascript_peers_as_the_floods_of_its_changes() {
     let second = stamped_view(id(9), vec![id(8)], 3, 2);
     p.receive(ms(21), id(3), packet(id(3), 8, &second));
     let out = sent(&outputs(&mut p));
-    let floods: Vec<&Message> = out
+    let floods: Vec<(u32, &Message)> = out
         .iter()
         .filter(|s| s.1.origin == id(9))
-        .map(|s| &s.2)
+        .map(|s| (s.1.number, &s.2))
         .collect();
-    assert_eq!(floods.len(), 1);
-    assert_eq!(
-        (floods[0].kind, floods[0].id),
-        (Kind::Disconnected, Some(id(3)))
-    );
-    assert_eq!(floods[0].edges, vec![id(8)]);
+    // The change's packet, then the same under a correction number: 2
+    // asked for our view lately (see `relinks.rs`).
+    let own_number =
+        crate::proto::flood::register_number(Kind::Disconnected, at(1, 3), Some(&id(3)));
+    let numbers: Vec<u32> = floods.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers.len(), 2);
+    assert_eq!(numbers[0], own_number);
+    assert_ne!(numbers[1], own_number);
+    for (_, flood) in floods {
+        assert_eq!((flood.kind, flood.id), (Kind::Disconnected, Some(id(3))));
+        assert_eq!(flood.edges, vec![id(8)]);
+    }
     // The origin's own packet of that change, coming later: sent already.
     let own = stamped(Kind::Disconnected, 3, Some(id(3)), vec![id(8)]);
     p.receive(ms(22), id(3), flooded(id(9), &own));

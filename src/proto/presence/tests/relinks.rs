@@ -1,7 +1,7 @@
 //! What JavaScript links need after a restart or a partition: holes in the
 //! view asked about, a second request once our view is on its way, a
 //! register news only by its stamp tunnelled, a relinked peer's own entry
-//! passed on.
+//! passed on, edge removals said again under fresh numbers.
 
 use super::*;
 
@@ -172,4 +172,83 @@ fn a_relinked_javascript_peers_own_entry_goes_on_though_no_news() {
         out.iter().all(|s| s.0 != Destination::Peer(id(4))),
         "{out:?}"
     );
+}
+
+/// The DISCONNECTED packets from 8 about 9 that went to peer 2, by number.
+fn removals_to_2(out: &[Output<serde_json::Value>]) -> Vec<u32> {
+    sent(out)
+        .iter()
+        .filter(|(to, packet, m)| {
+            *to == Destination::Peer(id(2))
+                && packet.origin == id(8)
+                && m.kind == Kind::Disconnected
+                && m.id == Some(id(9))
+        })
+        .map(|(_, packet, _)| packet.number)
+        .collect()
+}
+
+#[test]
+fn an_edge_removal_goes_to_javascript_peers_again_under_a_fresh_number() {
+    let change = |version| {
+        crate::proto::flood::register_number(Kind::Disconnected, at(1, version), Some(&id(9)))
+    };
+    // From our peer 3: 8 lists 9, then no longer.
+    let mut p = mixed(Duration::ZERO);
+    p.receive(
+        ms(10),
+        id(3),
+        packet(id(3), 2, &stamped_view(id(8), vec![id(3), id(9)], 1, 1)),
+    );
+    outputs(&mut p);
+    p.receive(
+        ms(11),
+        id(3),
+        packet(id(3), 3, &stamped_view(id(8), vec![id(3)], 2, 1)),
+    );
+    let numbers = removals_to_2(&outputs(&mut p));
+    // The change's own number (one packet, by whatever path it comes), and
+    // one no JavaScript peer has seen: a stale view may have put the edge
+    // back after the first.
+    assert_eq!(numbers.len(), 2, "{numbers:?}");
+    assert_eq!(numbers[0], change(2));
+    assert_ne!(numbers[1], change(2));
+
+    // Through the JavaScript peer 2 itself (its flood, or a tunnel it
+    // carried unread): it gets the fresh one, and each time another.
+    let mut firsts = Vec::new();
+    for (version, at_ms) in [(4, 20), (6, 30)] {
+        let listed = stamped(
+            Kind::Connected,
+            version - 1,
+            Some(id(9)),
+            vec![id(3), id(9)],
+        );
+        p.receive(ms(at_ms), id(3), flooded(id(8), &listed));
+        outputs(&mut p);
+        let removal = stamped(Kind::Disconnected, version, Some(id(9)), vec![id(3)]);
+        p.receive(ms(at_ms + 1), id(2), flooded(id(8), &removal));
+        let numbers = removals_to_2(&outputs(&mut p));
+        assert_eq!(numbers.len(), 1, "{numbers:?}");
+        assert_ne!(numbers[0], change(version));
+        firsts.push(numbers[0]);
+    }
+    assert_ne!(firsts[0], firsts[1]);
+
+    // Past `forget_after` (60 s) since 2 last asked for our view, nothing
+    // we gave it can be that old: the change's own packet alone, as the
+    // original would send.
+    let view =
+        |number, edges, version| packet(id(3), number, &stamped_view(id(8), edges, version, 1));
+    p.receive(ms(70_000), id(3), view(4, vec![id(3), id(9)], 7));
+    outputs(&mut p);
+    p.receive(ms(70_001), id(3), view(5, vec![id(3)], 8));
+    assert_eq!(removals_to_2(&outputs(&mut p)), vec![change(8)]);
+    // Until it asks again.
+    p.receive(ms(70_002), id(2), packet(id(2), 9, &request(0)));
+    outputs(&mut p);
+    p.receive(ms(70_003), id(3), view(6, vec![id(3), id(9)], 9));
+    outputs(&mut p);
+    p.receive(ms(70_004), id(3), view(7, vec![id(3)], 10));
+    assert_eq!(removals_to_2(&outputs(&mut p)).len(), 2);
 }
