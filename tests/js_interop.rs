@@ -265,6 +265,27 @@ fn lines_of_rust_and_javascript_peers_agree_on_hypercore_11() {
     lines_both_ways(11);
 }
 
+/// Starts six peers in a ring, JavaScript and Rust by turns, seeded from
+/// `first_seed` on, the first a JavaScript writer of a core seeded by
+/// `writer`; returns once every view is right.
+fn ring(net: &mut Net, js: Kind, first_seed: u8, writer: u8) -> Vec<usize> {
+    let kinds = [js, Kind::Rust, js, Kind::Rust, js, Kind::Rust];
+    // Ports chosen up front, so that the first can dial the last: both
+    // sides redial until the other is up.
+    let ports: Vec<u16> = (0..6).map(|_| peers::reserved_port()).collect();
+    let mut all = Vec::new();
+    for (n, kind) in kinds.iter().enumerate() {
+        let mut s = spec(*kind, first_seed + n as u8, vec![ports[(n + 5) % 6]]);
+        s.port = ports[n];
+        if n == 0 {
+            s.writer_seed = Some(seed(writer));
+        }
+        all.push(net.start(s, None));
+    }
+    net.until("the ring agrees", |n| n.agree(&all));
+    all
+}
+
 /// A ring of six alternating JavaScript and Rust peers: agreement, data
 /// from both sides, a JavaScript and a Rust peer killed (SIGKILL) and
 /// restarted (twice, in both orders), strangers with another key; no id
@@ -275,20 +296,7 @@ fn ring_of_six(version: u8) {
     }
     let js = Kind::Js(version);
     let mut net = Net::new(&format!("ring{version}"));
-    let kinds = [js, Kind::Rust, js, Kind::Rust, js, Kind::Rust];
-    // Ports chosen up front, so that the first can dial the last: both
-    // sides redial until the other is up.
-    let ports: Vec<u16> = (0..6).map(|_| peers::reserved_port()).collect();
-    let mut all = Vec::new();
-    for (n, kind) in kinds.iter().enumerate() {
-        let mut s = spec(*kind, 20 + n as u8, vec![ports[(n + 5) % 6]]);
-        s.port = ports[n];
-        if n == 0 {
-            s.writer_seed = Some(seed(200));
-        }
-        all.push(net.start(s, None));
-    }
-    net.until("the ring agrees", |n| n.agree(&all));
+    let all = ring(&mut net, js, 20, 200);
 
     // Strangers: another core key, one of each kind, dialling into the ring.
     let mut strangers = Net::new(&format!("strangers{version}"));
@@ -370,20 +378,8 @@ fn rejoin_while_another_is_away(version: u8) {
     if !have_js() {
         return;
     }
-    let js = Kind::Js(version);
     let mut net = Net::new(&format!("away{version}"));
-    let kinds = [js, Kind::Rust, js, Kind::Rust, js, Kind::Rust];
-    let ports: Vec<u16> = (0..6).map(|_| peers::reserved_port()).collect();
-    let mut all = Vec::new();
-    for (n, kind) in kinds.iter().enumerate() {
-        let mut s = spec(*kind, 50 + n as u8, vec![ports[(n + 5) % 6]]);
-        s.port = ports[n];
-        if n == 0 {
-            s.writer_seed = Some(seed(202));
-        }
-        all.push(net.start(s, None));
-    }
-    net.until("the ring agrees", |n| n.agree(&all));
+    let all = ring(&mut net, Kind::Js(version), 50, 202);
     net.kill(2);
     net.kill(5);
     net.until("the kills are noticed", |n| {

@@ -83,7 +83,7 @@ struct Link {
     /// When a JavaScript peer last asked for our view. What we gave it may
     /// hold registers we kept without knowing they were out of date, and
     /// for a while after, the removals we learn go to it a second time
-    /// (see `Presence::edge_to_javascript`).
+    /// (see `Presence::correct_recent_views`).
     asked_at: Option<Duration>,
 }
 
