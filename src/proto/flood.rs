@@ -74,16 +74,15 @@ impl Flood {
     }
 
     /// A number for a *correction*: a packet that says again what the
-    /// change numbered [`register_number`]`(kind, stamp, id)` said, for a
+    /// change numbered `change` (its [`register_number`]) said, for a
     /// JavaScript peer that may have taken an older copy of the register
     /// from a view after it saw the change's own packet. The original adds
     /// every edge a view lists and drops a number it has seen, so only a
     /// number it has not seen can take the stale edge out again: this one
     /// differs from the change's and from every correction we made before.
-    pub fn correction_number(&mut self, kind: Kind, stamp: Stamp, id: Option<&PeerId>) -> u32 {
+    pub fn correction_number(&mut self, change: u32) -> u32 {
         self.corrections = self.corrections.wrapping_add(1);
-        let own = u64::from(register_number(kind, stamp, id));
-        (mix(own ^ mix(self.corrections)) as u32).max(1)
+        (mix(u64::from(change) ^ mix(self.corrections)) as u32).max(1)
     }
 
     /// True the first time (origin, number) is seen while it is in the cache.

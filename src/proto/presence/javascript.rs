@@ -299,7 +299,7 @@ impl<C: DataCodec> Presence<C> {
         let packet = self.flood.wrap(origin, number, encoded.clone());
         self.queue_for_javascript(kind, only, except, (origin, number), packet);
         if kind == Kind::Disconnected {
-            self.correct_recent_views(only, origin, stamp, id, encoded);
+            self.correct_recent_views(only, origin, number, encoded);
         }
     }
 
@@ -318,8 +318,7 @@ impl<C: DataCodec> Presence<C> {
         &mut self,
         only: Option<PeerId>,
         origin: PeerId,
-        stamp: Stamp,
-        id: PeerId,
+        change: u32,
         message: Bytes,
     ) {
         let since = self.now.saturating_sub(self.forget_after);
@@ -337,9 +336,7 @@ impl<C: DataCodec> Presence<C> {
         if asked.is_empty() {
             return;
         }
-        let number = self
-            .flood
-            .correction_number(Kind::Disconnected, stamp, Some(&id));
+        let number = self.flood.correction_number(change);
         let packet = self.flood.wrap(origin, number, message);
         self.flood.first_sighting(origin, number);
         for peer in asked {
