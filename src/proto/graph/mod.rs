@@ -106,6 +106,9 @@ pub struct Graph<N> {
     /// both ends required, a reached node may list a forgotten one for as
     /// long as it likes, and such nodes need no more sweeps.
     forgotten: usize,
+    /// Slots that became reachable since [`Graph::take_reached`] last took
+    /// them, once [`Graph::watch_reached`] asked.
+    reached: Option<Vec<Slot>>,
 }
 
 impl<N: Default> Graph<N> {
@@ -146,6 +149,7 @@ impl<N: Default> Graph<N> {
             on_settle: None,
             both_ends: false,
             forgotten: 0,
+            reached: None,
         }
     }
 
@@ -362,6 +366,26 @@ impl<N: Default> Graph<N> {
         }
         self.give_back_lent();
         std::mem::take(&mut self.changed)
+    }
+
+    /// From now on, keeps the slots of nodes that become reachable, for
+    /// [`Graph::take_reached`]. Costs nothing until asked.
+    pub fn watch_reached(&mut self) {
+        self.reached.get_or_insert_with(Vec::new);
+    }
+
+    /// Whether [`Graph::watch_reached`] asked.
+    pub fn watches_reached(&self) -> bool {
+        self.reached.is_some()
+    }
+
+    /// The slots of the nodes that became reachable since the last call
+    /// (a slot twice if it went and came back), when watching.
+    pub fn take_reached(&mut self) -> Vec<Slot> {
+        self.reached
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Starts keeping a [`Digest`] of the reached nodes, each payload
@@ -1003,9 +1027,67 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn watched_reach_names_each_node_as_it_becomes_reachable() {
+        let mut g = graph();
+        let t = Duration::ZERO;
+        g.set_edges(t, id(0), vec![id(1)]);
+        assert!(g.take_reached().is_empty(), "nothing is kept until asked");
+        g.watch_reached();
+        let names = |g: &mut Graph<()>| -> BTreeSet<PeerId> {
+            let slots = g.take_reached();
+            slots.iter().map(|s| *g.id_at(*s).unwrap()).collect()
+        };
+        g.set_edges(t, id(2), vec![id(3)]);
+        g.settle(t);
+        assert!(names(&mut g).is_empty(), "2 and 3 are not reached");
+        g.set_edges(t, id(1), vec![id(2)]);
+        g.settle(t);
+        assert_eq!(names(&mut g), BTreeSet::from([id(2), id(3)]));
+        // Cut off, then reached again: named again.
+        g.set_edges(t, id(1), vec![]);
+        g.settle(t);
+        assert!(names(&mut g).is_empty());
+        g.set_edges(t, id(0), vec![id(1), id(3)]);
+        g.settle(t);
+        assert_eq!(names(&mut g), BTreeSet::from([id(3)]));
+    }
+
     proptest! {
         /// With both ends required, whatever sequence of edge lists and
         /// standings, the incremental set equals a search from scratch.
+        /// Watched, the graph names every node that became reachable in a
+        /// step (and of the nodes it names, only those are reachable after
+        /// it: a node reached and cut off again in one step may be named).
+        #[test]
+        fn watched_reach_names_exactly_the_newly_reached(
+            ops in prop::collection::vec(
+                (0u8..10, prop::collection::vec(0u8..10, 0..7), prop::option::of(standing())),
+                1..60,
+            )
+        ) {
+            let mut g = graph();
+            g.require_both_ends();
+            g.watch_reached();
+            let mut edges: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
+            let mut standings: BTreeMap<u8, Standing> = BTreeMap::new();
+            for (step, op) in ops.into_iter().enumerate() {
+                let t = Duration::from_millis(step as u64);
+                let before = reached(&g);
+                apply(&mut g, &mut edges, &mut standings, t, op);
+                g.settle(t);
+                let after = reached(&g);
+                let named: BTreeSet<PeerId> = g
+                    .take_reached()
+                    .iter()
+                    .filter_map(|s| g.id_at(*s).copied())
+                    .filter(|i| after.contains(i))
+                    .collect();
+                let newly: BTreeSet<PeerId> = after.difference(&before).copied().collect();
+                prop_assert_eq!(named, newly);
+            }
+        }
+
         #[test]
         fn incremental_reachability_with_both_ends_matches_a_full_search(
             ops in prop::collection::vec(

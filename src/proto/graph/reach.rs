@@ -74,6 +74,9 @@ impl<N: Default> Graph<N> {
             if let Some(tracker) = &mut self.digest {
                 tracker.reach(self.ids.id(slot), &node.payload, node.has(LENT), true);
             }
+            if let Some(reached) = &mut self.reached {
+                reached.push(slot);
+            }
             self.reachable_count += 1;
             self.changed = true;
             // The list is read in place: only `waiting` changes below, a
@@ -156,6 +159,9 @@ impl<N: Default> Graph<N> {
                 if reached {
                     remembered += usize::from(node.has(FORGOTTEN));
                     node.set(FORGOTTEN, false);
+                    if let Some(list) = &mut self.reached {
+                        list.push(slot as Slot);
+                    }
                 } else {
                     node.set_since(since);
                 }
