@@ -31,6 +31,7 @@ use super::PeerId;
 
 mod announce;
 mod budget;
+mod corrections;
 mod interface;
 mod javascript;
 mod merge;
@@ -134,6 +135,9 @@ pub struct Presence<C: DataCodec = Json> {
     peer_events: bool,
     /// Flood packets for our JavaScript peers, sent at the end of the input.
     for_javascript: Vec<javascript::ForJavascript>,
+    /// Nodes whose data register was set in this input, kept once we have
+    /// had a JavaScript peer (see `Presence::pass_on_reached`).
+    data_set: Vec<crate::proto::graph::Slot>,
     /// Nodes whose entries go in a tunnel at the end of the input.
     tunnel: Outbox,
     /// See [`Config::repair_after`].
@@ -230,6 +234,7 @@ impl<C: DataCodec> Presence<C> {
             flush_due: None,
             peer_events: true,
             for_javascript: Vec::new(),
+            data_set: Vec::new(),
             tunnel: Outbox::default(),
             repair_after: config.repair_after,
             repair: repair::Repair::default(),
@@ -480,6 +485,9 @@ impl<C: DataCodec> Presence<C> {
         }
         if self.graph.settle(self.now) {
             self.online_dirty = true;
+        }
+        if self.pass_on_reached() {
+            self.flush_javascript();
         }
         self.watch_holes();
         if self.online_dirty && self.online_due() <= self.now {

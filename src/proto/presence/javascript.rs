@@ -77,7 +77,7 @@ impl<C: DataCodec> Presence<C> {
             .collect()
     }
 
-    fn has_javascript_peers(&self) -> bool {
+    pub(super) fn has_javascript_peers(&self) -> bool {
         self.links.values().any(|l| l.is_up() && !l.batches)
     }
 
@@ -102,6 +102,19 @@ impl<C: DataCodec> Presence<C> {
             except,
             packet,
         });
+    }
+
+    /// Queues `packet`, of `kind`, for each of `peers`, whatever went to
+    /// them before.
+    pub(super) fn queue_for_each(&mut self, kind: Kind, peers: Vec<PeerId>, packet: Bytes) {
+        for peer in peers {
+            self.for_javascript.push(ForJavascript {
+                rank: rank(kind),
+                only: Some(peer),
+                except: None,
+                packet: packet.clone(),
+            });
+        }
     }
 
     /// Sends what the input queued for JavaScript peers: every CONNECTED
@@ -303,52 +316,6 @@ impl<C: DataCodec> Presence<C> {
         }
     }
 
-    /// A view we gave a JavaScript peer may have put back an edge whose
-    /// removal it had already seen: when parts of a network meet again, we
-    /// (and peers of ours whose views reached us) still hold registers
-    /// kept from before, and the original adds every edge a view lists,
-    /// then drops the removal's packet as one it has seen. So the removal
-    /// goes once more, under a number no JavaScript peer has seen, to every
-    /// JavaScript peer that asked for our view within `forget_after` (how
-    /// long we keep a register we cannot check): also the one the news came
-    /// through, which may have carried it unread (a tunnel) or read it
-    /// before the view. Peers that asked nothing lately get no more than
-    /// the original would send.
-    fn correct_recent_views(
-        &mut self,
-        only: Option<PeerId>,
-        origin: PeerId,
-        change: u32,
-        message: Bytes,
-    ) {
-        let since = self.now.saturating_sub(self.forget_after);
-        let asked: Vec<PeerId> = self
-            .links
-            .iter()
-            .filter(|(p, l)| {
-                l.is_up()
-                    && !l.batches
-                    && l.asked_at.is_some_and(|t| t >= since)
-                    && only.is_none_or(|o| o == **p)
-            })
-            .map(|(p, _)| *p)
-            .collect();
-        if asked.is_empty() {
-            return;
-        }
-        let number = self.flood.correction_number(change);
-        let packet = self.flood.wrap(origin, number, message);
-        self.flood.first_sighting(origin, number);
-        for peer in asked {
-            self.for_javascript.push(ForJavascript {
-                rank: rank(Kind::Disconnected),
-                only: Some(peer),
-                except: None,
-                packet: packet.clone(),
-            });
-        }
-    }
-
     /// The data register of the node in `slot` changed: our JavaScript
     /// peers (but `except`) get its STATE.
     pub(super) fn data_to_javascript(
@@ -499,43 +466,6 @@ impl<C: DataCodec> Presence<C> {
             }
         }
         self.tunnel_news(slot);
-    }
-
-    /// JavaScript peer `from` showed `{}` for the node in `slot`, of which
-    /// we hold other data. It sends each view it makes to every neighbour,
-    /// so ours behind it may have taken the placeholder (they take
-    /// anything over nothing); the original never floods a peer's data
-    /// again unless that peer links anew. Our entry goes to it as a view
-    /// (which it merges) and to everyone behind it in a tunnel.
-    pub(super) fn correct_placeholder(&mut self, from: PeerId, slot: Slot) {
-        let Some(data) = self.graph.node_at(slot).and_then(|n| n.payload.wire_data()) else {
-            return;
-        };
-        if data == PLACEHOLDER {
-            return;
-        }
-        if let Some(link) = self.links.get_mut(&from).filter(|l| l.is_up()) {
-            link.outbox.push(slot);
-        }
-        self.tunnel_news(slot);
-    }
-
-    /// A JavaScript neighbour's view showed the node in `slot` without
-    /// signatures (the original re-encodes views without our fields) while
-    /// we hold it signed. It sends each view it makes to every neighbour,
-    /// so ours behind it may now hold that node unsigned, and when its
-    /// first signed register reaches them they drop the rest (an origin
-    /// that signs is moved by signed registers only) and with its edge
-    /// list lose every node reached through it. Our signed entry goes to
-    /// them in a tunnel.
-    pub(super) fn correct_unsigned(&mut self, slot: Slot) {
-        if self
-            .graph
-            .node_at(slot)
-            .is_some_and(|n| n.payload.is_signed())
-        {
-            self.tunnel_news(slot);
-        }
     }
 
     /// Sends what the input queued for tunnels, as our own flood packets to

@@ -109,6 +109,7 @@ impl<C: DataCodec> Presence<C> {
                     link.asked_at = (!batches).then_some(self.now);
                 }
                 if first_from_javascript {
+                    self.graph.watch_reached();
                     self.announce_to_javascript_peer(from);
                     self.start_repair();
                 }
@@ -366,6 +367,9 @@ impl<C: DataCodec> Presence<C> {
             Some(_) => (record.data().is_some(), None),
             None => (true, None),
         };
+        if data.is_some() && self.graph.watches_reached() {
+            self.data_set.push(slot);
+        }
         let record = self.graph.payload_at_mut(slot)?;
         // Copied: a slice would keep the whole packet (a view of thousands
         // of entries) alive while this data is current.

@@ -252,3 +252,52 @@ fn an_edge_removal_goes_to_javascript_peers_again_under_a_fresh_number() {
     p.receive(ms(70_004), id(3), view(7, vec![id(3)], 10));
     assert_eq!(removals_to_2(&outputs(&mut p)).len(), 2);
 }
+
+/// A stamped view entry at version 1: list `edges`, data `data`.
+fn entry_with(edges: Vec<PeerId>, data: &'static [u8]) -> StateEntry {
+    StateEntry {
+        data: Some(Bytes::from_static(data)),
+        ..entry_at_v1(edges)
+    }
+}
+
+#[test]
+fn a_node_reached_after_its_data_came_goes_to_javascript_peers_in_a_view() {
+    let mut p = mixed(Duration::ZERO);
+    let one = |who: u8, entry: StateEntry| {
+        let mut view = Message::new(Kind::BootstrapResponse);
+        view.bootstrap.push((id(who), entry));
+        view
+    };
+    // 8 speaks first, its data and all, but nothing we reach lists it: a
+    // JavaScript neighbour that heard it too has dropped it.
+    let data: &[u8] = br#"{"eight":8}"#;
+    p.receive(
+        ms(10),
+        id(3),
+        packet(id(3), 2, &one(8, entry_with(vec![id(3)], data))),
+    );
+    assert!(!p.is_online(&id(8)));
+    outputs(&mut p);
+    // Then 3 lists 8: reached, with data we held before.
+    let three = one(3, entry_with(vec![id(1), id(8)], br#"{"three":3}"#));
+    p.receive(ms(11), id(3), packet(id(3), 3, &three));
+    assert!(p.is_online(&id(8)));
+    let out = sent(&outputs(&mut p));
+    let to_2: Vec<(Kind, Option<&[u8]>)> = out
+        .iter()
+        .filter(|s| s.0 == Destination::Peer(id(2)))
+        .flat_map(|s| s.2.bootstrap.iter().map(move |e| (s.2.kind, e)))
+        .filter(|(_, (who, _))| *who == id(8))
+        .map(|(kind, (_, e))| (kind, e.data.as_deref()))
+        .collect();
+    assert_eq!(to_2, vec![(Kind::BootstrapResponse, Some(data))]);
+    // Reached already, it goes no more.
+    p.receive(ms(12), id(3), packet(id(3), 4, &three));
+    let out = sent(&outputs(&mut p));
+    assert!(
+        out.iter()
+            .all(|s| s.2.bootstrap.iter().all(|(who, _)| *who != id(8))),
+        "{out:?}"
+    );
+}
