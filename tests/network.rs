@@ -442,3 +442,46 @@ async fn a_connection_that_starts_after_its_node_stopped_ends_at_once() {
     assert_eq!(ended, (Ending::Shutdown, None));
     assert!(!hub.0.load(std::sync::atomic::Ordering::SeqCst));
 }
+
+/// With a debounce, `Online` events come at least that far apart (a
+/// change inside one waits for the next), and the last one holds
+/// everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_events_are_spaced_by_the_debounce() {
+    let debounce = Duration::from_millis(800);
+    let a = Node::builder()
+        .topic("debounce")
+        .listen(local())
+        .online_debounce(debounce)
+        .spawn()
+        .await
+        .expect("node starts");
+    let mut events = a.subscribe();
+    let b = node("debounce", json!({}), Some(a.listen_addrs()[0])).await;
+    let c = node("debounce", json!({}), Some(a.listen_addrs()[0])).await;
+    let everyone = sorted(vec![a.id(), b.id(), c.id()]);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(hyper_presence::proto::Event::Online(list))) => {
+                seen.push((tokio::time::Instant::now(), list.len()));
+                if list == everyone {
+                    break;
+                }
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("waiting for everyone online: {other:?}"),
+        }
+    }
+    // b and c link within milliseconds of each other: without the
+    // debounce, one event each, that close.
+    assert!(seen.len() >= 2, "{seen:?}");
+    for pair in seen.windows(2) {
+        // Receipt times: the first may have been read a little late.
+        assert!(pair[1].0 - pair[0].0 >= debounce * 3 / 4, "{seen:?}");
+    }
+    for n in [a, b, c] {
+        n.shutdown().await;
+    }
+}

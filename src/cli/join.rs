@@ -51,6 +51,12 @@ pub struct JoinArgs {
     /// mDNS on and no --listen, we listen on 0.0.0.0 at a free port.
     #[arg(long)]
     no_mdns: bool,
+    /// Least milliseconds between two `online` events (0: one for every
+    /// change, as the original). Each lists every online peer: without
+    /// it, a peer joining thousands emits such a list for every packet
+    /// that brings peers online.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    online_debounce: u64,
     /// Extension name presence packets travel under.
     #[arg(long, default_value = hyper_presence::proto::DEFAULT_EXTENSION)]
     extension: String,
@@ -115,7 +121,8 @@ async fn join(args: JoinArgs, identity: Identity) -> Result<ExitCode, String> {
     let mut builder = Node::builder()
         .identity(identity)
         .data(args.data.clone())
-        .extension(&args.extension);
+        .extension(&args.extension)
+        .online_debounce(std::time::Duration::from_millis(args.online_debounce));
     builder = match (&args.topic, args.key) {
         (Some(name), _) => builder.topic(name),
         (None, Some(key)) => builder.key(key),

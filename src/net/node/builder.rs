@@ -70,6 +70,7 @@ pub struct NodeBuilder {
     data: Value,
     extension: String,
     disconnect_grace: Duration,
+    online_debounce: Duration,
     silence_timeout: Duration,
     keep_alive: Duration,
     handshake_timeout: Duration,
@@ -97,6 +98,7 @@ impl NodeBuilder {
             data: Value::Object(Default::default()),
             extension: crate::proto::DEFAULT_EXTENSION.to_owned(),
             disconnect_grace: Duration::from_millis(500),
+            online_debounce: Duration::ZERO,
             silence_timeout: Duration::from_secs(12),
             keep_alive: Duration::from_secs(4),
             handshake_timeout: Duration::from_secs(5),
@@ -161,6 +163,19 @@ impl NodeBuilder {
     /// announced (default 500 ms).
     pub fn disconnect_grace(mut self, grace: Duration) -> Self {
         self.disconnect_grace = grace;
+        self
+    }
+
+    /// The least time between two [`Event::Online`] events (default 0:
+    /// one for every change, as the original). Each lists every online
+    /// peer, sorted: without a debounce, a node joining a network of
+    /// thousands builds such a list for every packet that brings peers
+    /// online. What [`Node::online`] returns is current either way.
+    ///
+    /// [`Event::Online`]: crate::proto::Event::Online
+    /// [`Node::online`]: crate::net::Node::online
+    pub fn online_debounce(mut self, debounce: Duration) -> Self {
+        self.online_debounce = debounce;
         self
     }
 
@@ -300,6 +315,7 @@ impl NodeBuilder {
         config.data = self.data;
         config.extension = self.extension.clone();
         config.disconnect_grace = self.disconnect_grace;
+        config.online_debounce = self.online_debounce;
         config.max_known_peers = self.max_known_peers;
         config.max_view_bytes = self.max_view_bytes;
         config.incarnation = SystemTime::now()
