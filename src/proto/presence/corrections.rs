@@ -46,12 +46,7 @@ impl<C: DataCodec> Presence<C> {
             if slot == ROOT || !held || fresh.binary_search(&slot).is_ok() {
                 continue;
             }
-            for link in self.links.values_mut() {
-                if link.is_up() && !link.batches {
-                    link.outbox.push(slot);
-                    queued = true;
-                }
-            }
+            queued |= self.view_to_javascript(slot, None);
         }
         queued
     }

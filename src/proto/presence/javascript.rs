@@ -460,12 +460,21 @@ impl<C: DataCodec> Presence<C> {
         if !std::mem::take(&mut link.own_entry_due) || news {
             return;
         }
+        self.view_to_javascript(slot, Some(from));
+        self.tunnel_news(slot);
+    }
+
+    /// Queues the node in `slot` for every JavaScript peer but `except`,
+    /// to go in its next view; true when some peer takes it.
+    pub(super) fn view_to_javascript(&mut self, slot: Slot, except: Option<PeerId>) -> bool {
+        let mut queued = false;
         for (peer, link) in &mut self.links {
-            if *peer != from && link.is_up() && !link.batches {
+            if Some(*peer) != except && link.is_up() && !link.batches {
                 link.outbox.push(slot);
+                queued = true;
             }
         }
-        self.tunnel_news(slot);
+        queued
     }
 
     /// Sends what the input queued for tunnels, as our own flood packets to
